@@ -1,0 +1,56 @@
+"""The ``chaos-rec`` command: dispatches to the sub-commands' own modules."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from chaos_rec.errors import ChaosRecError
+
+# sub-command name -> module that defines ``register(subparsers)``; each
+# registered parser sets ``func`` (args -> exit code).
+_SUBCOMMANDS: dict[str, str] = {
+    "stack": "chaos_rec.stack.cli",
+    "toxiproxy": "chaos_rec.toxiproxy.cli",
+    "report": "chaos_rec.report.cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every available sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="chaos-rec",
+        description="Disaster-recovery drills for AI recommender serving.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for module_name in _SUBCOMMANDS.values():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ChaosRecError as exc:
+        print(f"chaos-rec: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("chaos-rec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

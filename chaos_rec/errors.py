@@ -1,0 +1,62 @@
+"""Exceptions of chaos_rec.
+
+ChaosRecError
+ ├── ConfigError          bad configuration, SLO spec or CLI input
+ ├── StackError           the reference stack could not be started/stopped/read
+ │    └── StackNotRunning no stack state file, or its processes are gone
+ ├── ProxyError           the fault proxy (Toxiproxy API) refused or failed a request
+ ├── FaultError           a fault could not be injected, verified or rolled back
+ ├── LoadError            the load generator (Locust subprocess) failed
+ ├── ProbeError           a probe could not measure
+ └── DrillError           a drill's run could not be judged (journal missing, …)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChaosRecError",
+    "ConfigError",
+    "DrillError",
+    "FaultError",
+    "LoadError",
+    "ProbeError",
+    "ProxyError",
+    "StackError",
+    "StackNotRunning",
+]
+
+
+class ChaosRecError(Exception):
+    """Root of every error chaos_rec raises on purpose."""
+
+
+class ConfigError(ChaosRecError):
+    """Bad configuration, SLO spec or command-line input."""
+
+
+class StackError(ChaosRecError):
+    """The reference stack could not be started, stopped or read."""
+
+
+class StackNotRunning(StackError):
+    """No live stack was found."""
+
+
+class ProxyError(ChaosRecError):
+    """The fault proxy refused or failed a request."""
+
+
+class FaultError(ChaosRecError):
+    """A fault could not be injected, verified or rolled back."""
+
+
+class LoadError(ChaosRecError):
+    """The load generator failed."""
+
+
+class ProbeError(ChaosRecError):
+    """A probe could not measure."""
+
+
+class DrillError(ChaosRecError):
+    """A drill's run could not be judged."""

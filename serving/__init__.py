@@ -1,0 +1,1 @@
+"""Model server and gateway for the reference recommender."""

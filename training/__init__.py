@@ -1,0 +1,1 @@
+"""Data, training, evaluation and bundling of the reference recommender."""
