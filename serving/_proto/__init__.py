@@ -1,0 +1,1 @@
+"""Generated OIP v2 gRPC stubs (see serving.proto_gen)."""
