@@ -1,0 +1,1 @@
+"""Load runner: Locust as a subprocess, per-second timeline."""
