@@ -1,0 +1,191 @@
+"""Locust load for the gateway: seeded user mix, one timeline row per second.
+
+Run ONLY as a Locust subprocess (``LoadRunner`` does it); importing this module
+imports locust, which monkey-patches the process with gevent.
+
+Settings come from the JSON file named by ``CHAOS_REC_LOAD_CONFIG`` (written by
+``LoadRunner``): ``run_dir``, ``rps``, ``users``, ``seed``, ``k``, ``timeout_s``,
+``mix`` (weights of ``personalised``/``search``/``unknown``), ``holdout``
+(path or null), ``timeline`` (file name), ``level_file`` (file name).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, events, task
+from locust.env import Environment
+
+from chaos_rec.load.metrics import SecondStats
+from chaos_rec.runctx import PHASES_FILE, phase_at, read_jsonl
+
+UNKNOWN_USER_BASE = 900_000_000
+
+
+def _config() -> dict[str, Any]:
+    path = os.environ.get("CHAOS_REC_LOAD_CONFIG")
+    if not path:
+        raise SystemExit("chaos-rec locustfile: CHAOS_REC_LOAD_CONFIG is not set")
+    cfg: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    return cfg
+
+
+class _Recorder:
+    """Collects finished requests per second and appends rows to the timeline."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.run_dir = Path(cfg["run_dir"])
+        self.timeline = self.run_dir / cfg.get("timeline", "timeline.jsonl")
+        self.level_file = self.run_dir / cfg.get("level_file", "load_level.json")
+        self.base_rps = float(cfg["rps"])
+        self.users = int(cfg["users"])
+        self.multiplier = 1.0
+        self.buckets: dict[int, SecondStats] = {}
+        self.next_t: int | None = None
+        self._level_mtime = 0.0
+
+    def record(self, ms: float, status: int, tier: str | None, failed: bool, known: bool) -> None:
+        """Record one finished request in the bucket of the current second."""
+        t = int(time.time())
+        stats = self.buckets.get(t)
+        if stats is None:
+            stats = self.buckets[t] = SecondStats(t)
+        stats.add(ms, status, tier, failed=failed, known=known)
+
+    def interval(self) -> float:
+        """Seconds between two requests of one user at the current level."""
+        rps = max(0.01, self.base_rps * self.multiplier)
+        return self.users / rps
+
+    def _read_level(self) -> None:
+        try:
+            mtime = self.level_file.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if mtime == self._level_mtime:
+            return
+        try:
+            self.multiplier = float(json.loads(self.level_file.read_text())["multiplier"])
+        except (ValueError, KeyError, OSError):
+            return  # being rewritten; read again next second
+        self._level_mtime = mtime
+
+    def flush(self, *, final: bool = False) -> None:
+        """Append rows for every completed second (all seconds when final)."""
+        now = int(time.time())
+        limit = now + 1 if final else now
+        if self.next_t is None:
+            self.next_t = min(self.buckets, default=now)
+        marks = read_jsonl(self.run_dir / PHASES_FILE)
+        lines = []
+        for t in range(self.next_t, limit):
+            stats = self.buckets.pop(t, None) or SecondStats(t)
+            row = stats.row(phase_at(marks, float(t)))
+            row["level"] = self.multiplier
+            lines.append(json.dumps(row, separators=(",", ":")) + "\n")
+        self.next_t = max(self.next_t, limit)
+        if lines:
+            fd = os.open(self.timeline, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, "".join(lines).encode("utf-8"))
+            finally:
+                os.close(fd)
+
+    def loop(self) -> None:
+        """Every second: pick up the load level, flush finished seconds."""
+        self.next_t = int(time.time())
+        while True:
+            gevent.sleep(1.0 - (time.time() % 1.0) + 0.02)
+            self._read_level()
+            self.flush()
+
+
+CONFIG: dict[str, Any] = {}
+RECORDER: list[_Recorder] = []
+HOLDOUT: list[dict[str, Any]] = []
+_USER_SEQ = itertools.count()
+
+
+def _on_init(environment: Environment, **_: Any) -> None:
+    CONFIG.update(_config())
+    rec = _Recorder(CONFIG)
+    RECORDER.append(rec)
+    holdout = CONFIG.get("holdout")
+    if holdout:
+        rows = json.loads(Path(holdout).read_text(encoding="utf-8"))
+        HOLDOUT.extend(r for r in rows if isinstance(r, dict) and "user_id" in r)
+    gevent.spawn(rec.loop)
+
+
+def _on_quit(environment: Environment, **_: Any) -> None:
+    if RECORDER:
+        RECORDER[0].flush(final=True)
+
+
+events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]
+events.quitting.add_listener(_on_quit)  # type: ignore[no-untyped-call]
+
+
+class Shopper(FastHttpUser):
+    """One simulated client: paced requests from a seeded mix of request kinds."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.network_timeout = float(CONFIG.get("timeout_s", 5.0))
+        self.connection_timeout = float(CONFIG.get("timeout_s", 5.0))
+        super().__init__(environment)
+        idx = next(_USER_SEQ)
+        self.rng = random.Random(int(CONFIG.get("seed", 0)) * 1_000_003 + idx)
+        mix = CONFIG.get("mix") or {"personalised": 0.6, "search": 0.25, "unknown": 0.15}
+        self.kinds = list(mix)
+        self.weights = [float(mix[k]) for k in self.kinds]
+        self.k = int(CONFIG.get("k", 10))
+        self._last = time.time() + self.rng.random() * RECORDER[0].interval()
+
+    def wait_time(self) -> float:
+        """Pace this user to its share of the target rate."""
+        gap = RECORDER[0].interval()
+        self._last = max(self._last + gap, time.time() - gap)
+        return max(0.0, self._last - time.time())
+
+    def _body(self) -> tuple[dict[str, Any], bool]:
+        kind = self.rng.choices(self.kinds, self.weights)[0]
+        if kind == "unknown":
+            uid = UNKNOWN_USER_BASE + self.rng.randrange(1_000_000)
+            return {"user_id": uid, "k": self.k, "query": None}, False
+        if HOLDOUT:
+            entry = self.rng.choice(HOLDOUT)
+            uid, query = int(entry["user_id"]), entry.get("query")
+        else:
+            uid, query = self.rng.randrange(1, 944), "comedy"
+        return {"user_id": uid, "k": self.k, "query": query if kind == "search" else None}, True
+
+    @task
+    def recommend(self) -> None:
+        """POST /v1/recommend and record latency, status and fallback tier."""
+        body, known = self._body()
+        start = time.perf_counter()
+        with self.client.post(
+            "/v1/recommend", json=body, catch_response=True, name="recommend"
+        ) as resp:
+            ms = (time.perf_counter() - start) * 1000.0
+            status = int(resp.status_code or 0)
+            tier: str | None = None
+            failed = status == 0 or status >= 500
+            if status == 200:
+                try:
+                    tier = str(resp.json().get("fallback"))
+                except (ValueError, AttributeError):
+                    failed = True
+                    status = 0
+            if failed:
+                resp.failure(f"status {status}")
+            else:
+                resp.success()
+        RECORDER[0].record(ms, status, tier, failed, known)

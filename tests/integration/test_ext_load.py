@@ -1,0 +1,123 @@
+"""LoadRunner: real Locust subprocess against a real HTTP server on loopback.
+
+The server here answers like the gateway with a settable delay, so the
+figures the timeline reports can be checked against a known condition.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos_rec.load import LoadRunner, summarize
+from chaos_rec.runctx import RunContext
+from tests.support.procs import free_port
+
+pytestmark = pytest.mark.integration
+
+
+class _Gateway(ThreadingHTTPServer):
+    daemon_threads = True
+    delay_s = 0.0
+    status = 200
+    seen: list[dict[str, Any]]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Gateway
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.seen.append(body)
+        time.sleep(self.server.delay_s)
+        known = body["user_id"] < 900_000_000
+        tier = (
+            "none"
+            if known and body["user_id"] % 2
+            else ("cached_features" if known else "cold_start")
+        )
+        payload = json.dumps({"user_id": body["user_id"], "items": [], "fallback": tier}).encode()
+        self.send_response(self.server.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.fixture
+def gateway() -> Iterator[_Gateway]:
+    srv = _Gateway(("127.0.0.1", free_port()), _Handler)
+    srv.seen = []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def _wait_rows(ctx: RunContext, after: int, n: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = [r for r in ctx.timeline() if r["t"] >= after and r["requests"] > 0]
+        if len(rows) >= n:
+            return [dict(r) for r in rows[:n]]
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {n} loaded rows after {after}")
+
+
+def test_timeline_reflects_injected_latency_status_tiers_and_phases(
+    gateway: _Gateway, tmp_path: Path
+) -> None:
+    holdout = tmp_path / "holdout.json"
+    holdout.write_text(
+        json.dumps([{"user_id": u, "target_item": 1, "query": "drama"} for u in range(1, 50)])
+    )
+    url = f"http://127.0.0.1:{gateway.server_address[1]}"
+    ctx = RunContext(tmp_path / "run")
+    with LoadRunner(url, ctx.run_dir, rps=20, users=5, seed=7, holdout=holdout) as load:
+        assert load.running()
+        base = _wait_rows(ctx, int(time.time()) + 1, 3)
+        gateway.delay_s = 0.2
+        ctx.mark("fault", "test")
+        slow = _wait_rows(ctx, int(time.time()) + 2, 3)
+        gateway.delay_s = 0.0
+        gateway.status = 503
+        ctx.mark("recovery", "test")
+        broken = _wait_rows(ctx, int(time.time()) + 2, 2)
+        load.set_level(2.0)
+        gateway.status = 200
+        spiked = _wait_rows(ctx, int(time.time()) + 2, 2)
+    assert not load.running()
+    b, s, x = summarize(base), summarize(slow), summarize(broken)
+    print("baseline", b["p50_ms"], "slow", s["p50_ms"], "rps", b["rps"])
+    assert s["p50_ms"] - b["p50_ms"] == pytest.approx(200, abs=60)
+    assert {r["phase"] for r in base} == {"steady"}
+    assert {r["phase"] for r in slow} == {"fault"}
+    assert {r["phase"] for r in broken} == {"recovery"}
+    assert b["availability"] == 1.0 and x["availability"] == 0.0
+    assert set(x["status"]) == {"503"}
+    assert 0.2 < b["fallback_ratio"] < 0.8  # even users get cached_features
+    assert "cold_start" not in b["tiers"]
+    assert all(r["level"] == 2.0 for r in spiked)
+    # the seeded mix: unknown users, searches with the holdout's query, personalised
+    kinds = {(p["user_id"] >= 900_000_000, p["query"]) for p in gateway.seen}
+    assert {(True, None), (False, "drama"), (False, None)} <= kinds
+
+
+def test_locust_that_cannot_start_is_one_clear_error(tmp_path: Path) -> None:
+    from chaos_rec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="holdout file not found"):
+        LoadRunner("http://127.0.0.1:1", tmp_path, holdout=tmp_path / "nope.json")
+    with pytest.raises(ConfigError, match="load rps must be within"):
+        LoadRunner("http://127.0.0.1:1", tmp_path, rps=0)
