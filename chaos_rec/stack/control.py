@@ -1,0 +1,75 @@
+"""The supervisor's loopback control API (tiny JSON-over-HTTP, stdlib server)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["ControlServer", "Handler"]
+
+# (method, path, json body) -> (status code, json reply)
+Handler = Callable[[str, str, dict[str, Any]], tuple[int, dict[str, Any]]]
+
+
+class ControlServer:
+    """Serve ``handler`` on 127.0.0.1 (a free port) in a daemon thread."""
+
+    def __init__(self, handler: Handler) -> None:
+        outer = handler
+
+        class _Req(BaseHTTPRequestHandler):
+            def _reply(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body: dict[str, Any] = {}
+                if length:
+                    try:
+                        parsed = json.loads(self.rfile.read(length))
+                    except ValueError:
+                        parsed = None
+                    if not isinstance(parsed, dict):
+                        self._send(400, {"error": "body must be a JSON object"})
+                        return
+                    body = parsed
+                try:
+                    code, reply = outer(method, self.path, body)
+                except Exception as exc:  # report, never kill the server thread
+                    code, reply = 500, {"error": f"{type(exc).__name__}: {exc}"}
+                self._send(code, reply)
+
+            def _send(self, code: int, reply: dict[str, Any]) -> None:
+                data = json.dumps(reply).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._reply("GET")
+
+            def do_POST(self) -> None:
+                self._reply("POST")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # quiet
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Req)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> None:
+        """Start serving in the background."""
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving and free the port."""
+        self._server.shutdown()
+        self._server.server_close()

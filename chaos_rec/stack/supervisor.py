@@ -1,0 +1,419 @@
+"""The stack supervisor: a detached process that starts, watches and restarts components.
+
+Started by :func:`chaos_rec.stack.up` as ``python -m chaos_rec.stack.supervisor --state-dir D``
+in its own session. It owns the state file while it lives and removes it when it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from chaos_rec.errors import ChaosRecError, StackError
+from chaos_rec.stack import procs
+from chaos_rec.stack.components import ComponentSpec, Hook, StackPlan, build_plan
+from chaos_rec.stack.config import StackConfig
+from chaos_rec.stack.control import ControlServer
+from chaos_rec.stack.links import ensure_links
+from chaos_rec.stack.state import (
+    CONFIG_FILE,
+    ERROR_FILE,
+    STATE_FILE,
+    STATE_VERSION,
+    Status,
+    last_line,
+    write_state,
+)
+
+__all__ = ["Supervisor", "main"]
+
+STABLE_S = 30.0  # ready this long -> the back-off resets
+TICK_S = 0.1
+
+
+class StartupError(StackError):
+    """The stack could not be brought up."""
+
+
+@dataclass
+class Child:
+    """Runtime record of one supervised component."""
+
+    spec: ComponentSpec
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    proc_start: int | None = None
+    status: Status = "stopped"
+    restarts: int = 0
+    failures: int = 0
+    next_restart: float = 0.0
+    started: float = 0.0
+    ready_since: float | None = None
+    paused: bool = False
+
+
+@dataclass
+class Command:
+    """A control request handed from the API thread to the main loop."""
+
+    op: str
+    args: dict[str, Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    reply: tuple[int, dict[str, Any]] = (500, {"error": "not handled"})
+
+
+class Supervisor:
+    """Runs one stack plan until asked to stop."""
+
+    def __init__(self, plan: StackPlan) -> None:
+        self.plan = plan
+        self.config: StackConfig = plan.config
+        self.state_dir = self.config.state_dir
+        logs = self.state_dir / "logs"
+        self.children = {s.name: Child(s, logs / f"{s.name}.log") for s in plan.components}
+        self.stop_event = threading.Event()
+        self.commands: queue.Queue[Command] = queue.Queue()
+        self.phase = "starting"
+        self.stack_id = uuid.uuid4().hex[:12]
+        self.started_at = time.time()
+        self.control = ControlServer(self.handle)
+        self.snapshot: dict[str, Any] = {}
+        self.env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        self.env["PYTHONUNBUFFERED"] = "1"
+
+    # ---- lifecycle ----------------------------------------------------
+    def run(self) -> int:
+        """Start everything, supervise until stopped; 0 on a clean stop, 1 on a failed start."""
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.control.start()
+        self.write()
+        code = 0
+        try:
+            for child in self.children.values():
+                self._spawn(child)
+                self._await_ready(child, time.monotonic() + self.config.ready_timeout_s)
+                self._run_hooks(child, first=True, wiped=False)
+            self.phase = "ready"
+            self.write()
+            self._loop()
+        except ChaosRecError as exc:
+            line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            (self.state_dir / ERROR_FILE).write_text(line + "\n", encoding="utf-8")
+            code = 1
+        finally:
+            self.phase = "stopping"
+            self.write()
+            for child in reversed(list(self.children.values())):
+                self._stop(child)
+            self.control.close()
+            self._remove_state()
+        return code
+
+    def _loop(self) -> None:
+        while not self.stop_event.is_set():
+            self._drain()
+            changed = False
+            for child in self.children.values():
+                changed |= self._tick(child)
+            if changed:
+                self.write()
+            self.stop_event.wait(TICK_S)
+
+    def _tick(self, child: Child) -> bool:
+        now = time.monotonic()
+        if child.status == "restarting":
+            if now < child.next_restart:
+                return False
+            self._spawn(child)
+            child.restarts += 1
+            return True
+        assert child.proc is not None
+        rc = child.proc.poll()
+        if rc is not None:
+            self._died(child, f"exited with code {rc}")
+            return True
+        if child.status == "starting":
+            if child.spec.ready(0.5):
+                self._became_ready(child)
+                self._run_hooks(child, first=False, wiped=False)
+                return True
+            if now - child.started > self.config.ready_timeout_s:
+                self._log(f"{child.spec.name} not ready in time; killing it")
+                procs.kill_tree(child.proc.pid, grace=1.0)
+            return False
+        paused = procs.is_paused(child.proc.pid)
+        if paused != child.paused:
+            child.paused = paused
+            child.status = "paused" if paused else "ready"
+            return True
+        if child.failures and child.ready_since and now - child.ready_since > STABLE_S:
+            child.failures = 0
+        return False
+
+    # ---- processes ----------------------------------------------------
+    def _spawn(self, child: Child) -> None:
+        child.log.parent.mkdir(parents=True, exist_ok=True)
+        if child.spec.data_dir is not None:
+            child.spec.data_dir.mkdir(parents=True, exist_ok=True)
+        with child.log.open("ab") as log:
+            child.proc = subprocess.Popen(
+                child.spec.cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=self.env,
+            )
+        child.proc_start = procs.proc_start_time(child.proc.pid)
+        child.status, child.started, child.ready_since, child.paused = (
+            "starting",
+            time.monotonic(),
+            None,
+            False,
+        )
+        self.write()  # every pid is named in the state file as soon as it exists
+
+    def _await_ready(self, child: Child, deadline: float) -> None:
+        assert child.proc is not None
+        name = child.spec.name
+        while True:
+            if self.stop_event.is_set():
+                raise StartupError(f"interrupted while starting {name}")
+            rc = child.proc.poll()
+            if rc is not None:
+                raise StartupError(
+                    f"{name} exited with code {rc} before it was ready: {last_line(child.log)}"
+                    f" (log: {child.log})"
+                )
+            if child.spec.ready(1.0):
+                self._became_ready(child)
+                return
+            if time.monotonic() > deadline:
+                raise StartupError(
+                    f"{name} not ready within {self.config.ready_timeout_s:g}s "
+                    f"({child.spec.ready.describe()}); log: {child.log}"
+                )
+            time.sleep(TICK_S)
+
+    def _became_ready(self, child: Child) -> None:
+        child.status, child.ready_since = "ready", time.monotonic()
+        self.write()
+
+    def _died(self, child: Child, why: str) -> None:
+        child.failures += 1
+        delay = min(
+            self.config.restart_backoff_s * 2 ** (child.failures - 1),
+            self.config.restart_backoff_max_s,
+        )
+        child.status, child.next_restart, child.paused = (
+            "restarting",
+            time.monotonic() + delay,
+            False,
+        )
+        self._log(f"{child.spec.name} {why}; restarting in {delay:.2f}s")
+
+    def _stop(self, child: Child) -> None:
+        if child.proc is not None and child.proc.poll() is None:
+            procs.kill_tree(child.proc.pid, grace=3.0)
+            try:
+                child.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._log(f"{child.spec.name} (pid {child.proc.pid}) did not exit")
+        child.status = "stopped"
+
+    def _run_hooks(self, child: Child, *, first: bool, wiped: bool) -> None:
+        for hook in child.spec.hooks:
+            if (not first and not hook.on_restart) or (wiped and hook.skip_on_wipe):
+                continue
+            try:
+                self._run_hook(child, hook)
+            except ChaosRecError:
+                if first:
+                    raise
+                self._log(f"hook {hook.name} of {child.spec.name} failed after a restart")
+
+    def _run_hook(self, child: Child, hook: Hook) -> None:
+        if hook.links:
+            if self.plan.toxiproxy_url:
+                ensure_links(self.plan.toxiproxy_url, self.plan.links)
+            return
+        log_path = self.state_dir / "logs" / f"setup-{hook.name}.log"
+        with log_path.open("ab") as log:
+            try:
+                rc = subprocess.run(
+                    hook.cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.env,
+                    timeout=self.config.ready_timeout_s,
+                    check=False,
+                ).returncode
+            except subprocess.TimeoutExpired as exc:
+                raise StartupError(f"setup step {hook.name} timed out; log: {log_path}") from exc
+        if rc != 0:
+            raise StartupError(
+                f"setup step {hook.name} failed (exit {rc}): {last_line(log_path)} (log: {log_path})"
+            )
+
+    # ---- control API --------------------------------------------------
+    def handle(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Answer one control request (runs on the API thread)."""
+        if method == "GET" and path == "/state":
+            return 200, self.snapshot
+        if method == "POST" and path == "/shutdown":
+            self.stop_event.set()
+            return 202, {"ok": True}
+        if method == "POST" and path in ("/signal", "/restart"):
+            if self.phase != "ready":
+                return 409, {"error": f"stack is {self.phase}"}
+            cmd = Command(path[1:], body)
+            self.commands.put(cmd)
+            if not cmd.done.wait(self.config.ready_timeout_s + 15):
+                return 504, {"error": f"{path[1:]} did not finish in time"}
+            return cmd.reply
+        return 404, {"error": f"no such endpoint {method} {path}"}
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                cmd.reply = self._execute(cmd)
+            except ChaosRecError as exc:
+                cmd.reply = (409, {"error": str(exc)})
+            finally:
+                self.write()
+                cmd.done.set()
+
+    def _execute(self, cmd: Command) -> tuple[int, dict[str, Any]]:
+        name = str(cmd.args.get("name"))
+        child = self.children.get(name)
+        if child is None:
+            return 404, {"error": f"no component {name!r} (known: {', '.join(self.children)})"}
+        if cmd.op == "restart":
+            return self._restart(child, wipe=bool(cmd.args.get("wipe", False)))
+        action = cmd.args.get("action")
+        if action not in ("kill", "stop", "cont"):
+            return 400, {"error": f"action must be kill, stop or cont, got {action!r}"}
+        if child.proc is None or child.proc.poll() is not None:
+            return 409, {"error": f"{name} is not running (status {child.status})"}
+        pid = child.proc.pid
+        if action == "kill":
+            os.killpg(pid, signal.SIGKILL)
+            rc = child.proc.wait(timeout=10)
+            self._died(child, f"killed on request (code {rc})")
+        else:
+            os.killpg(pid, signal.SIGSTOP if action == "stop" else signal.SIGCONT)
+            want = action == "stop"
+            deadline = time.monotonic() + 5
+            while procs.is_paused(pid) != want and time.monotonic() < deadline:
+                time.sleep(0.01)
+            child.paused = want
+            if want:
+                child.status = "paused"
+            else:
+                child.status = "ready" if child.ready_since is not None else "starting"
+        return 200, {"ok": True, "status": child.status}
+
+    def _restart(self, child: Child, *, wipe: bool) -> tuple[int, dict[str, Any]]:
+        self._stop(child)
+        if wipe and child.spec.data_dir is not None and child.spec.data_dir.exists():
+            shutil.rmtree(child.spec.data_dir)
+        self._spawn(child)
+        child.restarts += 1
+        self._await_ready(child, time.monotonic() + self.config.ready_timeout_s)
+        self._run_hooks(child, first=False, wiped=wipe)
+        return 200, {"ok": True, "status": child.status, "restarts": child.restarts}
+
+    # ---- state --------------------------------------------------------
+    def write(self) -> None:
+        """Write the state file (atomically) from the current records."""
+        comps: dict[str, Any] = {}
+        for name, c in self.children.items():
+            alive = c.proc is not None and c.proc.poll() is None
+            comps[name] = {
+                "name": name,
+                "role": c.spec.role,
+                "pid": c.proc.pid if alive and c.proc else None,
+                "proc_start": c.proc_start if alive else None,
+                "cmd": list(c.spec.cmd),
+                "ports": dict(c.spec.ports),
+                "endpoints": dict(c.spec.endpoints),
+                "status": c.status,
+                "restarts": c.restarts,
+                "replica": c.spec.replica,
+                "paused": c.paused,
+                "log": str(c.log),
+            }
+        holdout = self.plan.holdout
+        state = {
+            "version": STATE_VERSION,
+            "stack_id": self.stack_id,
+            "phase": self.phase,
+            "started_at": self.started_at,
+            "state_dir": str(self.state_dir),
+            "supervisor": {
+                "pid": os.getpid(),
+                "proc_start": procs.proc_start_time(os.getpid()),
+                "control_url": self.control.url,
+            },
+            "config": self.config.to_dict(),
+            "components": comps,
+            "links": self.plan.links,
+            "toxiproxy_url": self.plan.toxiproxy_url,
+            "gateway_url": self.plan.gateway_url,
+            "bundle": str(self.config.bundle),
+            "holdout": str(holdout) if holdout and holdout.exists() else None,
+        }
+        self.snapshot = state
+        write_state(self.state_dir, state)
+
+    def _remove_state(self) -> None:
+        path = self.state_dir / STATE_FILE
+        try:
+            if json.loads(path.read_text()).get("stack_id") == self.stack_id:
+                path.unlink()
+        except (OSError, ValueError):
+            pass
+
+    def _log(self, msg: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} supervisor: {msg}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m chaos_rec.stack.supervisor``."""
+    parser = argparse.ArgumentParser(prog="chaos_rec.stack.supervisor")
+    parser.add_argument("--state-dir", required=True, type=Path)
+    args = parser.parse_args(argv)
+    state_dir: Path = args.state_dir
+    err: TextIO = sys.stderr
+    try:
+        data = json.loads((state_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        plan = build_plan(StackConfig.from_dict(data))
+    except (OSError, ValueError, ChaosRecError) as exc:
+        line = f"supervisor cannot start: {exc}"
+        (state_dir / ERROR_FILE).write_text(line + "\n", encoding="utf-8")
+        print(line, file=err)
+        return 1
+    return Supervisor(plan).run()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
