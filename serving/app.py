@@ -1,0 +1,121 @@
+"""The model server's app factory: the one place its parts are composed."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from serving.breaker import CircuitBreaker
+from serving.core import InferenceCore
+from serving.errors import FeatureStoreError, ServingError
+from serving.features import FeatureClient, FeatureSource, LastKnownCache, RedisSource, UserFeatures
+from serving.grpc_api import build_server, set_health
+from serving.metrics import ServerMetrics
+from serving.model import load_model, pick_device, size_threads
+from serving.rest import RestAdapter
+from serving.settings import SERVER_MECHANISMS, ServerSettings, Switches
+
+
+def decode_features(raw: bytes) -> UserFeatures:
+    """Decode a Redis value with training.featurestore (the single source of truth)."""
+    from training.errors import TrainingError
+    from training.featurestore import decode_user
+
+    try:
+        f = decode_user(raw)
+    except TrainingError as exc:
+        raise FeatureStoreError(str(exc)) from exc
+    return UserFeatures(list(f.history), f.top_category if f.top_category >= 0 else None)
+
+
+def user_key(user_id: int) -> str:
+    """Redis key of a user (training.featurestore.user_key)."""
+    from training.featurestore import user_key as key
+
+    return key(user_id)
+
+
+@dataclass
+class ServerParts:
+    """Everything a running model server holds."""
+
+    settings: ServerSettings
+    switches: Switches
+    metrics: ServerMetrics
+    core: InferenceCore
+    source: FeatureSource
+
+
+def build(settings: ServerSettings, source: FeatureSource | None = None) -> ServerParts:
+    """Compose settings → switches, metrics, feature client, core (no model loaded yet)."""
+    switches = Switches(SERVER_MECHANISMS, settings.disabled)
+    metrics = ServerMetrics()
+    metrics.set_breaker("closed")
+    src = source or RedisSource(settings.redis_url)
+    features = FeatureClient(
+        src,
+        key=user_key,
+        decode=decode_features,
+        switches=switches,
+        budget_s=settings.feature_timeout_ms / 1000,
+        breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s),
+        cache=LastKnownCache(settings.cache_size),
+        metrics=metrics,
+    )
+    device = pick_device(settings.device)
+    core = InferenceCore(settings, switches, features, metrics, device=device)
+    return ServerParts(settings, switches, metrics, core, src)
+
+
+async def serve(settings: ServerSettings) -> int:
+    """Run REST + gRPC on one loop until SIGTERM/SIGINT; exit 1 if the bundle is refused."""
+    size_threads(settings.threads)
+    parts = build(settings)
+    core = parts.core
+    rest = RestAdapter(core, settings.name, settings.admin_token)
+    runner = web.AppRunner(rest.app(settings.max_body_bytes), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.http_port)
+    await site.start()
+    grpc_server, health = build_server(
+        core, settings.name, settings.host, settings.grpc_port, settings.max_body_bytes
+    )
+    await set_health(health, False)
+    await grpc_server.start()
+    core.batcher.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    code = 0
+    try:
+        try:
+            model = await loop.run_in_executor(
+                None,
+                lambda: load_model(
+                    settings.bundle, device=core.device, verify=parts.switches["checksum"]
+                ),
+            )
+        except ServingError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        core.set_model(model)
+        await set_health(health, True)
+        print(
+            f"{settings.name}: ready model_version={model.model_version} device={core.device} "
+            f"http={settings.host}:{settings.http_port} grpc={settings.host}:{settings.grpc_port}",
+            file=sys.stderr,
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        await set_health(health, False)
+        await grpc_server.stop(grace=1.0)
+        await core.batcher.stop()
+        await runner.cleanup()
+        await parts.source.close()
+    return code

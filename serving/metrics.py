@@ -1,0 +1,91 @@
+"""Prometheus metrics of the model server and the gateway (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from serving.breaker import STATE_CODES
+
+_LAT = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class ServerMetrics:
+    """Request latency, batch sizes, queue depth, tiers, breaker, feature store, model version."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.request_latency = Histogram(
+            "cr_request_latency_seconds",
+            "Inference request latency",
+            ["protocol"],
+            buckets=_LAT,
+            registry=r,
+        )
+        self.requests = Counter(
+            "cr_requests", "Inference requests by outcome", ["protocol", "code"], registry=r
+        )
+        self.batch_size = Histogram(
+            "cr_batch_size",
+            "Requests per forward pass",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
+        self.queue_depth = Gauge("cr_queue_depth", "Requests waiting for a batch", registry=r)
+        self.shed = Counter("cr_shed", "Requests shed because the queue was full", registry=r)
+        self.tiers = Counter("cr_fallback", "Answers by fallback tier", ["tier"], registry=r)
+        self.breaker_state = Gauge(
+            "cr_breaker_state", "Feature-store breaker: 0 closed, 1 half-open, 2 open", registry=r
+        )
+        self.feature_latency = Histogram(
+            "cr_feature_latency_seconds", "Feature-store lookup latency", buckets=_LAT, registry=r
+        )
+        self.feature_errors = Counter(
+            "cr_feature_errors", "Feature-store failures", ["kind"], registry=r
+        )
+        self.model_info = Gauge(
+            "cr_model_info", "Loaded model version", ["model_version"], registry=r
+        )
+        self.reloads = Counter("cr_reloads", "Hot reloads by result", ["result"], registry=r)
+
+    def set_breaker(self, state: str) -> None:
+        """Export the breaker state as a number."""
+        self.breaker_state.set(STATE_CODES[state])
+
+    def set_model(self, version: str) -> None:
+        """Export the loaded model version (one series with value 1)."""
+        self.model_info.clear()
+        self.model_info.labels(model_version=version).set(1)
+
+    def render(self) -> bytes:
+        """Prometheus text exposition."""
+        return generate_latest(self.registry)
+
+
+class GatewayMetrics:
+    """Gateway request latency, attempts, retries, hedges, ejections, replica health."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.request_latency = Histogram(
+            "cr_gateway_latency_seconds", "Gateway request latency", buckets=_LAT, registry=r
+        )
+        self.requests = Counter("cr_gateway_requests", "Requests by status", ["code"], registry=r)
+        self.attempts = Counter(
+            "cr_gateway_attempts", "Replica calls by result", ["replica", "result"], registry=r
+        )
+        self.retries = Counter("cr_gateway_retries", "Retries on another replica", registry=r)
+        self.hedges = Counter("cr_gateway_hedges", "Hedged calls sent", registry=r)
+        self.ejections = Counter(
+            "cr_gateway_ejections", "Replica ejections", ["replica"], registry=r
+        )
+        self.healthy = Gauge(
+            "cr_gateway_replica_healthy", "1 = in rotation", ["replica"], registry=r
+        )
+        self.tiers = Counter(
+            "cr_gateway_fallback", "Answers by fallback tier", ["tier"], registry=r
+        )
+
+    def render(self) -> bytes:
+        """Prometheus text exposition."""
+        return generate_latest(self.registry)
