@@ -5,6 +5,7 @@ ChaosRecError
  ├── StackError           the reference stack could not be started/stopped/read
  │    └── StackNotRunning no stack state file, or its processes are gone
  ├── ProxyError           the fault proxy (Toxiproxy API) refused or failed a request
+ │    └── ProxyRequestError  our fault proxy refuses an API request (carries the HTTP status)
  ├── FaultError           a fault could not be injected, verified or rolled back
  ├── LoadError            the load generator (Locust subprocess) failed
  ├── ProbeError           a probe could not measure
@@ -21,6 +22,7 @@ __all__ = [
     "LoadError",
     "ProbeError",
     "ProxyError",
+    "ProxyRequestError",
     "StackError",
     "StackNotRunning",
 ]
@@ -44,6 +46,14 @@ class StackNotRunning(StackError):
 
 class ProxyError(ChaosRecError):
     """The fault proxy refused or failed a request."""
+
+
+class ProxyRequestError(ProxyError):
+    """Our fault proxy refuses an API request; ``status`` is the HTTP status it answers."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class FaultError(ChaosRecError):

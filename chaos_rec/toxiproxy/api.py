@@ -1,0 +1,202 @@
+"""The Toxiproxy HTTP API (aiohttp): routes, status codes and JSON shapes of Shopify toxiproxy 2.x."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from chaos_rec.errors import ProxyRequestError
+from chaos_rec.toxiproxy.collection import ProxyCollection
+from chaos_rec.toxiproxy.metrics import render_metrics
+
+__all__ = ["HANDLER_TIMEOUT", "VERSION", "build_app"]
+
+log = logging.getLogger("chaos_rec.toxiproxy.api")
+
+VERSION = "2.12.0+chaos-rec.1"
+HANDLER_TIMEOUT = 25.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_COLLECTION = web.AppKey("collection", ProxyCollection)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, content_type="application/json"
+    )
+
+
+def _error(message: str, status: int) -> web.Response:
+    return _json({"error": message, "status": status}, status)
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Browser guard (403 for ``Mozilla/``), 25 s handler timeout (503), errors as JSON."""
+    if request.headers.get("User-Agent", "").startswith("Mozilla/"):
+        return web.Response(status=403, text="User agent not allowed\n")
+    try:
+        return await asyncio.wait_for(handler(request), HANDLER_TIMEOUT)
+    except ProxyRequestError as exc:
+        return _error(str(exc), exc.status)
+    except TimeoutError:
+        return web.Response(status=503, text="")
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except ValueError as exc:
+        raise ProxyRequestError(f"bad request body: {exc}", 400) from exc
+
+
+def _coll(request: web.Request) -> ProxyCollection:
+    return request.app[_COLLECTION]
+
+
+async def proxy_index(request: web.Request) -> web.Response:
+    """GET /proxies."""
+    coll = _coll(request)
+    return _json({name: p.to_json() for name, p in coll.proxies.items()})
+
+
+async def proxy_create(request: web.Request) -> web.Response:
+    """POST /proxies."""
+    coll = _coll(request)
+    body = await _body(request)
+    spec = coll.parse_proxy(body if body is not None else {})
+    async with coll.lock:
+        proxy = await coll.create(spec)
+    return _json(proxy.to_json(), 201)
+
+
+async def populate(request: web.Request) -> web.Response:
+    """POST /populate."""
+    coll = _coll(request)
+    body = await _body(request)
+    try:
+        async with coll.lock:
+            proxies = await coll.populate(body)
+    except ProxyRequestError as exc:
+        return _json({"error": str(exc), "status": exc.status, "proxies": []}, exc.status)
+    return _json({"proxies": [p.to_json() for p in proxies]}, 201)
+
+
+async def proxy_show(request: web.Request) -> web.Response:
+    """GET /proxies/{proxy}."""
+    return _json(_coll(request).get(request.match_info["proxy"]).to_json())
+
+
+async def proxy_update(request: web.Request) -> web.Response:
+    """POST or PATCH /proxies/{proxy}."""
+    coll = _coll(request)
+    name = request.match_info["proxy"]
+    coll.get(name)
+    body = await _body(request)
+    async with coll.lock:
+        proxy = await coll.update(name, body if body is not None else {})
+    return _json(proxy.to_json())
+
+
+async def proxy_delete(request: web.Request) -> web.Response:
+    """DELETE /proxies/{proxy}."""
+    coll = _coll(request)
+    async with coll.lock:
+        coll.delete(request.match_info["proxy"])
+    return web.Response(status=204)
+
+
+async def toxic_index(request: web.Request) -> web.Response:
+    """GET /proxies/{proxy}/toxics."""
+    return _json(_coll(request).get(request.match_info["proxy"]).toxic_list())
+
+
+async def toxic_create(request: web.Request) -> web.Response:
+    """POST /proxies/{proxy}/toxics (200, like the real server)."""
+    coll = _coll(request)
+    name = request.match_info["proxy"]
+    coll.get(name)
+    body = await _body(request)
+    async with coll.lock:
+        spec = coll.add_toxic(name, body)
+    return _json(spec.to_json())
+
+
+async def toxic_show(request: web.Request) -> web.Response:
+    """GET /proxies/{proxy}/toxics/{toxic}."""
+    m = request.match_info
+    return _json(_coll(request).get_toxic(m["proxy"], m["toxic"]).to_json())
+
+
+async def toxic_update(request: web.Request) -> web.Response:
+    """POST or PATCH /proxies/{proxy}/toxics/{toxic}."""
+    coll = _coll(request)
+    m = request.match_info
+    coll.get_toxic(m["proxy"], m["toxic"])
+    body = await _body(request)
+    async with coll.lock:
+        spec = coll.update_toxic(m["proxy"], m["toxic"], body if body is not None else {})
+    return _json(spec.to_json())
+
+
+async def toxic_delete(request: web.Request) -> web.Response:
+    """DELETE /proxies/{proxy}/toxics/{toxic}."""
+    coll = _coll(request)
+    m = request.match_info
+    async with coll.lock:
+        coll.remove_toxic(m["proxy"], m["toxic"])
+    return web.Response(status=204)
+
+
+async def reset(request: web.Request) -> web.Response:
+    """POST /reset."""
+    coll = _coll(request)
+    async with coll.lock:
+        await coll.reset()
+    return web.Response(status=204)
+
+
+async def version(request: web.Request) -> web.Response:
+    """GET /version."""
+    return web.Response(
+        body=f'{{"version": "{VERSION}"}}\n'.encode(),
+        headers={"Content-Type": "application/json;charset=utf-8"},
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics (Prometheus text)."""
+    return web.Response(
+        text=render_metrics(_coll(request)),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
+
+
+def build_app(collection: ProxyCollection) -> web.Application:
+    """The aiohttp application serving the Toxiproxy API over ``collection``."""
+    app = web.Application(middlewares=[_guard], client_max_size=4 * 1024 * 1024)
+    app[_COLLECTION] = collection
+    r = app.router
+    r.add_post("/reset", reset)
+    r.add_get("/proxies", proxy_index, allow_head=False)
+    r.add_post("/proxies", proxy_create)
+    r.add_post("/populate", populate)
+    r.add_get("/proxies/{proxy}", proxy_show, allow_head=False)
+    r.add_post("/proxies/{proxy}", proxy_update)
+    r.add_patch("/proxies/{proxy}", proxy_update)
+    r.add_delete("/proxies/{proxy}", proxy_delete)
+    r.add_get("/proxies/{proxy}/toxics", toxic_index, allow_head=False)
+    r.add_post("/proxies/{proxy}/toxics", toxic_create)
+    r.add_get("/proxies/{proxy}/toxics/{toxic}", toxic_show, allow_head=False)
+    r.add_post("/proxies/{proxy}/toxics/{toxic}", toxic_update)
+    r.add_patch("/proxies/{proxy}/toxics/{toxic}", toxic_update)
+    r.add_delete("/proxies/{proxy}/toxics/{toxic}", toxic_delete)
+    r.add_get("/version", version, allow_head=False)
+    r.add_get("/metrics", metrics, allow_head=False)
+    return app

@@ -1,0 +1,252 @@
+"""Per-connection toxic stages: what each toxic type does to the chunks of one direction."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from chaos_rec.toxiproxy.model import ToxicSpec
+
+if TYPE_CHECKING:
+    from chaos_rec.toxiproxy.link import Pipe
+
+__all__ = ["Chunk", "Emit", "Stage", "make_stage"]
+
+
+class Chunk:
+    """A piece of the byte stream (``data`` None = end of stream) and when it arrived."""
+
+    __slots__ = ("data", "ts")
+
+    def __init__(self, data: bytes | None, ts: float) -> None:
+        self.data = data
+        self.ts = ts
+
+
+Emit = Callable[[Chunk], Awaitable[None]]
+
+
+class Stage:
+    """One toxic running on one direction of one connection (base class = noop)."""
+
+    def __init__(self, spec: ToxicSpec, pipe: Pipe, rng: random.Random) -> None:
+        self.spec = spec
+        self.pipe = pipe
+        self.rng = rng
+        self.removed = False
+        self._sleepers: set[asyncio.Future[bool]] = set()
+
+    # -- lifecycle (called by the pipe) --------------------------------------------------------
+
+    def attach(self) -> None:
+        """The stage starts running on a live connection."""
+
+    def detach(self) -> None:
+        """The toxic was removed: stop holding anything back."""
+        self.removed = True
+        self.interrupt()
+
+    def updated(self) -> None:
+        """The toxic's attributes changed: waits end early, as the real server re-runs a toxic."""
+        self.interrupt()
+
+    def interrupt(self) -> None:
+        """Wake every sleep of this stage (they report False)."""
+        for fut in list(self._sleepers):
+            if not fut.done():
+                fut.set_result(False)
+
+    async def sleep(self, seconds: float | None) -> bool:
+        """Wait ``seconds`` (None = until interrupted); True when the time elapsed."""
+        if seconds is not None and seconds <= 0:
+            return True
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        handle = None
+        if seconds is not None:
+            handle = loop.call_later(seconds, _resolve, fut)
+        self._sleepers.add(fut)
+        try:
+            return await fut
+        finally:
+            self._sleepers.discard(fut)
+            if handle is not None:
+                handle.cancel()
+
+    async def handle(self, chunk: Chunk, emit: Emit) -> None:
+        """Pass the chunk on, changed or not (noop passes it unchanged)."""
+        await emit(chunk)
+
+    def attr(self, key: str) -> int:
+        """Current value of one attribute (updates apply to live connections)."""
+        return self.spec.attributes.get(key, 0)
+
+
+def _resolve(fut: asyncio.Future[bool]) -> None:
+    if not fut.done():
+        fut.set_result(True)
+
+
+class Latency(Stage):
+    """Delay each chunk by latency ± jitter ms, counted from when it arrived."""
+
+    async def handle(self, chunk: Chunk, emit: Emit) -> None:
+        delay = self.attr("latency")
+        jitter = self.attr("jitter")
+        if jitter > 0:
+            delay += self.rng.randrange(2 * jitter) - jitter
+        wait = chunk.ts + delay / 1000.0 - time.monotonic()
+        if wait > 0 and not self.removed:
+            await self.sleep(wait)
+        await emit(chunk)
+
+
+class Bandwidth(Stage):
+    """Cap throughput at ``rate`` KB/s (1 KB = 1000 bytes), sending in 100 ms slices."""
+
+    def __init__(self, spec: ToxicSpec, pipe: Pipe, rng: random.Random) -> None:
+        super().__init__(spec, pipe, rng)
+        self._next = 0.0
+
+    async def handle(self, chunk: Chunk, emit: Emit) -> None:
+        data = chunk.data
+        rate = self.attr("rate")
+        if data is None or rate <= 0 or self.removed:
+            await emit(chunk)
+            return
+        piece = max(rate * 100, 1)
+        view = memoryview(data)
+        pos = 0
+        while pos < len(data):
+            part = bytes(view[pos : pos + piece])
+            pos += len(part)
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + len(part) / (rate * 1000.0)
+            if not self.removed and not await self.sleep(self._next - now):
+                self._next = time.monotonic()
+                await emit(Chunk(part + bytes(view[pos:]), chunk.ts))
+                return
+            await emit(Chunk(part, chunk.ts))
+
+
+class SlowClose(Stage):
+    """Delay the close of the stream by ``delay`` ms."""
+
+    async def handle(self, chunk: Chunk, emit: Emit) -> None:
+        if chunk.data is None and not self.removed:
+            await self.sleep(self.attr("delay") / 1000.0)
+        await emit(chunk)
+
+
+class Timeout(Stage):
+    """Hold all data; close the connection after ``timeout`` ms (0 = never). Removal releases it."""
+
+    def __init__(self, spec: ToxicSpec, pipe: Pipe, rng: random.Random) -> None:
+        super().__init__(spec, pipe, rng)
+        self._timer: asyncio.TimerHandle | None = None
+
+    def attach(self) -> None:
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        ms = self.attr("timeout")
+        if ms > 0 and not self.removed:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(ms / 1000.0, self.pipe.conn.close)
+
+    def detach(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        super().detach()
+
+    def updated(self) -> None:
+        self._arm()
+        super().updated()
+
+    async def handle(self, chunk: Chunk, emit: Emit) -> None:
+        while not self.removed and not self.pipe.conn.closed:
+            await self.sleep(None)
+        await emit(chunk)
+
+
+class ResetPeer(Stage):
+    """On the first chunk, wait ``timeout`` ms, then reset the connection (TCP RST)."""
+
+    async def handle(self, chunk: Chunk, emit: Emit) -> None:
+        if self.removed:
+            await emit(chunk)
+            return
+        await self.sleep(self.attr("timeout") / 1000.0)
+        if self.removed:
+            await emit(chunk)
+            return
+        self.pipe.conn.reset()
+
+
+class Slicer(Stage):
+    """Split data into pieces of average_size ± size_variation bytes, ``delay`` µs apart."""
+
+    async def handle(self, chunk: Chunk, emit: Emit) -> None:
+        data = chunk.data
+        if data is None or self.removed:
+            await emit(chunk)
+            return
+        pos = 0
+        while pos < len(data):
+            avg = max(self.attr("average_size"), 1)
+            var = min(self.attr("size_variation"), avg - 1)
+            size = avg + (self.rng.randint(-var, var) if var > 0 else 0)
+            if self.removed:
+                size = len(data) - pos
+            await emit(Chunk(data[pos : pos + size], chunk.ts))
+            pos += size
+            if pos < len(data) and not self.removed:
+                await self.sleep(self.attr("delay") / 1_000_000.0)
+
+
+class LimitData(Stage):
+    """Close the connection once ``bytes`` bytes have passed in this direction."""
+
+    def __init__(self, spec: ToxicSpec, pipe: Pipe, rng: random.Random) -> None:
+        super().__init__(spec, pipe, rng)
+        self.sent = 0
+
+    async def handle(self, chunk: Chunk, emit: Emit) -> None:
+        data = chunk.data
+        if data is None or self.removed:
+            await emit(chunk)
+            return
+        remaining = max(self.attr("bytes") - self.sent, 0)
+        if remaining < len(data):
+            data = data[:remaining]
+        if data:
+            self.sent += len(data)
+            await emit(Chunk(data, chunk.ts))
+        if self.attr("bytes") - self.sent <= 0:
+            self.pipe.conn.close()
+
+
+_STAGES: dict[str, type[Stage]] = {
+    "latency": Latency,
+    "bandwidth": Bandwidth,
+    "slow_close": SlowClose,
+    "timeout": Timeout,
+    "reset_peer": ResetPeer,
+    "slicer": Slicer,
+    "limit_data": LimitData,
+    "noop": Stage,
+}
+
+
+def make_stage(spec: ToxicSpec, pipe: Pipe) -> Stage:
+    """A fresh per-connection stage for ``spec``, with its own RNG drawn from the toxic's."""
+    rng = random.Random(spec.rng.getrandbits(64))
+    return _STAGES[spec.type](spec, pipe, rng)
