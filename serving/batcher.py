@@ -45,11 +45,12 @@ class Batcher(Generic[J, R]):
         self.metrics = metrics
         self._queue: asyncio.Queue[_Item[J, R]] | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cr-batch")
+        self._executor: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
         """Start the worker on the running loop."""
         self._queue = asyncio.Queue()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cr-batch")
         self._worker = asyncio.create_task(self._run(), name="cr-batcher")
 
     async def stop(self) -> None:
@@ -62,7 +63,8 @@ class Batcher(Generic[J, R]):
             item = self._queue.get_nowait()
             if not item.future.done():
                 item.future.set_exception(Overloaded("server shutting down"))
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
 
     @property
     def depth(self) -> int:
@@ -92,7 +94,8 @@ class Batcher(Generic[J, R]):
             self.metrics.queue_depth.set(self._queue.qsize())
 
     async def _run(self) -> None:
-        assert self._queue is not None
+        assert self._queue is not None and self._executor is not None
+        executor = self._executor
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
@@ -120,7 +123,7 @@ class Batcher(Generic[J, R]):
                 self.metrics.batch_size.observe(len(live))
             jobs = [it.job for it in live]
             try:
-                results = await loop.run_in_executor(self._executor, self.run_batch, jobs)
+                results = await loop.run_in_executor(executor, self.run_batch, jobs)
             except Exception as exc:  # a failed forward pass fails its batch, not the server
                 for it in live:
                     if not it.future.done():
