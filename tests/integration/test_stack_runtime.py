@@ -1,0 +1,316 @@
+"""The stack runtime with real processes: a detached supervisor and a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from chaos_rec.errors import StackError, StackNotRunning
+from chaos_rec.stack import (
+    StackConfig,
+    down,
+    load_state,
+    restart_component,
+    signal_component,
+    up,
+    wait_component_ready,
+)
+from chaos_rec.stack.procs import is_alive, is_paused, port_in_use
+from tests.support.procs import redis_server_binary
+
+pytestmark = pytest.mark.integration
+
+ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+
+
+def free_base_port() -> int:
+    """A base port whose stack ports (B, B+1, B+10, B+100.., B+200..) are all free."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000, 10)
+        if not any(port_in_use(base + off) for off in (0, 1, 10, 100, 101, 200)):
+            return base
+    raise RuntimeError("no free base port")
+
+
+def minimal(tmp_path: Path, **over: object) -> StackConfig:
+    """Redis only: no replicas, gateway or fault proxy (they belong to other areas)."""
+    values: dict[str, object] = {
+        "state_dir": tmp_path / "state",
+        "base_port": free_base_port(),
+        "replicas": 0,
+        "gateway": False,
+        "toxiproxy": False,
+        "ready_timeout_s": 20.0,
+        "restart_backoff_s": 0.2,
+    }
+    values.update(over)
+    return StackConfig.from_dict(values)
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chaos_rec", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+        check=False,
+    )
+
+
+def ping(url: str, timeout: float = 1.0) -> bool:
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[StackConfig]:
+    cfg = minimal(tmp_path)
+    up(cfg)
+    try:
+        yield cfg
+    finally:
+        down(cfg.state_dir)
+
+
+def test_up_waits_for_readiness_and_down_leaves_nothing(tmp_path: Path) -> None:
+    cfg = minimal(tmp_path)
+    state = up(cfg)
+    comp = state.component("redis")
+    assert state["phase"] == "ready" and comp["status"] == "ready"
+    assert comp["ports"] == {"redis": cfg.base_port}
+    assert ping(comp["endpoints"]["redis"])  # ready means it answers now, no retry
+    sup = state.supervisor_pid
+    assert sup and is_alive(sup) and comp["pid"] and is_alive(comp["pid"])
+    assert up(cfg)["stack_id"] == state["stack_id"]  # idempotent
+    down(cfg.state_dir)
+    assert not is_alive(sup) and not is_alive(comp["pid"])
+    assert not port_in_use(cfg.base_port)
+    assert not (cfg.state_dir / "stack.json").exists()
+    with pytest.raises(StackNotRunning):
+        load_state(cfg.state_dir)
+
+
+def test_cli_up_status_json_down(tmp_path: Path) -> None:
+    sdir, base = str(tmp_path / "s"), str(free_base_port())
+    res = cli("stack", "up", "--state-dir", sdir, "--base-port", base, "--replicas", "0",
+              "--no-gateway", "--no-toxiproxy")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    res = cli("stack", "status", "--state-dir", sdir, "--json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    pids = [data["supervisor"]["pid"], data["components"]["redis"]["pid"]]
+    assert data["components"]["redis"]["endpoints"]["redis"] == f"redis://127.0.0.1:{base}/0"
+    res = cli("stack", "down", "--state-dir", sdir)
+    assert res.returncode == 0, res.stderr
+    assert not any(is_alive(p) for p in pids) and not port_in_use(int(base))
+    assert cli("stack", "status", "--state-dir", sdir).returncode == 3
+
+
+def test_sigkilled_replica_is_restarted_and_counted(stack: StackConfig) -> None:
+    before = load_state(stack.state_dir).component("redis")
+    signal_component("redis", "kill", state_dir=stack.state_dir)
+    after_kill = load_state(stack.state_dir).component("redis")
+    assert after_kill["status"] in ("restarting", "starting")
+    waited = wait_component_ready("redis", 20, state_dir=stack.state_dir)
+    assert waited >= 0
+    comp = load_state(stack.state_dir).component("redis")
+    assert comp["restarts"] == 1 and comp["pid"] != before["pid"]
+    assert not is_alive(before["pid"] or -1)
+    assert ping(comp["endpoints"]["redis"])
+    # a crash not asked for (plain SIGKILL from outside) is noticed too
+    os.kill(comp["pid"] or -1, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while load_state(stack.state_dir).component("redis")["restarts"] < 2:
+        assert time.monotonic() < deadline, "supervisor did not restart redis"
+        time.sleep(0.05)
+    wait_component_ready("redis", 20, state_dir=stack.state_dir)
+
+
+def test_sigstop_is_paused_not_dead_then_sigcont(stack: StackConfig) -> None:
+    comp = load_state(stack.state_dir).component("redis")
+    pid, url = comp["pid"] or -1, comp["endpoints"]["redis"]
+    signal_component("redis", "stop", state_dir=stack.state_dir)
+    comp = load_state(stack.state_dir).component("redis")
+    assert comp["status"] == "paused" and comp["paused"] and is_paused(pid)
+    assert not ping(url, timeout=0.3)  # hung, not gone
+    time.sleep(0.5)  # the supervisor must not restart a stopped process
+    comp = load_state(stack.state_dir).component("redis")
+    assert comp["pid"] == pid and comp["restarts"] == 0 and comp["status"] == "paused"
+    with pytest.raises(StackError, match="not ready"):
+        wait_component_ready("redis", 0.3, state_dir=stack.state_dir)
+    signal_component("redis", "cont", state_dir=stack.state_dir)
+    assert wait_component_ready("redis", 5, state_dir=stack.state_dir) < 5
+    assert not is_paused(pid) and ping(url)
+    # a stop sent from outside the API is seen as paused too
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 5
+    while load_state(stack.state_dir).component("redis")["status"] != "paused":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGCONT)
+
+
+def test_restart_with_wipe_loses_data(stack: StackConfig) -> None:
+    url = load_state(stack.state_dir).component("redis")["endpoints"]["redis"]
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    client.set("k", "v")
+    client.close()
+    restart_component("redis", wipe=True, state_dir=stack.state_dir)
+    comp = load_state(stack.state_dir).component("redis")
+    assert comp["status"] == "ready" and comp["restarts"] == 1
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    assert client.get("k") is None
+    client.close()
+
+
+def test_down_cleans_up_after_supervisor_was_sigkilled(tmp_path: Path) -> None:
+    cfg = minimal(tmp_path)
+    state = up(cfg)
+    sup, pid = state.supervisor_pid or -1, state.component("redis")["pid"] or -1
+    os.kill(sup, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while is_alive(sup) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert is_alive(pid)  # the orphan keeps running until cleaned
+    with pytest.raises(StackNotRunning, match="gone"):
+        load_state(cfg.state_dir)
+    assert cli("stack", "status", "--state-dir", str(cfg.state_dir)).returncode == 3
+    # the next `up` would also clean; here `down` does it from the state file
+    down(cfg.state_dir)
+    assert not is_alive(pid) and not port_in_use(cfg.base_port)
+
+
+def _slow_redis(tmp_path: Path, delay: float) -> str:
+    script = tmp_path / "slow-redis-server"
+    script.write_text(f'#!/bin/sh\nsleep {delay}\nexec {redis_server_binary()} "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+def _stack_pids(state_dir: Path) -> list[int]:
+    """Pids of processes whose command line names this state dir (supervisor) or its redis."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(state_dir).encode() in cmd:
+                out.append(int(entry.name))
+    return out
+
+
+def test_ctrl_c_during_up_leaves_nothing_running(tmp_path: Path) -> None:
+    cfg = minimal(tmp_path, redis_binary=_slow_redis(tmp_path, 3))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaos_rec", "stack", "up", "--state-dir", str(cfg.state_dir),
+         "--base-port", str(cfg.base_port), "--replicas", "0", "--no-gateway", "--no-toxiproxy"],
+        env=dict(ENV, CHAOS_REC_REDIS_BINARY=cfg.redis_binary or ""),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not (cfg.state_dir / "stack.json").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert _stack_pids(cfg.state_dir) == []
+    assert not port_in_use(cfg.base_port) and not (cfg.state_dir / "stack.json").exists()
+
+
+def test_launcher_sigkilled_then_down_cleans(tmp_path: Path) -> None:
+    cfg = minimal(tmp_path, redis_binary=_slow_redis(tmp_path, 2))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaos_rec", "stack", "up", "--state-dir", str(cfg.state_dir),
+         "--base-port", str(cfg.base_port), "--replicas", "0", "--no-gateway", "--no-toxiproxy"],
+        env=dict(ENV, CHAOS_REC_REDIS_BINARY=cfg.redis_binary or ""),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not (cfg.state_dir / "stack.json").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=10)
+    state = load_state(cfg.state_dir, require_live=False)
+    sup = state.supervisor_pid or -1
+    os.kill(sup, signal.SIGKILL)  # and the supervisor too, mid-start: only the state file is left
+    time.sleep(0.2)
+    assert _stack_pids(cfg.state_dir) != [] or is_alive(state.component("redis")["pid"] or -1)
+    res = cli("stack", "down", "--state-dir", str(cfg.state_dir))
+    assert res.returncode == 0, res.stderr
+    assert _stack_pids(cfg.state_dir) == [] and not port_in_use(cfg.base_port)
+
+
+@pytest.mark.parametrize(
+    ("args", "config_text", "needle"),
+    [
+        (["--bogus"], None, "unrecognized arguments: --bogus"),
+        (["--config", "{cfg}"], "replicas = [oops", "bad config file"),
+        (["--config", "{cfg}"], "colour = 'red'\n", "unknown stack config key(s): colour"),
+        (["--replicas", "-1"], None, "replicas must be in 0..10"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(
+    tmp_path: Path, args: list[str], config_text: str | None, needle: str
+) -> None:
+    cfg_file = tmp_path / "stack.toml"
+    if config_text is not None:
+        cfg_file.write_text(config_text)
+    argv = [a.replace("{cfg}", str(cfg_file)) for a in args]
+    res = cli("stack", "up", "--state-dir", str(tmp_path / "s"), *argv)
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr
+    assert needle in res.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "s" / "stack.json").exists()
+
+
+def test_port_in_use_and_missing_redis_are_clear_errors(tmp_path: Path) -> None:
+    cfg = minimal(tmp_path)
+    with subprocess.Popen([redis_server_binary(), "--port", str(cfg.base_port), "--save", "",
+                           "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL) as squatter:  # fmt: skip
+        try:
+            deadline = time.monotonic() + 10
+            while not port_in_use(cfg.base_port):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            res = cli("stack", "up", "--state-dir", str(cfg.state_dir), "--base-port",
+                      str(cfg.base_port), "--replicas", "0", "--no-gateway", "--no-toxiproxy")  # fmt: skip
+            assert res.returncode == 1 and "Traceback" not in res.stderr
+            assert res.stderr.strip().splitlines() == [
+                f"chaos-rec: error: port(s) in use: {cfg.base_port} (redis) "
+                "(choose another base_port)"
+            ]
+        finally:
+            squatter.kill()
+    res = subprocess.run(
+        [sys.executable, "-m", "chaos_rec", "stack", "up", "--state-dir", str(cfg.state_dir),
+         "--replicas", "0", "--no-gateway", "--no-toxiproxy", "--base-port", str(cfg.base_port)],
+        env=dict(ENV, CHAOS_REC_REDIS_BINARY="/nonexistent/redis-server"),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        "chaos-rec: error: redis binary '/nonexistent/redis-server' not found or not executable"
+    ]
+    assert _stack_pids(cfg.state_dir) == []
