@@ -1,0 +1,172 @@
+"""Fixtures for drills written in Python: drill, drill_stack, fault_proxy, load."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos_rec.drill.config import DrillConfig
+from chaos_rec.drill.faults import FaultProxy
+from chaos_rec.drill.items import drill_session
+from chaos_rec.drill.python_drill import PythonDrill
+from chaos_rec.errors import ChaosRecError
+from chaos_rec.report.model import DrillRecord
+
+REPORT_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@dataclass(frozen=True)
+class DrillTarget:
+    """Where drills point: endpoints of the reference stack or a user's deployment."""
+
+    gateway_url: str
+    toxiproxy_url: str
+    state_dir: Path
+    reference: bool
+    holdout: Path | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def _target(state: dict[str, Any], state_dir: Path, reference: bool) -> DrillTarget:
+    holdout = state.get("holdout")
+    return DrillTarget(
+        gateway_url=str(state["gateway_url"]),
+        toxiproxy_url=str(state["toxiproxy_url"]),
+        state_dir=state_dir,
+        reference=reference,
+        holdout=Path(holdout) if holdout else None,
+        state=dict(state),
+    )
+
+
+@pytest.fixture(scope="session")
+def drill_config(pytestconfig: pytest.Config) -> DrillConfig:
+    """The drill plugin's typed configuration."""
+    return drill_session(pytestconfig).cfg
+
+
+@pytest.fixture(scope="session")
+def drill_stack(drill_config: DrillConfig) -> Iterator[DrillTarget]:
+    """The target: the reference stack (started if needed, stopped if we started it) or --drill-stack FILE."""
+    if drill_config.dry:
+        pytest.skip("--drill-dry: Python drills inject faults, not run")
+    if drill_config.stack_file is not None:
+        from chaos_rec.drill.target import read_deployment
+
+        yield _target(
+            read_deployment(drill_config.stack_file), drill_config.state_dir, reference=False
+        )
+        return
+    from chaos_rec import stack
+    from chaos_rec.errors import StackNotRunning
+
+    started = False
+    try:
+        state = stack.load_state(drill_config.state_dir)
+    except StackNotRunning:
+        state = stack.up(stack.StackConfig.load(None, state_dir=drill_config.state_dir))
+        started = True
+    try:
+        yield _target(dict(state), drill_config.state_dir, reference=True)
+    finally:
+        if started:
+            stack.down(drill_config.state_dir)
+
+
+@pytest.fixture
+def drill(request: pytest.FixtureRequest, drill_config: DrillConfig) -> Iterator[PythonDrill]:
+    """A Python drill's run: run dir, phase marks, live progress, ``assert_slo``; repaired after."""
+    if drill_config.dry:
+        pytest.skip("--drill-dry: Python drills inject faults, not run")
+    session = drill_session(request.config)
+    item = request.node
+    record = DrillRecord(
+        name=item.name,
+        nodeid=item.nodeid,
+        title=(item.obj.__doc__ or item.name).strip().splitlines()[0],
+        kind="python",
+        seed=drill_config.seed,
+    )
+    run_dir = session.new_run_dir(item.name)
+    record.run_dir = str(run_dir)
+    guard = session.guard()
+    guard.begin(item.name)
+    run = PythonDrill(record, run_dir, drill_config.slo, lambda text: session.progress(item, text))
+    try:
+        yield run
+    finally:
+        try:
+            repaired = guard.end()
+        except ChaosRecError as exc:
+            record.problems.append(f"rollback guarantee failed: {exc}")
+            repaired = []
+        if repaired:
+            session.progress(item, "plugin repair: " + ", ".join(repaired))
+        reports = item.stash.get(REPORT_KEY, {})
+        call = reports.get("call")
+        if call is None:
+            record.result = "interrupted"
+        elif call.failed:
+            record.result = "failed"
+            if not record.problems and all(r.passed for r in record.slos):
+                record.problems.append(
+                    f"test failed: {call.longreprtext.strip().splitlines()[-1] if call.longreprtext.strip() else 'error'}"
+                )
+        else:
+            record.result = "passed"
+        session.add_record(record, run_dir=run_dir)
+        session.record_properties(item, record)
+
+
+@pytest.fixture
+def fault_proxy(drill_stack: DrillTarget, drill: PythonDrill) -> Iterator[FaultProxy]:
+    """Faults per link: ``with fault_proxy.toxic("feature-store", "latency", latency=200): ...``."""
+    from chaos_rec.toxiproxy.client import ToxiproxyClient
+
+    proxy = FaultProxy(ToxiproxyClient(drill_stack.toxiproxy_url, timeout=5.0), drill)
+    try:
+        yield proxy
+    finally:
+        proxy.undo_all()
+
+
+@pytest.fixture
+def load(drill_stack: DrillTarget, drill: PythonDrill, drill_config: DrillConfig) -> Iterator[Any]:
+    """The Locust load runner (subprocess) writing the drill's timeline; stopped after the test."""
+    from chaos_rec.load import LoadRunner
+
+    runner = LoadRunner(
+        drill_stack.gateway_url,
+        drill.run_dir,
+        rps=drill_config.load_rps,
+        users=drill_config.load_users,
+        seed=drill_config.seed,
+        holdout=drill_stack.holdout,
+    )
+    with runner:
+        yield runner
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the item so the ``drill`` fixture knows the outcome."""
+    report = yield
+    item.stash.setdefault(REPORT_KEY, {})[report.when] = report
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that use the ``drill`` fixture are drills (marker ``drill``)."""
+    for item in items:
+        if (
+            "drill" in getattr(item, "fixturenames", ())
+            and item.get_closest_marker("drill") is None
+        ):
+            item.add_marker("drill")

@@ -1,0 +1,146 @@
+"""Experiment files as pytest collectors and items."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from chaos_rec.drill.experiment import DrillSpec, load_drill, plan, prepared
+from chaos_rec.drill.judge import judge_journal, slo_verdict
+from chaos_rec.errors import ChaosRecError, ConfigError
+from chaos_rec.report.model import DrillRecord
+
+if TYPE_CHECKING:
+    from chaos_rec.drill.session import DrillSession
+
+
+class DrillFailed(Exception):
+    """A drill missed an SLO, hit a Chaos Toolkit trap or regressed; carries its record."""
+
+    def __init__(self, record: DrillRecord) -> None:
+        super().__init__(record.failure_text())
+        self.record = record
+
+
+def _registered_markers(config: pytest.Config) -> set[str]:
+    return {
+        str(line).split(":", 1)[0].split("(", 1)[0].strip() for line in config.getini("markers")
+    }
+
+
+class DrillFile(pytest.File):
+    """One experiment JSON file: collects exactly one :class:`DrillItem`."""
+
+    def collect(self) -> list[pytest.Item]:
+        """Validate the experiment and yield its item (CollectError with the message if invalid)."""
+        session = drill_session(self.config)
+        try:
+            spec = load_drill(self.path, session.cfg.slo, session.cfg.slo_source)
+        except ConfigError as exc:
+            raise self.CollectError(f"{self.path.name}: {exc}") from exc
+        item = DrillItem.from_parent(self, name=self.path.stem, spec=spec)
+        known = _registered_markers(self.config)
+        item.add_marker("drill")
+        for name in spec.markers:
+            if name not in known:
+                self.config.addinivalue_line("markers", f"{name}: experiment tag (chaos-rec)")
+                known.add(name)
+            item.add_marker(name)
+        return [item]
+
+
+class DrillItem(pytest.Item):
+    """Runs one experiment through chaostoolkit-lib and judges it."""
+
+    def __init__(self, *, spec: DrillSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        """Location shown by pytest: the experiment file."""
+        return self.path, None, f"drill {self.name}"
+
+    def runtest(self) -> None:
+        """Run the experiment (or show its plan in dry mode) and fail on any miss."""
+        session = drill_session(self.config)
+        cfg = session.cfg
+        record = DrillRecord(
+            name=self.name,
+            nodeid=self.nodeid,
+            title=self.spec.title,
+            kind="experiment",
+            seed=cfg.seed,
+        )
+        if self.spec.slo is not None and "max_recovery_s" in self.spec.slo:
+            record.max_recovery_s = float(self.spec.slo["max_recovery_s"])
+        if cfg.dry:
+            record.result = "dry"
+            record.plan = plan(self.spec)
+            session.progress(self, "\n".join(record.plan))
+            session.add_record(record)
+            return
+        run_dir = session.new_run_dir(self.name)
+        record.run_dir = str(run_dir)
+        configuration = session.run_configuration(run_dir)
+        experiment = prepared(self.spec, configuration)
+        guard = session.guard()
+        from chaos_rec.drill.runner import run_experiment
+
+        t0 = time.monotonic()
+        guard.begin(self.name)
+        outcome = None
+        try:
+            outcome = run_experiment(experiment, run_dir, lambda text: session.progress(self, text))
+        finally:
+            record.duration_s = round(time.monotonic() - t0, 3)
+            try:
+                repaired = guard.end()
+            except ChaosRecError as exc:
+                record.problems.append(f"rollback guarantee failed: {exc}")
+            else:
+                if repaired:
+                    session.progress(self, "plugin repair: " + ", ".join(repaired))
+            if outcome is None:
+                record.result = "interrupted"
+                record.problems.append("the run was interrupted before Chaos Toolkit returned")
+                session.add_record(record, run_dir=run_dir)
+        journal = outcome.journal
+        record.problems += judge_journal(
+            journal, experiment.get("configuration"), experiment.get("secrets")
+        )
+        try:
+            rows, recovery, slo_problems = slo_verdict(run_dir, self.spec.slo)
+        except ChaosRecError as exc:
+            rows, recovery, slo_problems = [], None, [f"SLO figures unreadable: {exc}"]
+        record.slos, record.recovery_s = rows, recovery
+        record.problems += slo_problems
+        record.regressions = session.regressions(record)
+        failed = bool(record.problems or record.regressions or any(not r.passed for r in rows))
+        record.result = "interrupted" if outcome.signalled else ("failed" if failed else "passed")
+        session.add_record(record, journal=journal, run_dir=run_dir)
+        session.record_properties(self, record)
+        if outcome.signalled:
+            raise KeyboardInterrupt
+        if record.failed:
+            raise DrillFailed(record)
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        """A failed drill shows its verdict table, not a traceback."""
+        if isinstance(excinfo.value, DrillFailed):
+            return excinfo.value.record.failure_text()
+        if isinstance(excinfo.value, ChaosRecError):
+            return f"drill {self.name}: {excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+
+def drill_session(config: pytest.Config) -> DrillSession:
+    """The registered drill session of this pytest run."""
+    plugin = config.pluginmanager.get_plugin("chaos-rec-drill-session")
+    if plugin is None:  # pragma: no cover - registered in pytest_configure
+        raise ConfigError("the chaos-rec drill session is not registered")
+    return plugin  # type: ignore[no-any-return]

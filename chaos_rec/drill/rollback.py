@@ -1,0 +1,113 @@
+"""The rollback guarantee: repair after every drill, and after a crashed session."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from chaos_rec.errors import ChaosRecError, FaultError, StackNotRunning
+
+MARKER = "drill-in-progress.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def repair(state_dir: Path, toxiproxy_url: str | None = None) -> list[str]:
+    """Undo every fault: the reference stack's own repair, else a fault-proxy reset."""
+    done: list[str] = []
+    if (state_dir / "stack.json").is_file():
+        from chaos_rec import stack
+
+        try:
+            done += [f"stack: {what}" for what in stack.repair(state_dir)]
+        except StackNotRunning:
+            pass
+        except ChaosRecError as exc:
+            raise FaultError(f"could not repair the reference stack in {state_dir}: {exc}") from exc
+        else:
+            return done
+    if toxiproxy_url:
+        from chaos_rec.toxiproxy.client import ToxiproxyClient
+
+        try:
+            client = ToxiproxyClient(toxiproxy_url, timeout=5.0)
+            proxies = client.proxies()
+            dirty = [n for n, p in proxies.items() if p.get("toxics") or not p.get("enabled", True)]
+            client.reset()
+        except ChaosRecError as exc:
+            raise FaultError(f"could not reset the fault proxy at {toxiproxy_url}: {exc}") from exc
+        done += [f"fault proxy: reset {name}" for name in dirty]
+    return done
+
+
+class DrillGuard:
+    """Marks a drill in progress on disk so that a crashed session is repaired by the next one."""
+
+    def __init__(self, state_dir: Path, toxiproxy_url: str | None = None) -> None:
+        self.state_dir = state_dir
+        self.toxiproxy_url = toxiproxy_url
+        self.marker = state_dir / MARKER
+
+    def begin(self, drill: str) -> None:
+        """Record that ``drill`` is about to inject faults."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        data = {
+            "pid": os.getpid(),
+            "drill": drill,
+            "started": time.time(),
+            "toxiproxy_url": self.toxiproxy_url,
+        }
+        self.marker.write_text(json.dumps(data), encoding="utf-8")
+
+    def end(self) -> list[str]:
+        """Repair everything, then clear the marker; returns what was repaired."""
+        done = repair(self.state_dir, self.toxiproxy_url)
+        self.marker.unlink(missing_ok=True)
+        return done
+
+    def leftovers(self) -> dict[str, Any] | None:
+        """The marker of a drill whose session died (its pid is gone), if any."""
+        try:
+            data = json.loads(self.marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        pid = int(data.get("pid", 0) or 0)
+        if pid == os.getpid() or _pid_alive(pid):
+            return None
+        return data
+
+    def recover(self) -> list[str]:
+        """Repair what a crashed session left behind; returns human-readable lines."""
+        left = self.leftovers()
+        stale_stack = (self.state_dir / "stack.json").is_file()
+        if left is None and not stale_stack:
+            return []
+        url = self.toxiproxy_url or (left or {}).get("toxiproxy_url")
+        done = repair(self.state_dir, url)
+        lines: list[str] = []
+        if left is not None:
+            lines.append(
+                f"drill {left.get('drill', '?')} (pid {left.get('pid')}) did not finish: repaired "
+                + (", ".join(done) if done else "nothing was left")
+            )
+            with contextlib.suppress(FileNotFoundError):
+                self.marker.unlink()
+        elif done:
+            lines.append("repaired leftovers: " + ", ".join(done))
+        return lines

@@ -1,0 +1,128 @@
+"""Run one experiment through chaostoolkit-lib on the main thread, with live progress."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos_rec.errors import DrillError
+
+Progress = Callable[[str], None]
+
+
+def live_figures(run_dir: Path) -> str:
+    """The latest load figures of a run dir as ``p99 … avail … fallback …`` (or '')."""
+    path = run_dir / "timeline.jsonl"
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 4096))
+            tail = fh.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    for line in reversed(tail):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        return format_figures(row)
+    return ""
+
+
+def format_figures(row: Mapping[str, Any]) -> str:
+    """One timeline row as ``p99 123ms avail 99.5% fallback 3.0%``."""
+    requests = int(row.get("requests", 0) or 0)
+    failures = int(row.get("failures", 0) or 0)
+    tiers = row.get("tiers") or {}
+    served = sum(int(v) for v in tiers.values()) if isinstance(tiers, Mapping) else 0
+    fallback = served - int(tiers.get("none", 0)) if served else 0
+    avail = f"{100.0 * (requests - failures) / requests:.1f}%" if requests else "n/a"
+    fb = f"{100.0 * fallback / served:.1f}%" if served else "n/a"
+    p99 = row.get("p99_ms")
+    p99_text = "n/a" if p99 is None else f"{float(p99):.0f}ms"
+    return f"p99 {p99_text} avail {avail} fallback {fb}"
+
+
+@dataclass
+class RunOutcome:
+    """What chaoslib returned, and whether the run was cut short by a signal."""
+
+    journal: dict[str, Any]
+    signalled: bool = False
+    events: list[str] = field(default_factory=list)
+
+
+def _handler_class() -> type:
+    from chaoslib.run import RunEventHandler
+
+    class _Events(RunEventHandler):  # type: ignore[misc]
+        """Forward chaoslib's run events to a progress callback."""
+
+        def __init__(self, progress: Progress, run_dir: Path) -> None:
+            self.progress = progress
+            self.run_dir = run_dir
+            self.signalled = False
+            self.t0 = time.monotonic()
+
+        def _say(self, text: str) -> None:
+            figures = live_figures(self.run_dir)
+            stamp = f"{time.monotonic() - self.t0:6.1f}s"
+            self.progress(f"{stamp} {text}" + (f"  [{figures}]" if figures else ""))
+
+        def start_hypothesis_before(self, experiment: Any) -> None:
+            self._say("steady state (before)")
+
+        def hypothesis_before_completed(self, experiment: Any, state: Any, journal: Any) -> None:
+            met = bool(state and state.get("steady_state_met"))
+            self._say(f"steady state before: {'met' if met else 'NOT met'}")
+
+        def start_method(self, experiment: Any) -> None:
+            self._say("method")
+
+        def start_activity(self, activity: Any) -> None:
+            self._say(f"  {activity.get('type', 'activity')} {activity.get('name', '?')} ...")
+
+        def activity_completed(self, activity: Any, run: Any) -> None:
+            status = (run or {}).get("status", "?") if isinstance(run, dict) else "?"
+            self._say(f"  {activity.get('type', 'activity')} {activity.get('name', '?')}: {status}")
+
+        def start_hypothesis_after(self, experiment: Any) -> None:
+            self._say("steady state (after)")
+
+        def hypothesis_after_completed(self, experiment: Any, state: Any, journal: Any) -> None:
+            met = bool(state and state.get("steady_state_met"))
+            self._say(f"steady state after: {'met' if met else 'DEVIATED'}")
+
+        def start_rollbacks(self, experiment: Any) -> None:
+            self._say("rollbacks")
+
+        def signal_exit(self) -> None:
+            self.signalled = True
+
+        def finish(self, journal: Any) -> None:
+            self._say(f"finished: {journal.get('status')}")
+
+    return _Events
+
+
+def run_experiment(
+    experiment: dict[str, Any], run_dir: Path, progress: Progress, rollback_strategy: str = "always"
+) -> RunOutcome:
+    """Run the experiment with chaoslib (main thread only); rollbacks always play by default."""
+    if threading.current_thread() is not threading.main_thread():
+        raise DrillError("drills must run on the main thread (chaoslib installs signal handlers)")
+    from chaoslib.experiment import run_experiment as ctk_run
+
+    runtime = experiment.get("runtime") or {}
+    strategy = (runtime.get("rollbacks") or {}).get("strategy", rollback_strategy)
+    settings: dict[str, Any] = {"runtime": {"rollbacks": {"strategy": strategy}}}
+    handler = _handler_class()(progress, run_dir)
+    journal = ctk_run(experiment, settings=settings, event_handlers=[handler])
+    if not isinstance(journal, dict):
+        raise DrillError("chaoslib returned no journal")
+    return RunOutcome(journal=journal, signalled=handler.signalled)

@@ -1,0 +1,225 @@
+"""The drill session: owns collection of experiments, run dirs, records and the summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos_rec.drill.config import DrillConfig, from_pytest
+from chaos_rec.drill.rollback import DrillGuard
+from chaos_rec.errors import ChaosRecError
+from chaos_rec.report.model import DrillRecord
+
+XDIST_MESSAGE = (
+    "chaos-rec: drills inject faults into one shared stack and must run serially; "
+    "they cannot run under pytest-xdist. Run them without -n (or with -n 0 / -p no:xdist), "
+    "e.g. `pytest -m drill -p no:xdist`"
+)
+
+
+class DrillSession:
+    """State of one pytest run's drills; registered as a plugin by ``chaos_rec.plugin``."""
+
+    def __init__(self, config: pytest.Config, cfg: DrillConfig) -> None:
+        self.config = config
+        self.cfg = cfg
+        self.records: list[DrillRecord] = []
+        self.notes: list[str] = []
+        self._recovered = False
+        self._baseline: dict[str, DrillRecord] | None = None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> DrillSession:
+        """Build the typed config (one clear usage error on bad input) and the session."""
+        try:
+            cfg = from_pytest(config)
+        except ChaosRecError as exc:
+            raise pytest.UsageError(f"chaos-rec: {exc}") from exc
+        session = cls(config, cfg)
+        session._add_drill_args()
+        return session
+
+    def _add_drill_args(self) -> None:
+        """Collect the drill paths too when pytest runs its testpaths (or --drill-path is given)."""
+        explicit = bool(self.config.getoption("drill_paths", default=None))
+        if not explicit and self.config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+            return
+        here = Path(self.config.invocation_params.dir)
+        current = [(here / a.split("::")[0]).resolve() for a in self.config.args]
+        for path in self.cfg.paths:
+            if not path.exists():
+                if explicit:
+                    raise pytest.UsageError(f"chaos-rec: --drill-path {path} does not exist")
+                continue
+            resolved = path.resolve()
+            if any(resolved == c or c in resolved.parents for c in current):
+                continue
+            self.config.args.append(str(path))
+
+    # -- collection ---------------------------------------------------------------
+
+    def _is_drill_file(self, file_path: Path, parent: pytest.Collector) -> bool:
+        if file_path.suffix != ".json":
+            return False
+        if parent.session.isinitpath(file_path):
+            return True
+        resolved = file_path.resolve()
+        for path in self.cfg.paths:
+            target = path.resolve()
+            if resolved == target or resolved.parent == target:
+                return True
+        return False
+
+    def pytest_collect_file(
+        self, file_path: Path, parent: pytest.Collector
+    ) -> pytest.Collector | None:
+        """Collect ``experiments/*.json`` (the drill paths) as drills."""
+        if not self._is_drill_file(file_path, parent):
+            return None
+        from chaos_rec.drill.items import DrillFile
+
+        return DrillFile.from_parent(parent, path=file_path)
+
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """Refuse to run drills on xdist workers."""
+        if hasattr(config, "workerinput") and any(i.get_closest_marker("drill") for i in items):
+            raise pytest.UsageError(XDIST_MESSAGE)
+
+    def pytest_report_header(self, config: pytest.Config) -> str:
+        """One header line: target, seed, report dir, mode."""
+        target = (
+            "reference stack" if self.cfg.stack_file is None else f"deployment {self.cfg.stack}"
+        )
+        parts = [f"chaos-rec drills: {target}", f"seed {self.cfg.seed}"]
+        if self.cfg.report_dir:
+            parts.append(f"report {self.cfg.report_dir}")
+        if self.cfg.baseline_dir:
+            parts.append(f"baseline {self.cfg.baseline_dir} (tolerance {self.cfg.tolerance:.0%})")
+        if self.cfg.dry:
+            parts.append("DRY RUN (nothing injected)")
+        return ", ".join(parts)
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        """Refuse xdist on the controller when drills are selected explicitly."""
+        if getattr(config.option, "numprocesses", None) and "drill" in (
+            config.option.markexpr or ""
+        ):
+            raise pytest.UsageError(XDIST_MESSAGE)
+
+    # -- running ------------------------------------------------------------------
+
+    def guard(self) -> DrillGuard:
+        """The rollback guard for this session's target (recovers a crashed session once)."""
+        guard = DrillGuard(self.cfg.state_dir, self.toxiproxy_url())
+        if not self._recovered:
+            self._recovered = True
+            self.notes += guard.recover()
+        return guard
+
+    def toxiproxy_url(self) -> str | None:
+        """The fault proxy of a user's deployment file (the reference stack repairs itself)."""
+        if self.cfg.stack_file is None:
+            return None
+        from chaos_rec.drill.target import read_deployment
+
+        return read_deployment(self.cfg.stack_file).get("toxiproxy_url")
+
+    def new_run_dir(self, name: str) -> Path:
+        """A fresh run dir for one drill under the state dir."""
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        run_dir = self.cfg.runs_dir / f"{stamp}-{name}"
+        n = 1
+        while run_dir.exists():
+            n += 1
+            run_dir = self.cfg.runs_dir / f"{stamp}-{name}-{n}"
+        run_dir.mkdir(parents=True)
+        return run_dir
+
+    def run_configuration(self, run_dir: Path) -> dict[str, Any]:
+        """The configuration keys the plugin adds to every experiment."""
+        return {
+            "chaos_rec_run_dir": str(run_dir),
+            "chaos_rec_seed": self.cfg.seed,
+            "chaos_rec_state_dir": str(self.cfg.state_dir),
+            "chaos_rec_target": self.cfg.stack,
+        }
+
+    def progress(self, item: pytest.Item, text: str) -> None:
+        """Print a phase line with live figures (verbose mode only)."""
+        if self.cfg.verbose < 1:
+            return
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        reporter.ensure_newline()
+        for line in text.splitlines():
+            reporter.write_line(f"    [{item.name}] {line}")
+
+    def add_record(
+        self,
+        record: DrillRecord,
+        *,
+        journal: dict[str, Any] | None = None,
+        run_dir: Path | None = None,
+    ) -> None:
+        """Keep a drill's record and write its files when ``--drill-report`` is set."""
+        self.records.append(record)
+        if self.cfg.report_dir is not None and record.result != "dry":
+            from chaos_rec.report.files import write_drill_files
+
+            write_drill_files(self.cfg.report_dir, record, journal, run_dir)
+
+    def regressions(self, record: DrillRecord) -> list[str]:
+        """Regressions of this drill's figures against the baseline report (if any)."""
+        if self.cfg.baseline_dir is None:
+            return []
+        from chaos_rec.report.baseline import compare, load_baseline
+
+        if self._baseline is None:
+            self._baseline = load_baseline(self.cfg.baseline_dir)
+        base = self._baseline.get(record.name)
+        return [] if base is None else compare(record, base, self.cfg.tolerance)
+
+    def record_properties(self, item: pytest.Item, record: DrillRecord) -> None:
+        """Attach the SLO figures to the item (JUnit XML ``<properties>``)."""
+        from chaos_rec.report.junit import properties
+
+        item.user_properties.extend(properties(record))
+
+    # -- reporting ----------------------------------------------------------------
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """One row per drill: result, SLOs observed vs budget, recovery time."""
+        if not self.records and not self.notes:
+            return
+        from chaos_rec.report.terminal import summary_lines
+
+        terminalreporter.section("chaos-rec drills")
+        for line in self.notes:
+            terminalreporter.write_line(line)
+        for line in summary_lines(self.records):
+            terminalreporter.write_line(line)
+        if self.cfg.report_dir is not None and self.records:
+            terminalreporter.write_line(f"report: {self.cfg.report_dir / 'report.html'}")
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Write the session's HTML report and summary.json; repair a drill cut short."""
+        guard = DrillGuard(self.cfg.state_dir, self.toxiproxy_url() if self._recovered else None)
+        if guard.marker.is_file():
+            try:
+                data = json.loads(guard.marker.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = {}
+            if isinstance(data, dict) and data.get("pid") == os.getpid():
+                self.notes += [f"repaired after {data.get('drill')}: {x}" for x in guard.end()]
+        if self.cfg.report_dir is not None and self.records:
+            from chaos_rec.report.files import write_session_report
+
+            write_session_report(self.cfg.report_dir, self.records)

@@ -1,0 +1,203 @@
+"""Inline SVG plot of one drill: latency percentiles, availability, fallback ratio over time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+from chaos_rec.report.files import derived
+from chaos_rec.report.model import SLORow
+
+WIDTH = 760
+LEFT, RIGHT = 60, 20
+PANEL_GAP = 28
+COLORS = {
+    "p50_ms": "#1f77b4",
+    "p95_ms": "#ff7f0e",
+    "p99_ms": "#d62728",
+    "availability": "#2ca02c",
+    "fallback_ratio": "#9467bd",
+}
+BUDGET_FOR = {
+    "latency": ("p99_ms",),
+    "availability": ("availability",),
+    "fallback": ("max_fallback_ratio",),
+}
+
+
+def phase_spans(
+    phases: Sequence[dict[str, Any]], timeline: Sequence[dict[str, Any]]
+) -> list[tuple[str, float, float]]:
+    """(phase, start, end) spans from the phase marks (or the timeline rows' own phase)."""
+    if not timeline:
+        return []
+    t_end = float(timeline[-1]["t"]) + 1.0
+    marks = sorted((float(p["t"]), str(p["phase"])) for p in phases if "t" in p and "phase" in p)
+    if not marks:
+        marks = []
+        for row in timeline:
+            ph = str(row.get("phase", ""))
+            if ph and (not marks or marks[-1][1] != ph):
+                marks.append((float(row["t"]), ph))
+    spans = []
+    for i, (start, name) in enumerate(marks):
+        end = marks[i + 1][0] if i + 1 < len(marks) else t_end
+        if end > start:
+            spans.append((name, start, end))
+    return spans
+
+
+def _polyline(points: list[tuple[float, float]], color: str, cls: str) -> str:
+    if not points:
+        return ""
+    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    return (
+        f'<polyline class="{cls}" fill="none" stroke="{color}" stroke-width="1.6" points="{pts}"/>'
+    )
+
+
+def _panel(
+    title: str,
+    top: float,
+    height: float,
+    t0: float,
+    t1: float,
+    y_max: float,
+    series: dict[str, list[tuple[float, float | None]]],
+    spans: list[tuple[str, float, float]],
+    budgets: list[tuple[str, float]],
+    fmt: str,
+) -> list[str]:
+    plot_w = WIDTH - LEFT - RIGHT
+
+    def sx(t: float) -> float:
+        return LEFT + (t - t0) / max(t1 - t0, 1e-9) * plot_w
+
+    def sy(v: float) -> float:
+        return top + height - min(max(v, 0.0), y_max) / y_max * height
+
+    out = [
+        f'<g class="panel" data-panel="{escape(title)}">',
+        f'<text x="{LEFT}" y="{top - 6:.1f}" class="ptitle">{escape(title)}</text>',
+        f'<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{height}" fill="none" stroke="#999"/>',
+    ]
+    for name, start, end in spans:
+        if name == "steady":
+            continue
+        fill = "#f4a6a6" if name == "fault" else "#cfe3f7"
+        out.append(
+            f'<rect class="window-{escape(name)}" x="{sx(start):.1f}" y="{top}" '
+            f'width="{max(sx(end) - sx(start), 0.5):.1f}" height="{height}" fill="{fill}" '
+            f'fill-opacity="0.45"><title>{escape(name)}</title></rect>'
+        )
+    for phase, budget in budgets:
+        for name, start, end in spans:
+            if name == phase:
+                y = sy(budget)
+                out.append(
+                    f'<line class="budget" x1="{sx(start):.1f}" x2="{sx(end):.1f}" y1="{y:.1f}" '
+                    f'y2="{y:.1f}" stroke="#333" stroke-dasharray="5,3"><title>{escape(phase)} '
+                    f"budget {budget:g}</title></line>"
+                )
+    for key, pts in series.items():
+        segment: list[tuple[float, float]] = []
+        for t, v in pts:
+            if v is None:
+                out.append(_polyline(segment, COLORS.get(key, "#000"), f"line {key}"))
+                segment = []
+            else:
+                segment.append((sx(t), sy(v)))
+        out.append(_polyline(segment, COLORS.get(key, "#000"), f"line {key}"))
+    for frac in (0.0, 0.5, 1.0):
+        v = y_max * frac
+        out.append(
+            f'<text x="{LEFT - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" class="tick">{fmt.format(v)}</text>'
+        )
+    legend_x = LEFT + 8
+    for key in series:
+        out.append(
+            f'<text x="{legend_x}" y="{top + 14}" fill="{COLORS.get(key, "#000")}" class="legend">{escape(key)}</text>'
+        )
+        legend_x += 90
+    out.append("</g>")
+    return out
+
+
+def drill_svg(
+    timeline: Sequence[dict[str, Any]], phases: Sequence[dict[str, Any]], slos: Sequence[SLORow]
+) -> str:
+    """The SVG (as a string) for one drill; a short placeholder when there is no timeline."""
+    if not timeline:
+        return (
+            '<svg class="drill-plot empty" xmlns="http://www.w3.org/2000/svg" width="760" height="40">'
+            '<text x="10" y="24">no load timeline recorded for this drill</text></svg>'
+        )
+    rows = [derived(r) for r in timeline]
+    t0 = float(rows[0]["t"])
+    t1 = float(rows[-1]["t"]) + 1.0
+    spans = phase_spans(phases, timeline)
+
+    def series(key: str) -> list[tuple[float, float | None]]:
+        return [(float(r["t"]) + 0.5, None if r.get(key) is None else float(r[key])) for r in rows]
+
+    def budgets(panel: str) -> list[tuple[str, float]]:
+        return [(r.phase, r.budget) for r in slos if r.slo in BUDGET_FOR[panel]]
+
+    lat_keys = [
+        k for k in ("p50_ms", "p95_ms", "p99_ms") if any(r.get(k) is not None for r in rows)
+    ]
+    lat_max = (
+        max(
+            [float(r[k]) for r in rows for k in lat_keys if r.get(k) is not None]
+            + [b for _, b in budgets("latency")]
+            + [1.0]
+        )
+        * 1.1
+    )
+    parts = [
+        f'<svg class="drill-plot" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="470" '
+        f'viewBox="0 0 {WIDTH} 470" role="img">'
+    ]
+    parts += _panel(
+        "latency (ms)",
+        24,
+        180,
+        t0,
+        t1,
+        lat_max,
+        {k: series(k) for k in lat_keys},
+        spans,
+        budgets("latency"),
+        "{:.0f}",
+    )
+    parts += _panel(
+        "availability",
+        24 + 180 + PANEL_GAP + 8,
+        90,
+        t0,
+        t1,
+        1.0,
+        {"availability": series("availability")},
+        spans,
+        budgets("availability"),
+        "{:.2f}",
+    )
+    parts += _panel(
+        "fallback ratio",
+        24 + 180 + 90 + 2 * (PANEL_GAP + 8),
+        90,
+        t0,
+        t1,
+        1.0,
+        {"fallback_ratio": series("fallback_ratio")},
+        spans,
+        budgets("fallback"),
+        "{:.2f}",
+    )
+    parts.append(
+        f'<text x="{LEFT}" y="462" class="tick">t = 0 … {t1 - t0:.0f} s (shaded: fault red, '
+        "recovery blue; dashed: SLO budgets)</text>"
+    )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,71 @@
+"""Terminal rendering: the per-drill summary rows and the verdict table."""
+
+from __future__ import annotations
+
+from chaos_rec.report.model import HIGHER_IS_BETTER, DrillRecord, SLORow
+
+
+def _num(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "ms":
+        return f"{value:.0f}ms"
+    if unit == "s":
+        return f"{value:.1f}s"
+    if unit in ("ratio", "") and 0 <= value <= 1:
+        return f"{value:.4g}"
+    return f"{value:g}{unit}"
+
+
+def slo_cell(row: SLORow) -> str:
+    """``fault.p99_ms 312ms/400ms ✓`` style cell."""
+    cmp = "≥" if row.slo in HIGHER_IS_BETTER else "≤"
+    mark = "ok" if row.passed else "MISS"
+    return f"{row.phase}.{row.slo} {_num(row.observed, row.unit)} ({cmp}{_num(row.budget, row.unit)}) {mark}"
+
+
+def verdict_table(record: DrillRecord) -> list[str]:
+    """The SLO verdict as an aligned text table."""
+    header = ("SLO", "phase", "observed", "budget", "result")
+    rows = [
+        (
+            r.slo,
+            r.phase,
+            _num(r.observed, r.unit),
+            ("≥ " if r.slo in HIGHER_IS_BETTER else "≤ ") + _num(r.budget, r.unit),
+            "ok" if r.passed else "MISSED",
+        )
+        for r in record.slos
+    ]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*row) for row in rows]
+    if record.recovery_s is not None or record.max_recovery_s is not None:
+        budget = "" if record.max_recovery_s is None else f" (budget {record.max_recovery_s:g}s)"
+        lines.append(f"recovery: {_num(record.recovery_s, 's')}{budget}")
+    return lines
+
+
+def summary_lines(records: list[DrillRecord]) -> list[str]:
+    """One row per drill: result, SLOs observed vs budget, recovery time."""
+    lines: list[str] = []
+    width = max((len(r.name) for r in records), default=0)
+    for rec in records:
+        result = rec.result.upper()
+        recovery = (
+            f"recovery {_num(rec.recovery_s, 's')}"
+            if rec.recovery_s is not None
+            else "recovery n/a"
+        )
+        if rec.max_recovery_s is not None:
+            recovery += f" (≤{rec.max_recovery_s:g}s)"
+        cells = "; ".join(slo_cell(r) for r in rec.slos) or "no SLO figures"
+        lines.append(f"{result:<11} {rec.name:<{width}}  {recovery}  {cells}")
+        if rec.result == "dry":
+            lines += [f"    {p}" for p in rec.plan]
+        for problem in rec.problems:
+            lines.append(f"    - {problem}")
+        for reg in rec.regressions:
+            lines.append(f"    - regression: {reg}")
+    return lines

@@ -1,0 +1,147 @@
+"""pytester helpers: a project with experiments whose activities are plain Python providers."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+PROVIDERS = '''
+import json, os, signal, time
+from pathlib import Path
+
+def value(v):
+    return v
+
+def boom():
+    raise RuntimeError("injector failed: replica-9 does not exist")
+
+def touch(path):
+    Path(path).write_text("x")
+    return True
+
+def sigint():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+    return "not interrupted"
+
+def figures(configuration, p99, budget=400.0, recovery=3.0):
+    """Write a small load timeline, phases and an SLO verdict into the run dir."""
+    run = Path(configuration["chaos_rec_run_dir"])
+    t0 = 1_700_000_000
+    rows = []
+    for i in range(12):
+        phase = "steady" if i < 4 else ("fault" if i < 8 else "recovery")
+        lat = p99 if phase == "fault" else 80.0
+        rows.append({"t": t0 + i, "phase": phase, "requests": 100, "failures": 1 if phase == "fault" else 0,
+                     "status": {"200": 100}, "p50_ms": lat / 3, "p95_ms": lat * 0.8, "p99_ms": lat,
+                     "max_ms": lat * 1.2, "tiers": {"none": 90, "cached_features": 10}})
+    (run / "timeline.jsonl").write_text("".join(json.dumps(r) + "\\n" for r in rows))
+    marks = [{"t": t0, "phase": "steady", "by": "t"}, {"t": t0 + 4, "phase": "fault", "by": "t"},
+             {"t": t0 + 8, "phase": "recovery", "by": "t"}]
+    (run / "phases.jsonl").write_text("".join(json.dumps(m) + "\\n" for m in marks))
+    results = [
+        {"slo": "p99_ms", "phase": "fault", "window": [t0 + 4, t0 + 8], "observed": p99,
+         "budget": budget, "unit": "ms", "passed": p99 <= budget},
+        {"slo": "availability", "phase": "fault", "window": [t0 + 4, t0 + 8], "observed": 0.99,
+         "budget": 0.98, "unit": "ratio", "passed": True},
+    ]
+    verdict = {"passed": all(r["passed"] for r in results), "recovery_s": recovery, "results": results}
+    (run / "slo_verdict.json").write_text(json.dumps(verdict))
+    return True
+'''
+
+
+def probe(name: str, func: str, tolerance: Any = None, **arguments: Any) -> dict[str, Any]:
+    """A python-provider probe of the test providers module."""
+    act: dict[str, Any] = {
+        "type": "probe",
+        "name": name,
+        "provider": {
+            "type": "python",
+            "module": "cr_providers",
+            "func": func,
+            "arguments": arguments,
+        },
+    }
+    if tolerance is not None:
+        act["tolerance"] = tolerance
+    return act
+
+
+def action(name: str, func: str, **arguments: Any) -> dict[str, Any]:
+    """A python-provider action of the test providers module."""
+    act = probe(name, func, **arguments)
+    act["type"] = "action"
+    return act
+
+
+Writer = Callable[..., Path]
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester project: pyproject with strict markers, the providers module, a state dir."""
+    for key in (
+        "CHAOS_REC_STATE_DIR",
+        "CHAOS_REC_DRILL_STACK",
+        "CHAOS_REC_DRILL_REPORT",
+        "CHAOS_REC_SEED",
+        "CHAOS_REC_DRILL_SLO",
+        "CHAOS_REC_DRILL_BASELINE",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    pytester.makepyprojecttoml(
+        textwrap.dedent(
+            """
+            [tool.pytest.ini_options]
+            testpaths = ["tests"]
+            addopts = "--strict-markers -p no:locust -p no:randomly"
+            """
+        )
+    )
+    pytester.makepyfile(cr_providers=PROVIDERS)
+    pytester.syspathinsert()
+    (pytester.path / "experiments").mkdir()
+    (pytester.path / "tests").mkdir()
+    (pytester.path / "tests" / "test_plain.py").write_text("def test_plain():\n    assert True\n")
+    return pytester
+
+
+@pytest.fixture
+def write_experiment(project: pytest.Pytester) -> Writer:
+    """Write ``experiments/<name>.json`` from parts."""
+
+    def write(
+        name: str,
+        *,
+        method: list[Any] | None = None,
+        probes: list[Any] | None = None,
+        rollbacks: list[Any] | None = None,
+        tags: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+        folder: str = "experiments",
+    ) -> Path:
+        exp: dict[str, Any] = {
+            "title": f"{name} drill",
+            "description": "plugin test",
+            "tags": tags or [],
+            "method": method if method is not None else [probe("noop", "value", v=1)],
+        }
+        if probes is not None:
+            exp["steady-state-hypothesis"] = {"title": "healthy", "probes": probes}
+        if rollbacks:
+            exp["rollbacks"] = rollbacks
+        exp.update(extra or {})
+        path = project.path / folder / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(exp, indent=1))
+        return path
+
+    return write
