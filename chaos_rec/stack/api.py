@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -140,8 +141,11 @@ def down(state_dir: Path | None = None) -> None:
         return
     sup_pid = state.supervisor_pid
     if sup_pid and _supervisor_alive(state):
-        with contextlib.suppress(httpx.HTTPError, StackError):
+        try:
             _control(state, "POST", "/shutdown", {})
+        except (httpx.HTTPError, StackError, ValueError):
+            with contextlib.suppress(OSError):  # SIGTERM asks it to stop the same way
+                os.kill(sup_pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and procs.is_alive(sup_pid):
             time.sleep(0.05)
