@@ -211,6 +211,8 @@ def _replicas(config: StackConfig, ctx: dict[str, object]) -> list[ComponentSpec
         ]  # fmt: skip
         if config.model_server_disable:
             cmd += ["--disable", ",".join(config.model_server_disable)]
+        if config.model_server_threads is not None:
+            cmd += ["--threads", str(config.model_server_threads)]
         base = f"http://{LOOPBACK}:{http}"
         out.append(
             ComponentSpec(

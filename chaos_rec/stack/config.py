@@ -46,6 +46,7 @@ class StackConfig:
     redis_persistence: bool = False
     setup: bool = True
     device: str = "auto"
+    model_server_threads: int | None = None  # torch intra-op threads per replica (None: auto)
     model_server_disable: tuple[str, ...] = ()
     gateway_disable: tuple[str, ...] = ()
     gateway_deadline_ms: int | None = None
@@ -153,6 +154,8 @@ class StackConfig:
         for name in ("ready_timeout_s", "restart_backoff_s", "restart_backoff_max_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0")
+        if self.model_server_threads is not None and self.model_server_threads <= 0:
+            raise ConfigError("model_server_threads must be > 0")
         if self.gateway_deadline_ms is not None and self.gateway_deadline_ms <= 0:
             raise ConfigError("gateway_deadline_ms must be > 0")
         if not self.admin_token:

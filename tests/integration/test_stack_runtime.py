@@ -269,6 +269,11 @@ def test_launcher_sigkilled_then_down_cleans(tmp_path: Path) -> None:
         (["--config", "{cfg}"], "replicas = [oops", "bad config file"),
         (["--config", "{cfg}"], "colour = 'red'\n", "unknown stack config key(s): colour"),
         (["--replicas", "-1"], None, "replicas must be in 0..10"),
+        (
+            ["--replicas", "1", "--no-toxiproxy", "--bundle", "/nonexistent/bundle"],
+            None,
+            "model bundle /nonexistent/bundle does not exist",
+        ),
     ],
 )
 def test_bad_input_gives_one_clear_line(
@@ -314,3 +319,16 @@ def test_port_in_use_and_missing_redis_are_clear_errors(tmp_path: Path) -> None:
         "chaos-rec: error: redis binary '/nonexistent/redis-server' not found or not executable"
     ]
     assert _stack_pids(cfg.state_dir) == []
+
+
+def test_component_that_dies_before_ready_is_a_clear_error(tmp_path: Path) -> None:
+    script = tmp_path / "broken-redis"
+    script.write_text("#!/bin/sh\necho 'FATAL: cannot open the data dir' >&2\nexit 3\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    cfg = minimal(tmp_path, redis_binary=str(script))
+    with pytest.raises(StackError) as info:
+        up(cfg)
+    msg = str(info.value)
+    assert "redis exited with code 3 before it was ready: FATAL: cannot open the data dir" in msg
+    assert "\n" not in msg
+    assert _stack_pids(cfg.state_dir) == [] and not (cfg.state_dir / "stack.json").exists()
