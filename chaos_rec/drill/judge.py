@@ -12,11 +12,16 @@ from chaos_rec.report.model import SLORow
 
 
 def _first_line(text: object) -> str:
+    """The message of an activity's exception (chaoslib stores formatted traceback lines)."""
+    if isinstance(text, list | tuple):
+        text = "".join(str(t) for t in text)
     lines = [ln.strip() for ln in str(text or "").strip().splitlines() if ln.strip()]
     if not lines:
         return "no message"
-    # chaoslib stores the formatted traceback; the last line is the exception itself.
-    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    for prefix in ("chaoslib.exceptions.ActivityFailed: ", "ActivityFailed: "):
+        line = line.removeprefix(prefix)
+    return line
 
 
 def _name(entry: Mapping[str, Any]) -> str:

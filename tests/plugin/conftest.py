@@ -26,6 +26,9 @@ def touch(path):
     Path(path).write_text("x")
     return True
 
+def absent(path):
+    return not Path(path).exists()
+
 def sigint():
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(5)

@@ -1,0 +1,149 @@
+"""Running drills: the three Chaos Toolkit traps, failure text, dry mode, -x and --lf."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.plugin.conftest import Writer, action, probe
+
+
+def test_passing_drill_passes_and_shows_a_summary_row(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    write_experiment(
+        "good",
+        probes=[probe("healthy", "value", tolerance=True, v=True)],
+        method=[action("figures", "figures", p99=300.0)],
+    )
+    result = project.runpytest("-m", "drill")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*chaos-rec drills*", "PASSED*good*recovery 3.0s*fault.p99_ms 300ms (≤400ms) ok*"]
+    )
+
+
+def test_trap_steady_state_broken_before_method_fails(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    marker = project.path / "method-ran"
+    write_experiment(
+        "broken_before",
+        probes=[probe("gateway-healthy", "value", tolerance=True, v=False)],
+        method=[action("inject", "touch", path=str(marker))],
+    )
+    result = project.runpytest("-m", "drill")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*drill broken_before FAILED*",
+            "*steady state was NOT met before the method*Chaos Toolkit still says 'completed'*"
+            "probe gateway-healthy returned false, outside tolerance true*",
+        ]
+    )
+    assert not marker.exists()
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_trap_failed_action_fails_with_its_exception_line(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    write_experiment("bad_action", method=[action("kill-replica", "boom")])
+    result = project.runpytest("-m", "drill")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*action kill-replica failed: RuntimeError: injector failed: replica-9 does not exist*"]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_trap_method_probe_outside_tolerance_is_judged(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    write_experiment(
+        "method_probe",
+        method=[probe("fallback-served", "value", tolerance=[0, 5], v=42)],
+    )
+    result = project.runpytest("-m", "drill")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*method probe fallback-served returned 42, outside tolerance [[]0, 5[]]*does not judge it*"
+        ]
+    )
+
+
+def test_deviation_after_method_and_failed_rollback_fail(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    flag = project.path / "flag"
+    write_experiment(
+        "deviates",
+        probes=[probe("no-flag", "absent", tolerance=True, path=str(flag))],
+        method=[action("flip", "touch", path=str(flag))],
+        rollbacks=[action("undo", "boom")],
+    )
+    result = project.runpytest("-m", "drill")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*rollback undo failed: RuntimeError: injector failed*",
+            "*steady state deviated after the method: probe no-flag returned false*",
+        ]
+    )
+
+
+def test_slo_miss_shows_the_verdict_table_not_a_traceback(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    write_experiment("slow", method=[action("figures", "figures", p99=512.3, budget=400.0)])
+    result = project.runpytest("-m", "drill")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*drill slow FAILED: slow drill*",
+            "*SLO p99_ms missed in phase fault: observed 512.3 ms (budget <= 400 ms)*",
+            "*SLO*phase*observed*budget*result*",
+            "*p99_ms*fault*512ms*≤ 400ms*MISSED*",
+            "*availability*fault*0.99*≥ 0.98*ok*",
+            "*recovery: 3.0s*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert "def runtest" not in result.stdout.str()
+
+
+def test_dry_mode_shows_the_plan_and_injects_nothing(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    marker = project.path / "injected"
+    write_experiment(
+        "plan_me",
+        probes=[probe("healthy", "value", tolerance=True, v=True)],
+        method=[action("inject", "touch", path=str(marker))],
+    )
+    result = project.runpytest("-m", "drill", "--drill-dry", "-v")
+    result.assert_outcomes(passed=1)
+    assert not marker.exists()
+    result.stdout.fnmatch_lines(
+        [
+            "*DRY RUN*",
+            "*[[]plan_me[]] drill plan_me: plan_me drill*",
+            "*action inject: cr_providers.touch*",
+            "DRY*plan_me*",
+        ]
+    )
+
+
+def test_exitfirst_and_last_failed_work_as_usual(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    write_experiment("a_fails", method=[action("x", "boom")])
+    write_experiment("b_fails", method=[action("x", "boom")])
+    write_experiment("c_passes")
+    first = project.runpytest("-m", "drill", "-x", "-p", "cacheprovider")
+    first.assert_outcomes(failed=1)
+    full = project.runpytest("-m", "drill", "-p", "cacheprovider")
+    full.assert_outcomes(failed=2, passed=1)
+    rerun = project.runpytest("-m", "drill", "--lf", "-p", "cacheprovider")
+    rerun.assert_outcomes(failed=2)
+    assert "c_passes" not in rerun.stdout.str()
