@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -20,23 +22,19 @@ from serving.rest import RestAdapter
 from serving.settings import SERVER_MECHANISMS, ServerSettings, Switches
 
 
-def decode_features(raw: bytes) -> UserFeatures:
-    """Decode a Redis value with training.featurestore (the single source of truth)."""
+def feature_codec() -> tuple[Callable[[int], str], Callable[[bytes], UserFeatures]]:
+    """Key and decoder from training.featurestore (the single source of truth), imported once."""
     from training.errors import TrainingError
-    from training.featurestore import decode_user
+    from training.featurestore import decode_user, user_key
 
-    try:
-        f = decode_user(raw)
-    except TrainingError as exc:
-        raise FeatureStoreError(str(exc)) from exc
-    return UserFeatures(list(f.history), f.top_category if f.top_category >= 0 else None)
+    def decode(raw: bytes) -> UserFeatures:
+        try:
+            f = decode_user(raw)
+        except TrainingError as exc:
+            raise FeatureStoreError(str(exc)) from exc
+        return UserFeatures(list(f.history), f.top_category if f.top_category >= 0 else None)
 
-
-def user_key(user_id: int) -> str:
-    """Redis key of a user (training.featurestore.user_key)."""
-    from training.featurestore import user_key as key
-
-    return key(user_id)
+    return user_key, decode
 
 
 @dataclass
@@ -56,10 +54,11 @@ def build(settings: ServerSettings, source: FeatureSource | None = None) -> Serv
     metrics = ServerMetrics()
     metrics.set_breaker("closed")
     src = source or RedisSource(settings.redis_url)
+    key, decode = feature_codec()
     features = FeatureClient(
         src,
-        key=user_key,
-        decode=decode_features,
+        key=key,
+        decode=decode,
         switches=switches,
         budget_s=settings.feature_timeout_ms / 1000,
         breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s),
@@ -104,6 +103,8 @@ async def serve(settings: ServerSettings) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         core.set_model(model)
+        with contextlib.suppress(FeatureStoreError):  # warm one connection; never gates readiness
+            await parts.source.get("cr:v1:meta", timeout_s=1.0)
         await set_health(health, True)
         print(
             f"{settings.name}: ready model_version={model.model_version} device={core.device} "
