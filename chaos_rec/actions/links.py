@@ -1,0 +1,213 @@
+"""Link faults through the fault proxy: toxics of every Toxiproxy type, cut and restore."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from chaos_rec.actions._common import LEDGER, Cfg, forget, mark, remember, setup
+from chaos_rec.errors import ChaosRecError, ConfigError, FaultError, ProxyError
+from chaos_rec.extconfig import ExtConfig
+from chaos_rec.targets import Deployment, connect_refused, link_round_trip
+
+__all__ = ["TOXIC_TYPES", "add_toxic", "clear_link", "cut_link", "remove_toxic", "restore_link"]
+
+TOXIC_TYPES = (
+    "latency",
+    "bandwidth",
+    "slow_close",
+    "timeout",
+    "reset_peer",
+    "slicer",
+    "limit_data",
+    "noop",
+)
+
+
+def _proxy(dep: Deployment, cfg: ExtConfig) -> Any:
+    from chaos_rec.toxiproxy.client import ToxiproxyClient
+
+    return ToxiproxyClient(dep.require_toxiproxy(), timeout=cfg.timeout_s)
+
+
+def _listen(dep: Deployment, client: Any, link: str) -> str:
+    if link in dep.links:
+        return str(dep.links[link]["listen"])
+    return str(client.get_proxy(link)["listen"])
+
+
+def _best_rtt(addr: str, tries: int = 3, timeout: float = 3.0) -> float | None:
+    best: float | None = None
+    for _ in range(tries):
+        try:
+            rtt = link_round_trip(addr, timeout)
+        except OSError:
+            return None
+        best = rtt if best is None else min(best, rtt)
+    return best
+
+
+def _verify_toxic(kind: str, attrs: Mapping[str, Any], addr: str, base: float | None) -> str:
+    """Check a toxic's effect through the link; returns what was observed (raises if absent)."""
+    if kind == "latency":
+        want = float(attrs.get("latency", 0)) / 1000.0
+        after = _best_rtt(addr, tries=2, timeout=want + 5.0)
+        if base is None or after is None:
+            return "listed (link did not answer; effect not measurable)"
+        if want > 0 and after - base < 0.5 * want:
+            raise FaultError(
+                f"latency toxic not in effect: round trip {after * 1000:.0f} ms vs "
+                f"{base * 1000:.0f} ms before (wanted +{want * 1000:.0f} ms)"
+            )
+        return f"round trip {base * 1000:.1f} -> {after * 1000:.1f} ms"
+    if kind in ("timeout", "reset_peer") and base is not None:
+        try:
+            link_round_trip(addr, 0.5)
+        except OSError as exc:
+            return f"no answer through the link ({type(exc).__name__})"
+        raise FaultError(f"{kind} toxic not in effect: the link still answers")
+    return "listed by the fault proxy"
+
+
+def add_toxic(
+    link: str,
+    toxic_type: str = "latency",
+    attributes: dict[str, Any] | None = None,
+    name: str | None = None,
+    stream: str = "downstream",
+    toxicity: float = 1.0,
+    *,
+    configuration: Cfg = None,
+    secrets: Cfg = None,
+) -> dict[str, Any]:
+    """Add a Toxiproxy toxic (latency, bandwidth, timeout, …) to a link; verifies its effect."""
+    if toxic_type not in TOXIC_TYPES:
+        raise ConfigError(f"unknown toxic type {toxic_type!r}: use one of {', '.join(TOXIC_TYPES)}")
+    if stream not in ("upstream", "downstream"):
+        raise ConfigError(f"stream must be upstream or downstream, got {stream!r}")
+    cfg, dep = setup(configuration, secrets)
+    proxy_name = dep.link(link)
+    client = _proxy(dep, cfg)
+    tname = name or f"{toxic_type}_{stream}"
+    attrs = dict(attributes or {})
+    try:
+        addr = _listen(dep, client, proxy_name)
+        base = _best_rtt(addr) if toxicity >= 1.0 else None
+        toxic = client.add_toxic(
+            proxy_name, toxic_type, attrs, name=tname, stream=stream, toxicity=toxicity
+        )
+    except ProxyError as exc:
+        raise FaultError(f"add_toxic {toxic_type} on link {proxy_name} refused: {exc}") from exc
+    try:
+        if tname not in {t.get("name") for t in client.toxics(proxy_name)}:
+            raise FaultError(f"toxic {tname} not listed on link {proxy_name} after adding it")
+        observed = _verify_toxic(toxic_type, attrs, addr, base) if toxicity >= 1.0 else "listed"
+    except BaseException:
+        with contextlib.suppress(ChaosRecError):
+            client.remove_toxic(proxy_name, tname)
+        raise
+    remember(
+        f"toxic:{proxy_name}:{tname}",
+        f"remove toxic {tname} from {proxy_name}",
+        lambda: remove_toxic(link, tname, configuration=configuration, secrets=secrets),
+    )
+    mark(cfg, "fault", "add_toxic")
+    return {"link": proxy_name, "toxic": toxic, "observed": observed}
+
+
+def remove_toxic(
+    link: str,
+    name: str | None = None,
+    toxic_type: str = "latency",
+    stream: str = "downstream",
+    *,
+    configuration: Cfg = None,
+    secrets: Cfg = None,
+) -> dict[str, Any]:
+    """Remove a toxic from a link (already gone counts as removed); verifies it is gone."""
+    cfg, dep = setup(configuration, secrets)
+    proxy_name = dep.link(link)
+    client = _proxy(dep, cfg)
+    tname = name or f"{toxic_type}_{stream}"
+    try:
+        if tname in {t.get("name") for t in client.toxics(proxy_name)}:
+            client.remove_toxic(proxy_name, tname)
+        left = {t.get("name") for t in client.toxics(proxy_name)}
+    except ProxyError as exc:
+        raise FaultError(f"remove_toxic {tname} on link {proxy_name} failed: {exc}") from exc
+    if tname in left:
+        raise FaultError(f"toxic {tname} still on link {proxy_name} after removing it")
+    forget(f"toxic:{proxy_name}:{tname}")
+    mark(cfg, "recovery", "remove_toxic")
+    return {"link": proxy_name, "removed": tname, "toxics_left": sorted(str(n) for n in left)}
+
+
+def clear_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> dict[str, Any]:
+    """Remove every toxic from a link and re-enable it."""
+    cfg, dep = setup(configuration, secrets)
+    proxy_name = dep.link(link)
+    client = _proxy(dep, cfg)
+    try:
+        removed = [str(t["name"]) for t in client.toxics(proxy_name)]
+        for tname in removed:
+            client.remove_toxic(proxy_name, tname)
+        client.enable(proxy_name)
+    except ProxyError as exc:
+        raise FaultError(f"clear_link {proxy_name} failed: {exc}") from exc
+    for key in [
+        k for k in LEDGER if k.startswith(f"toxic:{proxy_name}:") or k == f"cut:{proxy_name}"
+    ]:
+        LEDGER.pop(key)
+    mark(cfg, "recovery", "clear_link")
+    return {"link": proxy_name, "removed": removed}
+
+
+def cut_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> dict[str, Any]:
+    """Take a link down (disable the proxy); verifies a connect is refused."""
+    cfg, dep = setup(configuration, secrets)
+    proxy_name = dep.link(link)
+    client = _proxy(dep, cfg)
+    try:
+        addr = _listen(dep, client, proxy_name)
+        client.disable(proxy_name)
+    except ProxyError as exc:
+        raise FaultError(f"cut_link {proxy_name} refused: {exc}") from exc
+    deadline = time.monotonic() + 3.0
+    while not connect_refused(addr):
+        if time.monotonic() > deadline:
+            client.enable(proxy_name)
+            raise FaultError(
+                f"link {proxy_name} still accepts connections on {addr} after disabling"
+            )
+        time.sleep(0.05)
+    remember(
+        f"cut:{proxy_name}",
+        f"restore link {proxy_name}",
+        lambda: restore_link(link, configuration=configuration, secrets=secrets),
+    )
+    mark(cfg, "fault", "cut_link")
+    return {"link": proxy_name, "listen": addr, "refused": True}
+
+
+def restore_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> dict[str, Any]:
+    """Bring a cut link back (enable the proxy); verifies it accepts connections."""
+    cfg, dep = setup(configuration, secrets)
+    proxy_name = dep.link(link)
+    client = _proxy(dep, cfg)
+    try:
+        addr = _listen(dep, client, proxy_name)
+        client.enable(proxy_name)
+    except ProxyError as exc:
+        raise FaultError(f"restore_link {proxy_name} failed: {exc}") from exc
+    deadline = time.monotonic() + 3.0
+    while connect_refused(addr):
+        if time.monotonic() > deadline:
+            raise FaultError(
+                f"link {proxy_name} still refuses connections on {addr} after enabling"
+            )
+        time.sleep(0.05)
+    forget(f"cut:{proxy_name}")
+    mark(cfg, "recovery", "restore_link")
+    return {"link": proxy_name, "listen": addr, "refused": False}

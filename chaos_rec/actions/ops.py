@@ -1,0 +1,191 @@
+"""Operational actions: resilience switches, load spikes, phase marks, rollback of everything."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from chaos_rec.actions._common import LEDGER, Cfg, forget, mark, remember, setup
+from chaos_rec.errors import ChaosRecError, ConfigError, FaultError
+from chaos_rec.extconfig import ext_config
+from chaos_rec.runctx import read_jsonl
+from chaos_rec.targets import Deployment, admin_request
+
+__all__ = [
+    "end_spike",
+    "mark_phase",
+    "reset_resilience",
+    "rollback_all",
+    "set_resilience",
+    "spike_load",
+]
+
+
+def _admin_urls(dep: Deployment, target: str) -> list[tuple[str, str]]:
+    if target == "gateway":
+        return [("gateway", dep.gateway_url)]
+    reps = list(dep.replicas) if target == "replicas" else [dep.replica(target)]
+    out = []
+    for rep in reps:
+        if not rep.http_url:
+            raise ConfigError(f"{rep.name} has no admin URL (http_url) in the deployment")
+        out.append((rep.name, rep.http_url))
+    return out
+
+
+def set_resilience(
+    switches: dict[str, bool],
+    target: str = "gateway",
+    *,
+    configuration: Cfg = None,
+    secrets: Cfg = None,
+) -> dict[str, Any]:
+    """Switch resilience mechanisms on/off (gateway, replica:<i> or replicas); verifies the map."""
+    if (
+        not isinstance(switches, Mapping)
+        or not switches
+        or not all(isinstance(v, bool) for v in switches.values())
+    ):
+        raise ConfigError(f"switches must map mechanism names to true/false, got {switches!r}")
+    cfg, dep = setup(configuration, secrets)
+    token = cfg.admin_token or dep.admin_token
+    result: dict[str, Any] = {}
+    for name, url in _admin_urls(dep, target):
+        status, data = admin_request(
+            url,
+            "POST",
+            "/admin/resilience",
+            token=token,
+            body=dict(switches),
+            timeout=cfg.timeout_s,
+        )
+        if status in (401, 403):
+            raise FaultError(
+                f"{name} rejected the admin token ({status}): set secret chaos_rec_admin_token"
+            )
+        if status != 200:
+            raise FaultError(f"{name} refused /admin/resilience {dict(switches)}: {data}")
+        status, now = admin_request(
+            url, "GET", "/admin/resilience", token=token, timeout=cfg.timeout_s
+        )
+        if status != 200 or not isinstance(now, dict):
+            raise FaultError(f"{name}: GET /admin/resilience answered {status}")
+        wrong = {k: now.get(k) for k, v in switches.items() if now.get(k) is not v}
+        if wrong:
+            raise FaultError(f"{name} did not apply resilience switches: now {wrong}")
+        result[name] = now
+    if not all(switches.values()):
+        remember(
+            f"resilience:{target}",
+            f"switch resilience back on ({target})",
+            lambda: reset_resilience(
+                target, sorted(switches), configuration=configuration, secrets=secrets
+            ),
+        )
+    return result
+
+
+def reset_resilience(
+    target: str = "gateway",
+    mechanisms: list[str] | None = None,
+    *,
+    configuration: Cfg = None,
+    secrets: Cfg = None,
+) -> dict[str, Any]:
+    """Switch resilience mechanisms back on (all that the endpoint reports, by default)."""
+    cfg, dep = setup(configuration, secrets)
+    token = cfg.admin_token or dep.admin_token
+    result: dict[str, Any] = {}
+    for name, url in _admin_urls(dep, target):
+        names = mechanisms
+        if names is None:
+            status, now = admin_request(
+                url, "GET", "/admin/resilience", token=token, timeout=cfg.timeout_s
+            )
+            if status != 200 or not isinstance(now, dict):
+                raise FaultError(f"{name}: GET /admin/resilience answered {status}")
+            names = sorted(now)
+        result.update(
+            set_resilience(
+                {n: True for n in names},
+                name if name == "gateway" else f"replica:{dep.replica(name).index}",
+                configuration=configuration,
+                secrets=secrets,
+            )
+        )
+    forget(f"resilience:{target}")
+    return result
+
+
+def _set_level(
+    configuration: Cfg, secrets: Cfg, multiplier: float, phase: str, by: str
+) -> dict[str, Any]:
+    if isinstance(multiplier, bool) or not 0 < float(multiplier) <= 100:
+        raise ConfigError(f"multiplier must be within (0, 100], got {multiplier!r}")
+    cfg = ext_config(configuration, secrets)
+    ctx = cfg.run_context()
+    if not ctx.timeline():
+        raise FaultError("no load is running in this run: add the chaos_rec.controls control")
+    ctx.write_json("load_level.json", {"multiplier": float(multiplier)})
+    deadline = time.monotonic() + 5.0
+    since = int(time.time())
+    while True:
+        rows = [r for r in read_jsonl(ctx.timeline_path) if int(r.get("t", 0)) >= since]
+        if any(float(r.get("level", 0)) == float(multiplier) for r in rows):
+            break
+        if time.monotonic() > deadline:
+            raise FaultError(f"the load runner did not pick up level x{multiplier:g} within 5s")
+        time.sleep(0.2)
+    mark(cfg, phase, by)
+    return {"multiplier": float(multiplier)}
+
+
+def spike_load(
+    multiplier: float = 3.0, *, configuration: Cfg = None, secrets: Cfg = None
+) -> dict[str, Any]:
+    """Load spike: multiply the running load's request rate; verifies the runner applied it."""
+    out = _set_level(configuration, secrets, multiplier, "fault", "spike_load")
+    remember(
+        "spike",
+        "end the load spike",
+        lambda: end_spike(configuration=configuration, secrets=secrets),
+    )
+    return out
+
+
+def end_spike(*, configuration: Cfg = None, secrets: Cfg = None) -> dict[str, Any]:
+    """Bring the load back to its configured rate."""
+    out = _set_level(configuration, secrets, 1.0, "recovery", "end_spike")
+    forget("spike")
+    return out
+
+
+def mark_phase(phase: str, *, configuration: Cfg = None, secrets: Cfg = None) -> dict[str, Any]:
+    """Mark a phase (steady, fault or recovery) on the run's timeline."""
+    cfg = ext_config(configuration, secrets)
+    return dict(cfg.run_context().mark(phase, "mark_phase"))
+
+
+def rollback_all(*, configuration: Cfg = None, secrets: Cfg = None) -> list[str]:
+    """Undo every fault this process injected (newest first), then repair the reference stack."""
+    done: list[str] = []
+    errors: list[str] = []
+    for key in reversed(list(LEDGER)):
+        what, undo = LEDGER[key]
+        try:
+            undo()
+            done.append(what)
+        except ChaosRecError as exc:
+            errors.append(f"{what}: {exc}")
+        LEDGER.pop(key, None)
+    with contextlib.suppress(ChaosRecError):
+        cfg = ext_config(configuration, secrets)
+        if cfg.target == "reference":
+            from chaos_rec.stack import repair
+
+            done += repair(cfg.state_dir)
+    if errors:
+        raise FaultError(f"rollback incomplete ({len(errors)} failed): " + "; ".join(errors))
+    return done
