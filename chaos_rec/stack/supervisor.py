@@ -138,10 +138,14 @@ class Supervisor:
         if child.status == "restarting":
             if now < child.next_restart:
                 return False
-            self._spawn(child)
             child.restarts += 1
+            try:
+                self._spawn(child)
+            except StartupError as exc:
+                self._died(child, str(exc))
             return True
-        assert child.proc is not None
+        if child.proc is None:
+            return False
         rc = child.proc.poll()
         if rc is not None:
             self._died(child, f"exited with code {rc}")
@@ -170,14 +174,17 @@ class Supervisor:
         if child.spec.data_dir is not None:
             child.spec.data_dir.mkdir(parents=True, exist_ok=True)
         with child.log.open("ab") as log:
-            child.proc = subprocess.Popen(
-                child.spec.cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=self.env,
-            )
+            try:
+                child.proc = subprocess.Popen(
+                    child.spec.cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env=self.env,
+                )
+            except OSError as exc:
+                raise StartupError(f"cannot start {child.spec.name}: {exc}") from exc
         child.proc_start = procs.proc_start_time(child.proc.pid)
         child.status, child.started, child.ready_since, child.paused = (
             "starting",
