@@ -1,0 +1,272 @@
+"""Toxic behaviour through real sockets and a real Redis: each toxic does what it says."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import socketserver
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from chaos_rec.toxiproxy.client import ToxiproxyClient
+from chaos_rec.toxiproxy.testing import running_fault_proxy
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[str]:
+    with running_fault_proxy(seed=5) as url:
+        yield url
+
+
+@pytest.fixture
+def client(api: str) -> Iterator[ToxiproxyClient]:
+    c = ToxiproxyClient(api)
+    yield c
+    for name in c.proxies():
+        c.delete_proxy(name)
+
+
+class _Source(socketserver.BaseRequestHandler):
+    """Reads one line 'N' (or 'N close') and sends N bytes, then closes when asked, else echoes."""
+
+    def handle(self) -> None:
+        f = self.request.makefile("rb")
+        line = f.readline().split()
+        if not line:
+            return
+        n = int(line[0])
+        self.request.sendall(b"x" * n)
+        if len(line) > 1 and line[1] == b"close":
+            return
+        while data := self.request.recv(65536):
+            self.request.sendall(data)
+
+
+@pytest.fixture(scope="module")
+def source() -> Iterator[str]:
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Source)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def _addr(listen: str) -> tuple[str, int]:
+    host, port = listen.rsplit(":", 1)
+    return host, int(port)
+
+
+def _redis(listen: str, timeout: float = 5.0) -> redis.Redis:
+    host, port = _addr(listen)
+    return redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=2)
+
+
+def _redis_proxy(client: ToxiproxyClient, redis_url: str, name: str = "fs") -> str:
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    return str(client.create_proxy(name, "127.0.0.1:0", f"127.0.0.1:{port}")["listen"])
+
+
+def _rtt_ms(r: redis.Redis, n: int = 5) -> float:
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        r.get("k")
+        samples.append((time.perf_counter() - t) * 1000)
+    return statistics.median(samples)
+
+
+def test_latency_toxic_measured(client: ToxiproxyClient, redis_url: str) -> None:
+    listen = _redis_proxy(client, redis_url)
+    r = _redis(listen)
+    r.set("k", "v")
+    base = _rtt_ms(r)
+    client.add_toxic("fs", "latency", {"latency": 80})
+    assert 80 <= _rtt_ms(r) - base + 0.5 <= 86
+    client.add_toxic("fs", "latency", {"latency": 40}, stream="upstream")
+    assert 120 <= _rtt_ms(r) - base + 0.5 <= 128
+    client.remove_toxic("fs", "latency_downstream")
+    client.remove_toxic("fs", "latency_upstream")
+    assert _rtt_ms(r) < 20
+
+
+def test_bandwidth_toxic_caps_throughput(client: ToxiproxyClient, source: str) -> None:
+    listen = client.create_proxy("bw", "127.0.0.1:0", source)["listen"]
+    client.add_toxic("bw", "bandwidth", {"rate": 200})  # 200 KB/s
+    with socket.create_connection(_addr(listen), timeout=5) as s:
+        s.sendall(b"120000\n")
+        got, t0 = 0, time.perf_counter()
+        while got < 120000:
+            chunk = s.recv(65536)
+            assert chunk
+            got += len(chunk)
+        rate_kb_s = got / 1000 / (time.perf_counter() - t0)
+    assert 150 <= rate_kb_s <= 215
+
+
+def test_timeout_zero_holds_until_removed(client: ToxiproxyClient, redis_url: str) -> None:
+    listen = _redis_proxy(client, redis_url)
+    with socket.create_connection(_addr(listen), timeout=5) as s:
+        s.sendall(b"PING\r\n")
+        assert s.recv(100) == b"+PONG\r\n"
+        client.add_toxic("fs", "timeout", {"timeout": 0})
+        s.settimeout(0.6)
+        s.sendall(b"PING\r\n")
+        with pytest.raises(TimeoutError):
+            s.recv(100)  # the black hole hangs the client
+        client.remove_toxic("fs", "timeout_downstream")
+        s.settimeout(2)
+        assert s.recv(100) == b"+PONG\r\n"  # held reply released by the removal
+
+
+def test_timeout_closes_after_delay(client: ToxiproxyClient, redis_url: str) -> None:
+    listen = _redis_proxy(client, redis_url)
+    client.add_toxic("fs", "timeout", {"timeout": 200})
+    with socket.create_connection(_addr(listen), timeout=3) as s:
+        t0 = time.perf_counter()
+        s.sendall(b"PING\r\n")
+        data = s.recv(100)
+        elapsed = time.perf_counter() - t0
+    assert data == b""  # closed, nothing delivered
+    assert 0.18 <= elapsed <= 1.0
+
+
+def test_reset_peer_resets(client: ToxiproxyClient, redis_url: str) -> None:
+    listen = _redis_proxy(client, redis_url)
+    client.add_toxic("fs", "reset_peer", {"timeout": 0}, stream="upstream")
+    with socket.create_connection(_addr(listen), timeout=3) as s:
+        s.sendall(b"PING\r\n")
+        with pytest.raises(ConnectionResetError):
+            s.recv(100)
+            s.recv(100)
+
+
+def test_limit_data_cuts_at_byte_count(client: ToxiproxyClient, source: str) -> None:
+    listen = client.create_proxy("lim", "127.0.0.1:0", source)["listen"]
+    client.add_toxic("lim", "limit_data", {"bytes": 1000})
+    with socket.create_connection(_addr(listen), timeout=3) as s:
+        s.sendall(b"5000\n")
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+    assert len(got) == 1000
+
+
+def test_slicer_and_slow_close(client: ToxiproxyClient, source: str) -> None:
+    listen = client.create_proxy("sl", "127.0.0.1:0", source)["listen"]
+    client.add_toxic("sl", "slicer", {"average_size": 100, "size_variation": 50, "delay": 2000})
+    client.add_toxic("sl", "slow_close", {"delay": 300})
+    with socket.create_connection(_addr(listen), timeout=3) as s:
+        t0 = time.perf_counter()
+        s.sendall(b"5000 close\n")
+        got, reads = b"", 0
+        while len(got) < 5000:
+            chunk = s.recv(65536)
+            assert chunk
+            got += chunk
+            reads += 1
+        t_data = time.perf_counter()
+        assert s.recv(10) == b""
+        t_close = time.perf_counter()
+    assert got == b"x" * 5000
+    assert t_data - t0 >= 0.05  # ~50 slices, 2 ms apart
+    assert reads > 5
+    assert t_close - t_data >= 0.25
+
+
+def test_noop_passes(client: ToxiproxyClient, redis_url: str) -> None:
+    listen = _redis_proxy(client, redis_url)
+    client.add_toxic("fs", "noop")
+    r = _redis(listen)
+    assert r.set("a", "b") and r.get("a") == b"b"
+
+
+def test_disable_refuses_and_enable_restores(client: ToxiproxyClient, redis_url: str) -> None:
+    listen = _redis_proxy(client, redis_url)
+    _redis(listen).set("k", "v")
+    with socket.create_connection(_addr(listen), timeout=2) as s:
+        s.sendall(b"PING\r\n")
+        assert s.recv(100) == b"+PONG\r\n"
+        client.disable("fs")
+        with contextlib.suppress(ConnectionResetError):
+            assert s.recv(100) == b""  # the live connection was closed
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(_addr(listen), timeout=2):
+        pass
+    client.enable("fs")
+    assert _redis(listen).get("k") == b"v"
+
+
+def test_toxicity_is_per_connection_and_seeded(client: ToxiproxyClient, redis_url: str) -> None:
+    listen = _redis_proxy(client, redis_url)
+    client.add_toxic("fs", "latency", {"latency": 30}, toxicity=0.5)
+
+    def pattern() -> list[bool]:
+        hits = []
+        for _ in range(12):
+            r = _redis(listen)
+            times = [_rtt_ms(r, 1) for _ in range(3)]
+            slow = [t > 20 for t in times]
+            assert len(set(slow)) == 1, "toxicity must be decided per connection"
+            hits.append(slow[0])
+            r.close()
+        return hits
+
+    first = pattern()
+    assert 0 < sum(first) < 12
+    # the same seed, proxy and toxic name give the same sequence of decisions
+    with running_fault_proxy(seed=5) as other:
+        c2 = ToxiproxyClient(other)
+        port = redis_url.rsplit(":", 1)[1].split("/")[0]
+        listen = c2.create_proxy("fs", "127.0.0.1:0", f"127.0.0.1:{port}")["listen"]
+        c2.add_toxic("fs", "latency", {"latency": 30}, toxicity=0.5)
+        assert pattern() == first
+
+
+def test_toxic_changes_under_traffic_never_hang(client: ToxiproxyClient, redis_url: str) -> None:
+    listen = _redis_proxy(client, redis_url)
+    errors: list[BaseException] = []
+    done = threading.Event()
+    counts = [0]
+
+    def traffic() -> None:
+        r = _redis(listen, timeout=10)
+        try:
+            while not done.is_set():
+                r.set("k", "v" * 100)
+                assert r.get("k") == b"v" * 100
+                counts[0] += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=traffic) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for i in range(15):
+        kind = ("latency", "timeout", "bandwidth", "slicer")[i % 4]
+        attrs = {
+            "latency": {"latency": 5},
+            "timeout": {"timeout": 0},
+            "bandwidth": {"rate": 50},
+            "slicer": {"average_size": 3, "delay": 10},
+        }[kind]
+        stream = "upstream" if i % 2 else "downstream"
+        t = client.add_toxic("fs", kind, attrs, stream=stream)
+        time.sleep(0.05)
+        client.remove_toxic("fs", t["name"])
+    done.set()
+    for w in workers:
+        w.join(timeout=10)
+        assert not w.is_alive(), "traffic hung after toxics were removed"
+    assert not errors
+    assert counts[0] > 10
+    with contextlib.suppress(Exception):
+        client.reset()
