@@ -332,3 +332,16 @@ def test_component_that_dies_before_ready_is_a_clear_error(tmp_path: Path) -> No
     assert "redis exited with code 3 before it was ready: FATAL: cannot open the data dir" in msg
     assert "\n" not in msg
     assert _stack_pids(cfg.state_dir) == [] and not (cfg.state_dir / "stack.json").exists()
+
+
+def test_up_returns_only_once_a_slow_component_is_ready(tmp_path: Path) -> None:
+    cfg = minimal(tmp_path, redis_binary=_slow_redis(tmp_path, 1.5))
+    try:
+        state = up(cfg)
+        comp = state.component("redis")
+        assert comp["status"] == "ready"
+        assert ping(comp["endpoints"]["redis"], timeout=0.5)  # at once, no retry
+        log = (cfg.state_dir / "logs" / "redis.log").read_text()
+        assert "Ready to accept connections" in log or "Server initialized" in log
+    finally:
+        down(cfg.state_dir)
