@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -158,9 +159,11 @@ class DrillSession:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None:
             return
-        reporter.ensure_newline()
-        for line in text.splitlines():
-            reporter.write_line(f"    [{item.name}] {line}")
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+            reporter.ensure_newline()
+            for line in text.splitlines():
+                reporter.write_line(f"    [{item.name}] {line}")
 
     def add_record(
         self,

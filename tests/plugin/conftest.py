@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import chaoslib.experiment
+import chaoslib.run  # noqa: F401
+import httpcore  # noqa: F401
+import httpx  # noqa: F401
 import pytest
+
+import chaos_rec.drill.items
+import chaos_rec.drill.runner  # noqa: F401
+from chaos_rec.toxiproxy.client import ToxiproxyClient
+from chaos_rec.toxiproxy.testing import running_fault_proxy
+from tests.support.procs import free_port
 
 pytest_plugins = ["pytester"]
 
@@ -25,6 +35,13 @@ def boom():
 def touch(path):
     Path(path).write_text("x")
     return True
+
+def add_toxic(url, link, latency=100):
+    import httpx
+    body = {"name": "drill_latency", "type": "latency", "attributes": {"latency": latency}}
+    r = httpx.post(f"{url}/proxies/{link}/toxics", json=body, timeout=5.0)
+    r.raise_for_status()
+    return r.json()
 
 def absent(path):
     return not Path(path).exists()
@@ -86,6 +103,26 @@ def action(name: str, func: str, **arguments: Any) -> dict[str, Any]:
 
 
 Writer = Callable[..., Path]
+
+
+@pytest.fixture
+def fault_proxy_url(tmp_path: Path) -> Iterator[str]:
+    """A real fault proxy process with one link ``feature-store`` to a loopback port."""
+    with running_fault_proxy() as url:
+        ToxiproxyClient(url).create_proxy(
+            "feature-store", f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        )
+        yield url
+
+
+@pytest.fixture
+def deployment(project: pytest.Pytester, fault_proxy_url: str) -> Path:
+    """A deployment file naming the real fault proxy (``--drill-stack FILE``)."""
+    path = project.path / "deployment.json"
+    path.write_text(
+        json.dumps({"gateway_url": "http://127.0.0.1:9", "toxiproxy_url": fault_proxy_url})
+    )
+    return path
 
 
 @pytest.fixture

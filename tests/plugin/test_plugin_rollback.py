@@ -1,0 +1,126 @@
+"""Rollback guarantee: Ctrl-C, failures and crashed sessions leave no fault behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from chaos_rec.toxiproxy.client import ToxiproxyClient
+from tests.plugin.conftest import Writer, action
+
+
+def _toxics(url: str) -> dict[str, list[str]]:
+    return {
+        n: [t["name"] for t in p.get("toxics", [])]
+        for n, p in ToxiproxyClient(url).proxies().items()
+    }
+
+
+def test_ctrl_c_during_an_experiment_rolls_back_and_leaves_no_toxic(
+    project: pytest.Pytester, write_experiment: Writer, deployment: Path, fault_proxy_url: str
+) -> None:
+    rolled_back = project.path / "rolled-back"
+    write_experiment(
+        "a_interrupted",
+        method=[
+            action("inject", "add_toxic", url=fault_proxy_url, link="feature-store"),
+            action("ctrl-c", "sigint"),
+        ],
+        rollbacks=[action("rollback", "touch", path=str(rolled_back))],
+    )
+    write_experiment("b_never_runs")
+    result = project.runpytest_subprocess("-m", "drill", "--drill-stack", str(deployment), "-v")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert rolled_back.exists()
+    assert _toxics(fault_proxy_url) == {"feature-store": []}
+    assert not (project.path / ".chaos-rec" / "drill-in-progress.json").exists()
+    out = result.stdout.str()
+    assert "b_never_runs PASSED" not in out
+    result.stdout.fnmatch_lines(
+        ["*plugin repair: fault proxy: reset feature-store*", "*KeyboardInterrupt*"]
+    )
+
+
+def test_failed_drill_without_rollbacks_is_repaired_by_the_plugin(
+    project: pytest.Pytester, write_experiment: Writer, deployment: Path, fault_proxy_url: str
+) -> None:
+    write_experiment(
+        "leaky",
+        method=[
+            action("inject", "add_toxic", url=fault_proxy_url, link="feature-store"),
+            action("fails", "boom"),
+        ],
+    )
+    result = project.runpytest("-m", "drill", "--drill-stack", str(deployment))
+    result.assert_outcomes(failed=1)
+    assert _toxics(fault_proxy_url) == {"feature-store": []}
+
+
+def test_next_session_repairs_what_a_crashed_one_left(
+    project: pytest.Pytester, write_experiment: Writer, deployment: Path, fault_proxy_url: str
+) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    state = project.path / ".chaos-rec"
+    state.mkdir()
+    (state / "drill-in-progress.json").write_text(
+        json.dumps(
+            {
+                "pid": dead.pid,
+                "drill": "gpu_node_loss",
+                "started": 0,
+                "toxiproxy_url": fault_proxy_url,
+            }
+        )
+    )
+    ToxiproxyClient(fault_proxy_url).add_toxic(
+        "feature-store", "latency", {"latency": 500}, name="left"
+    )
+    ToxiproxyClient(fault_proxy_url).disable("feature-store")
+    write_experiment("next_drill")
+    result = project.runpytest("-m", "drill", "--drill-stack", str(deployment))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["*drill gpu_node_loss (pid *) did not finish: repaired fault proxy: reset feature-store*"]
+    )
+    assert _toxics(fault_proxy_url) == {"feature-store": []}
+    assert ToxiproxyClient(fault_proxy_url).get_proxy("feature-store")["enabled"] is True
+
+
+def test_python_drill_fault_proxy_context_managers_and_ctrl_c(
+    project: pytest.Pytester, deployment: Path, fault_proxy_url: str
+) -> None:
+    project.makepyfile(
+        test_pydrill=textwrap.dedent(
+            f"""
+            import json, os, signal, time
+            from chaos_rec.toxiproxy.client import ToxiproxyClient
+
+            def test_toxic_and_cut(drill, fault_proxy):
+                with fault_proxy.toxic("feature-store", "latency", latency=200) as toxic:
+                    names = [t["name"] for t in ToxiproxyClient("{fault_proxy_url}").toxics("feature-store")]
+                    assert names == [toxic["name"]]
+                with fault_proxy.cut("feature-store"):
+                    assert ToxiproxyClient("{fault_proxy_url}").get_proxy("feature-store")["enabled"] is False
+                phases = [p["phase"] for p in drill.phases()]
+                assert phases == ["fault", "recovery", "fault", "recovery"]
+                assert ToxiproxyClient("{fault_proxy_url}").toxics("feature-store") == []
+
+            def test_zz_interrupted(drill, fault_proxy):
+                ToxiproxyClient("{fault_proxy_url}").add_toxic("feature-store", "timeout", {{"timeout": 0}})
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            """
+        )
+    )
+    (project.path / "test_pydrill.py").rename(project.path / "tests" / "test_pydrill.py")
+    result = project.runpytest_subprocess("-m", "drill", "--drill-stack", str(deployment), "-v")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*test_toxic_and_cut PASSED*"])
+    assert _toxics(fault_proxy_url) == {"feature-store": []}
+    assert not (project.path / ".chaos-rec" / "drill-in-progress.json").exists()
