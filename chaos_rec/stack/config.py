@@ -57,6 +57,8 @@ class StackConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("state_dir", "bundle"):  # absolute: the supervisor may run elsewhere
+            object.__setattr__(self, name, Path(getattr(self, name)).expanduser().absolute())
         self._validate()
 
     # ---- construction -------------------------------------------------

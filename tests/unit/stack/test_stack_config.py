@@ -24,6 +24,8 @@ def test_defaults_follow_the_contract() -> None:
     assert (cfg.base_port, cfg.replicas, cfg.toxiproxy_port) == (17300, 2, 8474)
     assert cfg.gateway and cfg.toxiproxy and not cfg.redis_persistence
     assert cfg.bundle.parts[-2:] == ("bundles", "reference")
+    assert cfg.state_dir == Path.cwd() / ".chaos-rec" and cfg.state_dir.is_absolute()
+    assert StackConfig(state_dir=Path("rel")).state_dir == Path.cwd() / "rel"
     ports = cfg.ports()
     assert ports["redis"] == 17300 and ports["link feature-store"] == 17301
     assert ports["gateway"] == 17310
