@@ -1,0 +1,215 @@
+"""Training stages: sequence model, text-encoder LoRA (query → item space), ranking head."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.data import Dataset
+from training.metrics import rank_metrics, ranks_from_scores
+from training.model import RankHead, SeqRec, TextEncoder
+from training.scoring import Scorer
+from training.split import Split
+
+__all__ = ["DEFAULT_CONFIG", "seed_all", "synth_queries", "train_head", "train_seq", "train_text"]
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "seed": 7,
+    "dim": 64,
+    "heads": 2,
+    "layers": 2,
+    "dropout": 0.2,
+    "max_history": 50,
+    "loss": "bce",
+    "n_neg": 128,
+    "epochs": 60,
+    "batch": 128,
+    "lr": 2e-3,
+    "weight_decay": 0.01,
+    "patience": 8,
+    "lora_rank": 8,
+    "lora_alpha": 16.0,
+    "lora_layers": [4, 5],
+    "text_steps": 80,
+    "text_batch": 32,
+    "text_lr": 1e-3,
+    "head_hidden": 64,
+    "head_epochs": 150,
+    "rerank": 100,
+    "query_weight": 1.0,
+    "min_user": 5,
+    "min_item": 1,
+}
+
+Log = Callable[[str], None]
+
+
+def seed_all(seed: int) -> None:
+    """Seed python, numpy and torch; deterministic torch kernels where available."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _windows(seqs: list[np.ndarray], length: int) -> torch.Tensor:
+    """Non-overlapping windows of length+1 from each sequence's end, left-padded (idx+1)."""
+    rows: list[np.ndarray] = []
+    for s in seqs:
+        for end in range(len(s), 1, -length):
+            start = max(0, end - length - 1)
+            w = np.zeros(length + 1, dtype=np.int64)
+            w[length + 1 - (end - start) :] = s[start:end] + 1
+            rows.append(w)
+    return torch.from_numpy(np.stack(rows))
+
+
+def _val_ndcg(scorer: Scorer, seqs: list[np.ndarray], targets: np.ndarray) -> float:
+    scorer.model.eval()
+    with torch.inference_mode():
+        scorer.item_vecs = scorer.model.item_table()
+        u = torch.cat(
+            [
+                scorer.user_vecs([list(map(int, s)) for s in seqs[i : i + 256]])
+                for i in range(0, len(seqs), 256)
+            ]
+        )
+        scores = (u @ scorer.item_vecs.t()).cpu().numpy()
+    return rank_metrics(ranks_from_scores(scores, targets, seqs))["ndcg@10"]
+
+
+def train_seq(
+    split: Split, text_feat: torch.Tensor, cfg: dict[str, Any], scorer: Scorer, log: Log
+) -> SeqRec:
+    """Train the item/user towers on next-item prediction; early-stop on validation NDCG@10."""
+    model = scorer.model
+    train = split.train
+    win = _windows(train, int(cfg["max_history"]))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    gen = torch.Generator().manual_seed(int(cfg["seed"]))
+    best, best_state, bad = -1.0, None, 0
+    n = split.n_items
+    for epoch in range(int(cfg["epochs"])):
+        model.train()
+        t0, total = time.perf_counter(), 0.0
+        perm = torch.randperm(len(win), generator=gen)
+        for i in range(0, len(win), int(cfg["batch"])):
+            w = win[perm[i : i + int(cfg["batch"])]]
+            inp, tgt = w[:, :-1], w[:, 1:]
+            table = model.item_table()
+            h = model.encode(inp, table)
+            valid = tgt > 0
+            hv, tv = h[valid], tgt[valid] - 1
+            if cfg["loss"] == "ce":
+                loss = nn.functional.cross_entropy(hv @ table.t(), tv)
+            else:
+                neg = torch.randint(0, n, (int(cfg["n_neg"]),), generator=gen)
+                pos_l = (hv * table[tv]).sum(-1)
+                neg_l = hv @ table[neg].t()
+                neg_l = neg_l.masked_fill(neg.unsqueeze(0) == tv.unsqueeze(1), -1e4)
+                loss = nn.functional.binary_cross_entropy_with_logits(
+                    pos_l, torch.ones_like(pos_l)
+                ) + nn.functional.binary_cross_entropy_with_logits(
+                    neg_l, torch.zeros_like(neg_l), reduction="sum"
+                ) / max(1, len(hv))
+            opt.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            total += float(loss.detach())
+        ndcg = _val_ndcg(scorer, train, split.valid)
+        log(
+            f"  seq epoch {epoch + 1}: loss {total:.1f} val ndcg@10 {ndcg:.4f} ({time.perf_counter() - t0:.1f}s)"
+        )
+        if ndcg > best:
+            best, bad = ndcg, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= int(cfg["patience"]):
+                break
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    with torch.no_grad():
+        scorer.item_vecs = model.item_table().detach()
+    return model
+
+
+def synth_queries(ds: Dataset, items: np.ndarray, rng: random.Random) -> list[str]:
+    """A search-like query per item: its genre, title words, or genre + title word."""
+    out = []
+    for i in items:
+        title = ds.item_text[int(i)].split(". Genres:")[0].split(" (")[0]
+        words = [w for w in title.replace(",", " ").split() if len(w) > 2] or [title]
+        genres = [ds.categories[g] for g in ds.item_genres[int(i)]]
+        kind = rng.random()
+        if genres and kind < 0.4:
+            out.append(rng.choice(genres))
+        elif kind < 0.8 or not genres:
+            out.append(" ".join(words[: rng.randint(1, min(3, len(words)))]))
+        else:
+            out.append(f"{rng.choice(genres)} {rng.choice(words)}")
+    return out
+
+
+def train_text(
+    ds: Dataset, split: Split, enc: TextEncoder, scorer: Scorer, cfg: dict[str, Any], log: Log
+) -> None:
+    """Fine-tune the text encoder's LoRA so that query text lands near its item's vector."""
+    rng = random.Random(int(cfg["seed"]))
+    pop = split.popularity() + 1.0
+    probs = pop / pop.sum()
+    nrng = np.random.default_rng(int(cfg["seed"]))
+    params = [p for n, p in enc.named_parameters() if "lora_" in n]
+    opt = torch.optim.AdamW(params, lr=cfg["text_lr"], weight_decay=0.0)
+    table = scorer.item_vecs.detach()
+    proj = scorer.model.text_proj
+    for p in proj.parameters():
+        p.requires_grad_(False)
+    enc.train()
+    t0, total = time.perf_counter(), 0.0
+    for _step in range(int(cfg["text_steps"])):
+        items = nrng.choice(split.n_items, size=int(cfg["text_batch"]), p=probs)
+        q = synth_queries(ds, items, rng)
+        logits = proj(enc(q)) @ table.t()
+        loss = nn.functional.cross_entropy(logits, torch.from_numpy(items))
+        opt.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+        total += float(loss.detach())
+    enc.eval()
+    for p in proj.parameters():
+        p.requires_grad_(True)
+    log(
+        f"  text LoRA: {cfg['text_steps']} steps, mean loss {total / max(1, int(cfg['text_steps'])):.3f} ({time.perf_counter() - t0:.1f}s)"
+    )
+
+
+def train_head(split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log) -> RankHead:
+    """Train the ranking head with BCE on the validation target among retrieved candidates."""
+    head = scorer.head
+    hists = [list(map(int, s)) for s in split.train]
+    with torch.inference_mode():
+        u, scores = scorer.retrieval(hists, None, exclude_seen=True)
+        cs, cand = scores.topk(int(cfg["rerank"]), dim=1)
+    u, cs, cand = u.clone(), cs.clone(), cand.clone()
+    y = (cand == torch.from_numpy(split.valid).unsqueeze(1)).float()
+    opt = torch.optim.AdamW(head.parameters(), lr=3e-3, weight_decay=0.01)
+    head.train()
+    for _ in range(int(cfg["head_epochs"])):
+        logits = scorer.head_logits(hists, u, cand, cs)
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, y)
+        opt.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+    head.eval()
+    log(
+        f"  head: {cfg['head_epochs']} epochs, final BCE {float(loss):.4f}, positives {int(y.sum())}"
+    )
+    return head
