@@ -233,6 +233,11 @@ def repair(state_dir: Path | None = None) -> list[str]:
         if comp["paused"] or (pid and procs.is_paused(pid)):
             _call(state, "/signal", {"name": comp["name"], "action": "cont"})
             done.append(f"resumed {comp['name']}")
+    limit = float((state.get("config") or {}).get("ready_timeout_s", 60))
+    for comp in load_state(state_dir).components():
+        if comp["status"] != "ready":  # e.g. killed and still coming back
+            wait_component_ready(comp["name"], limit, state_dir)
+            done.append(f"waited for {comp['name']} to be ready again")
     tox = state.get("toxiproxy_url")
     if tox:
         done += reset_proxy(str(tox), state.get("links") or {})

@@ -107,6 +107,7 @@ class Supervisor:
                 self._spawn(child)
                 self._await_ready(child, time.monotonic() + self.config.ready_timeout_s)
                 self._run_hooks(child, first=True, wiped=False)
+                self._became_ready(child)
             self.phase = "ready"
             self.write()
             self._loop()
@@ -152,8 +153,8 @@ class Supervisor:
             return True
         if child.status == "starting":
             if child.spec.ready(0.5):
+                self._run_hooks(child, first=False, wiped=False)  # ready = hooks done too
                 self._became_ready(child)
-                self._run_hooks(child, first=False, wiped=False)
                 return True
             if now - child.started > self.config.ready_timeout_s:
                 self._log(f"{child.spec.name} not ready in time; killing it")
@@ -207,7 +208,6 @@ class Supervisor:
                     f" (log: {child.log})"
                 )
             if child.spec.ready(1.0):
-                self._became_ready(child)
                 return
             if time.monotonic() > deadline:
                 raise StartupError(
@@ -347,6 +347,7 @@ class Supervisor:
         child.restarts += 1
         self._await_ready(child, time.monotonic() + self.config.ready_timeout_s)
         self._run_hooks(child, first=False, wiped=wipe)
+        self._became_ready(child)
         return 200, {"ok": True, "status": child.status, "restarts": child.restarts}
 
     # ---- state --------------------------------------------------------

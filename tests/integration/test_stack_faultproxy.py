@@ -53,6 +53,11 @@ def test_links_then_repair_undoes_faults(tmp_path: Path) -> None:
         assert link["enabled"] is True and link["toxics"] == []
         assert load_state(cfg.state_dir).component("redis")["status"] == "ready"
         assert repair(cfg.state_dir) == []  # nothing left to undo
+        # a killed fault proxy comes back with its links (post-start hook runs again)
+        signal_component("toxiproxy", "kill", state_dir=cfg.state_dir)
+        assert "waited for toxiproxy to be ready again" in repair(cfg.state_dir)
+        assert "feature-store" in httpx.get(f"{api}/proxies", timeout=5).json()
+        assert load_state(cfg.state_dir).component("toxiproxy")["restarts"] == 1
     finally:
         pids = [c["pid"] for c in load_state(cfg.state_dir, require_live=False).components()]
         down(cfg.state_dir)
