@@ -92,7 +92,7 @@ def render_report(
         f'<tr><td><a href="#drill-{escape(r.name)}">{escape(r.name)}</a></td>'
         f'<td class="{r.result}">{r.result.upper()}</td>'
         f"<td>{sum(1 for s in r.slos if s.passed)}/{len(r.slos)}</td>"
-        f"<td>{_fmt(r.recovery_s, 's')}</td><td>{len(r.problems) + len(r.regressions)}</td></tr>"
+        f"<td>{_fmt(r.recovery_s, 's')}</td><td>{len(r.problems) + len(r.regressions) + sum(1 for s in r.slos if not s.passed)}</td></tr>"
         for r in records
     )
     body = "".join(_drill_section(r, *series.get(r.name, ([], []))) for r in records)
@@ -103,6 +103,6 @@ def render_report(
         f"<style>{CSS}</style></head><body>"
         f"<h1>chaos-rec drill report</h1><p>{created} · {passed}/{len(records)} drills passed</p>"
         '<table class="summary"><tr><th>drill</th><th>result</th><th>SLOs met</th><th>recovery</th>'
-        f"<th>problems</th></tr>{summary_rows}</table>{body}"
+        f"<th>misses + problems</th></tr>{summary_rows}</table>{body}"
         f"<script>{SCRIPT}</script></body></html>"
     )

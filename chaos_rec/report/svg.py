@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 from typing import Any
@@ -68,6 +69,7 @@ def _panel(
     spans: list[tuple[str, float, float]],
     budgets: list[tuple[str, float]],
     fmt: str,
+    y_min: float = 0.0,
 ) -> list[str]:
     plot_w = WIDTH - LEFT - RIGHT
 
@@ -75,7 +77,7 @@ def _panel(
         return LEFT + (t - t0) / max(t1 - t0, 1e-9) * plot_w
 
     def sy(v: float) -> float:
-        return top + height - min(max(v, 0.0), y_max) / y_max * height
+        return top + height - (min(max(v, y_min), y_max) - y_min) / (y_max - y_min) * height
 
     out = [
         f'<g class="panel" data-panel="{escape(title)}">',
@@ -110,7 +112,7 @@ def _panel(
                 segment.append((sx(t), sy(v)))
         out.append(_polyline(segment, COLORS.get(key, "#000"), f"line {key}"))
     for frac in (0.0, 0.5, 1.0):
-        v = y_max * frac
+        v = y_min + (y_max - y_min) * frac
         out.append(
             f'<text x="{LEFT - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" class="tick">{fmt.format(v)}</text>'
         )
@@ -155,6 +157,10 @@ def drill_svg(
         )
         * 1.1
     )
+    avail_values = [float(r["availability"]) for r in rows if r.get("availability") is not None]
+    lowest = min(avail_values + [b for _, b in budgets("availability")] + [1.0])
+    # zoom on the top of the scale: 0.9 … 1 unless availability fell lower
+    avail_min = 0.9 if lowest >= 0.9 else max(0.0, math.floor(lowest * 10) / 10)
     parts = [
         f'<svg class="drill-plot" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="470" '
         f'viewBox="0 0 {WIDTH} 470" role="img">'
@@ -181,7 +187,8 @@ def drill_svg(
         {"availability": series("availability")},
         spans,
         budgets("availability"),
-        "{:.2f}",
+        "{:.3f}",
+        y_min=avail_min,
     )
     parts += _panel(
         "fallback ratio",
