@@ -2,6 +2,60 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "discover"]
+
+
+def discover(discover_system: bool = True) -> dict[str, Any]:
+    """List every chaos_rec action and probe for ``chaos discover`` (typed arguments, docs)."""
+    from chaoslib.discovery.discover import (
+        discover_actions,
+        discover_probes,
+        initialize_discovery_result,
+    )
+
+    result: dict[str, Any] = initialize_discovery_result("chaos-rec", __version__, "recommender")
+    result["activities"].extend(discover_actions("chaos_rec.actions"))
+    result["activities"].extend(discover_probes("chaos_rec.probes"))
+    for activity in result["activities"]:
+        _resolve_types(activity)
+    return result
+
+
+_PORTABLE = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    dict: "mapping",
+    list: "list",
+    type(None): "null",
+}
+
+
+def _portable(hint: Any) -> str:
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _portable(args[0]) if len(args) == 1 else "object"
+    return _PORTABLE.get(origin or hint, "object")
+
+
+def _resolve_types(activity: dict[str, Any]) -> None:
+    """Fill argument/return types from the string annotations (PEP 563) chaoslib cannot read."""
+    import importlib
+    import typing
+
+    func = getattr(importlib.import_module(activity["mod"]), activity["name"])
+    hints = typing.get_type_hints(func)
+    for arg in activity.get("arguments", []):
+        if arg["name"] in hints:
+            arg["type"] = _portable(hints[arg["name"]])
+    if "return" in hints:
+        activity["return_type"] = _portable(hints["return"])
