@@ -75,7 +75,7 @@ def naive_server(bundle: str, port: int, redis_url: str, device: str) -> None:
         uid, k = int(inputs["user_id"][0]), int(inputs.get("k", [10])[0])
         raw = store.get(user_key(uid))
         hist = decode_user(raw).history if raw else []
-        ids, scores = model.recommend([hist], [None], k)
+        ids, _scores = model.recommend([hist], [None], k)
         return web.json_response(
             {
                 "outputs": [
