@@ -1,0 +1,67 @@
+"""Public surface of the extension: every activity is discoverable, typed and documented."""
+
+from __future__ import annotations
+
+import inspect
+
+import chaos_rec
+from chaos_rec import actions, probes
+from chaos_rec.controls import judge_journal
+from chaos_rec.slo import SLOSpec, evaluate
+
+
+def test_discover_lists_every_action_and_probe_with_types_and_docs() -> None:
+    found = chaos_rec.discover(discover_system=False)["activities"]
+    names = {(a["type"], a["name"]) for a in found}
+    assert names == {("action", n) for n in actions.__all__} | {
+        ("probe", n) for n in probes.__all__
+    }
+    for act in found:
+        assert act["doc"] and "\n" not in act["doc"].strip(), act["name"]
+        for arg in act.get("arguments", []):
+            assert arg["type"] != "object" or arg["name"] in ("attributes",), (act["name"], arg)
+
+
+def test_activities_take_keyword_only_configuration_and_secrets() -> None:
+    for mod in (actions, probes):
+        for name in mod.__all__:
+            params = inspect.signature(getattr(mod, name)).parameters
+            for p in ("configuration", "secrets"):
+                assert params[p].kind is inspect.Parameter.KEYWORD_ONLY, (name, p)
+
+
+def _journal(**over: object) -> dict[str, object]:
+    j: dict[str, object] = {
+        "status": "completed",
+        "deviated": False,
+        "steady_states": {"before": {"steady_state_met": True, "probes": []}, "after": None},
+        "run": [],
+        "rollbacks": [],
+    }
+    j.update(over)
+    return j
+
+
+def test_guard_catches_the_three_chaos_toolkit_traps_and_slo_misses() -> None:
+    assert judge_journal(_journal(), None) == []
+    broken = {
+        "steady_state_met": False,
+        "probes": [{"activity": {"name": "gateway-ready"}, "tolerance_met": False}],
+    }
+    (line,) = judge_journal(_journal(steady_states={"before": broken}), None)
+    assert "steady state was not met before the method (probe gateway-ready)" in line
+    failed = {
+        "status": "failed",
+        "activity": {"type": "action", "name": "kill"},
+        "exception": ["Traceback...\n", "chaos_rec.errors.FaultError: replica-0 still alive\n"],
+    }
+    (line,) = judge_journal(_journal(run=[failed]), None)
+    assert line == "action kill failed: chaos_rec.errors.FaultError: replica-0 still alive"
+    after = {"steady_state_met": False, "probes": []}
+    assert judge_journal(_journal(steady_states={"before": None, "after": after}), None) == [
+        "steady state deviated after the method"
+    ]
+    spec = SLOSpec.parse({"min_quality_ratio": 0.9})
+    verdict = evaluate(spec, [], [], {"measurements": [{"t": 0, "phase": "fault", "ratio": 0.5}]})
+    (line,) = judge_journal(_journal(), verdict)
+    assert line.startswith("SLO min_quality_ratio missed in phase fault")
