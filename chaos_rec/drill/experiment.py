@@ -59,7 +59,7 @@ def validate_slo(slo: Mapping[str, Any], source: str) -> None:
     try:
         SLOSpec.parse(slo)
     except ConfigError as exc:
-        raise ConfigError(f"{source}: invalid SLO spec: {exc}") from exc
+        raise ConfigError(f"{source}: {exc}") from exc
 
 
 def load_drill(

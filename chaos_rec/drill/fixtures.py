@@ -13,7 +13,7 @@ from chaos_rec.drill.config import DrillConfig
 from chaos_rec.drill.faults import FaultProxy
 from chaos_rec.drill.items import drill_session
 from chaos_rec.drill.python_drill import PythonDrill
-from chaos_rec.errors import ChaosRecError
+from chaos_rec.errors import ChaosRecError, ConfigError
 from chaos_rec.report.model import DrillRecord
 
 REPORT_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -24,7 +24,7 @@ class DrillTarget:
     """Where drills point: endpoints of the reference stack or a user's deployment."""
 
     gateway_url: str
-    toxiproxy_url: str
+    toxiproxy_url: str | None
     state_dir: Path
     reference: bool
     holdout: Path | None = None
@@ -35,7 +35,7 @@ def _target(state: dict[str, Any], state_dir: Path, reference: bool) -> DrillTar
     holdout = state.get("holdout")
     return DrillTarget(
         gateway_url=str(state["gateway_url"]),
-        toxiproxy_url=str(state["toxiproxy_url"]),
+        toxiproxy_url=str(state["toxiproxy_url"]) if state.get("toxiproxy_url") else None,
         state_dir=state_dir,
         reference=reference,
         holdout=Path(holdout) if holdout else None,
@@ -127,6 +127,8 @@ def fault_proxy(drill_stack: DrillTarget, drill: PythonDrill) -> Iterator[FaultP
     """Faults per link: ``with fault_proxy.toxic("feature-store", "latency", latency=200): ...``."""
     from chaos_rec.toxiproxy.client import ToxiproxyClient
 
+    if drill_stack.toxiproxy_url is None:
+        raise ConfigError("fault_proxy: the deployment file names no toxiproxy_url")
     proxy = FaultProxy(ToxiproxyClient(drill_stack.toxiproxy_url, timeout=5.0), drill)
     try:
         yield proxy

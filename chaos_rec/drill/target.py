@@ -8,11 +8,11 @@ from typing import Any
 
 from chaos_rec.errors import ConfigError
 
-REQUIRED = ("gateway_url", "toxiproxy_url")
+REQUIRED = ("gateway_url",)
 
 
 def read_deployment(path: Path) -> dict[str, Any]:
-    """Read a deployment file (the stack-state JSON shape; needs gateway_url, toxiproxy_url)."""
+    """Read a deployment file (``chaos_rec.targets`` shape: gateway_url, toxiproxy_url, …)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -24,4 +24,6 @@ def read_deployment(path: Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED if not isinstance(data.get(k), str)]
     if missing:
         raise ConfigError(f"deployment file {path} lacks {', '.join(missing)}")
+    if data.get("toxiproxy_url") is not None and not isinstance(data["toxiproxy_url"], str):
+        raise ConfigError(f"deployment file {path}: toxiproxy_url must be a URL string")
     return data

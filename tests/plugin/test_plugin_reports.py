@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -120,9 +119,8 @@ def test_bad_drill_stack_file_is_one_usage_error(project: pytest.Pytester) -> No
     result.stderr.fnmatch_lines(["*chaos-rec: --drill-stack: no such deployment file: nope.json*"])
 
 
-def test_slo_file_option_is_validated(project: pytest.Pytester, tmp_path: Path) -> None:
-    bad = tmp_path / "slo.json"
-    bad.write_text("[1, 2]")
-    result = project.runpytest("--drill-slo", str(bad))
+def test_slo_file_option_is_validated(project: pytest.Pytester) -> None:
+    (project.path / "slo.json").write_text("[1, 2]")
+    result = project.runpytest("--drill-slo", "slo.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*chaos-rec: SLO file * must hold an object, got list*"])
