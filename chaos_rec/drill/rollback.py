@@ -79,13 +79,25 @@ class DrillGuard:
         self.marker.unlink(missing_ok=True)
         return done
 
-    def leftovers(self) -> dict[str, Any] | None:
-        """The marker of a drill whose session died (its pid is gone), if any."""
+    def _marker_data(self) -> dict[str, Any] | None:
         try:
             data = json.loads(self.marker.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        if not isinstance(data, dict):
+        return data if isinstance(data, dict) else None
+
+    def other_session(self) -> dict[str, Any] | None:
+        """The marker of a drill another live process is running on this state dir, if any."""
+        data = self._marker_data()
+        if data is None:
+            return None
+        pid = int(data.get("pid", 0) or 0)
+        return data if pid != os.getpid() and _pid_alive(pid) else None
+
+    def leftovers(self) -> dict[str, Any] | None:
+        """The marker of a drill whose session died (its pid is gone), if any."""
+        data = self._marker_data()
+        if data is None:
             return None
         pid = int(data.get("pid", 0) or 0)
         if pid == os.getpid() or _pid_alive(pid):

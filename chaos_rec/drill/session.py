@@ -13,7 +13,7 @@ import pytest
 
 from chaos_rec.drill.config import DrillConfig, from_pytest
 from chaos_rec.drill.rollback import DrillGuard
-from chaos_rec.errors import ChaosRecError
+from chaos_rec.errors import ChaosRecError, DrillError
 from chaos_rec.report.model import DrillRecord
 
 XDIST_MESSAGE = (
@@ -119,6 +119,12 @@ class DrillSession:
     def guard(self) -> DrillGuard:
         """The rollback guard for this session's target (recovers a crashed session once)."""
         guard = DrillGuard(self.cfg.state_dir, self.toxiproxy_url())
+        other = guard.other_session()
+        if other is not None:
+            raise DrillError(
+                f"another drill session (pid {other.get('pid')}) is running drill "
+                f"{other.get('drill')} on {self.cfg.state_dir}: drills run serially"
+            )
         if not self._recovered:
             self._recovered = True
             self.notes += guard.recover()

@@ -20,7 +20,11 @@ from chaos_rec.toxiproxy.client import ToxiproxyClient
 from chaos_rec.toxiproxy.testing import running_fault_proxy
 from tests.support.procs import free_port
 
-pytest_plugins = ["pytester"]
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load pytester for this folder (``pytest_plugins`` is only allowed in the top conftest)."""
+    config.pluginmanager.import_plugin("pytester")
+
 
 PROVIDERS = '''
 import json, os, signal, time

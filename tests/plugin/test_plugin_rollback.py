@@ -124,3 +124,24 @@ def test_python_drill_fault_proxy_context_managers_and_ctrl_c(
     result.stdout.fnmatch_lines(["*test_toxic_and_cut PASSED*"])
     assert _toxics(fault_proxy_url) == {"feature-store": []}
     assert not (project.path / ".chaos-rec" / "drill-in-progress.json").exists()
+
+
+def test_a_second_live_session_on_the_same_state_dir_is_refused(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        state = project.path / ".chaos-rec"
+        state.mkdir()
+        marker = {"pid": other.pid, "drill": "gpu_node_loss", "started": 0, "toxiproxy_url": None}
+        (state / "drill-in-progress.json").write_text(json.dumps(marker))
+        write_experiment("mine")
+        result = project.runpytest("-m", "drill")
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines(
+            [f"drill mine: another drill session (pid {other.pid}) is running drill gpu_node_loss*"]
+        )
+        assert json.loads((state / "drill-in-progress.json").read_text())["pid"] == other.pid
+    finally:
+        other.kill()
+        other.wait()
