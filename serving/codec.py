@@ -19,7 +19,13 @@ OUTPUTS = (
     ("scores", "FP32", [-1, -1]),
     ("fallback", "BYTES", [-1]),
 )
-_ELEMENT = {"INT64": 8, "FP32": 4}
+_EXPECTED = {"user_id": "INT64", "k": "INT64", "query": "BYTES"}
+
+
+def _check_dtype(name: str, datatype: str) -> None:
+    want = _EXPECTED.get(name)
+    if want is not None and datatype != want:
+        raise BadRequest(f"input {name!r} must be {want}, got {datatype}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ def bytes_raw(items: Sequence[bytes]) -> bytes:
 
 def parse_raw(name: str, datatype: str, shape: list[int], raw: bytes) -> Tensor:
     """Decode one tensor sent as raw bytes (binary extension, gRPC raw_input_contents)."""
+    _check_dtype(name, datatype)
     count = _count(name, shape)
     if datatype == "INT64":
         if len(raw) != 8 * count:
@@ -90,6 +97,7 @@ def _count(name: str, shape: Sequence[int]) -> int:
 
 def parse_json_data(name: str, datatype: str, shape: list[int], data: object) -> Tensor:
     """Decode one tensor given as JSON `data` (flat or nested lists)."""
+    _check_dtype(name, datatype)
     count = _count(name, shape)
     flat = _flatten(data)
     if len(flat) != count:
@@ -112,9 +120,6 @@ def _flatten(data: object) -> list[object]:
     for v in data:
         out.extend(_flatten(v) if isinstance(v, list) else [v])
     return out
-
-
-_EXPECTED = {"user_id": "INT64", "k": "INT64", "query": "BYTES"}
 
 
 def to_requests(tensors: Mapping[str, Tensor], default_k: int = 10) -> list[RecRequest]:

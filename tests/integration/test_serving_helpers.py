@@ -165,9 +165,15 @@ def infer_json(
 
 
 def outputs(resp: httpx.Response) -> dict[str, list[object]]:
-    """Output name → data."""
+    """Output name → data ([B, k] tensors as rows; OIP JSON data is flat, row-major)."""
     assert resp.status_code == 200, resp.text
-    return {o["name"]: o["data"] for o in resp.json()["outputs"]}
+    out: dict[str, list[object]] = {}
+    for o in resp.json()["outputs"]:
+        data, shape = o["data"], o["shape"]
+        if len(shape) == 2:
+            data = [data[i * shape[1] : (i + 1) * shape[1]] for i in range(shape[0])]
+        out[o["name"]] = data
+    return out
 
 
 def put_user(redis_url: str, user_id: int, history: list[int], category: int = 0) -> None:
