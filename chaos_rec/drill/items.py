@@ -112,7 +112,7 @@ class DrillItem(pytest.Item):
             journal, experiment.get("configuration"), experiment.get("secrets")
         )
         try:
-            rows, recovery, slo_problems = slo_verdict(run_dir, self.spec.slo)
+            rows, recovery, slo_problems = slo_verdict(run_dir, self.spec.slo, journal)
         except ChaosRecError as exc:
             rows, recovery, slo_problems = [], None, [f"SLO figures unreadable: {exc}"]
         record.slos, record.recovery_s = rows, recovery

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,12 @@ def judge_journal(
                 f"rollback {_name(entry)} failed: {_first_line(entry.get('exception'))}"
             )
     after = states.get("after")
-    if journal.get("deviated") or (after is not None and not after.get("steady_state_met", True)):
+    # chaos_rec.controls marks the journal deviated/failed for SLO misses; only a real
+    # steady-state probe failure after the method is a deviation.
+    marked = isinstance(journal.get("chaos_rec"), Mapping)
+    if (after is not None and not after.get("steady_state_met", True)) or (
+        journal.get("deviated") and not marked and after is None
+    ):
         problems.append(f"steady state deviated after the method: {_failed_probe(after or {})}")
     for during in states.get("during", []) or []:
         if isinstance(during, Mapping) and not during.get("steady_state_met", True):
@@ -89,7 +95,7 @@ def judge_journal(
         problems.append("the run was interrupted (signal, safeguard or Ctrl-C)")
     elif status == "aborted":
         problems.append("the run was aborted")
-    elif status == "failed" and not problems:
+    elif status == "failed" and not problems and not marked:
         problems.append("Chaos Toolkit marked the run failed")
     return problems
 
@@ -145,19 +151,46 @@ def verdict_rows(verdict: Mapping[str, Any]) -> tuple[list[SLORow], float | None
     return rows, (None if recovery is None else float(recovery)), passed
 
 
+# Lines of the control's own journal judgement that the plugin reports itself, in more detail.
+_COVERED = re.compile(
+    r"^(SLO |steady state was not met before|steady state deviated after the method$"
+    r"|(action|probe) .+ failed: |rollback \S+ failed$)"
+)
+
+
+def _control_verdict(data: Mapping[str, Any]) -> tuple[list[SLORow], float | None, list[str]]:
+    """The control's ``{"passed", "problems", "run_dir", "slo": Verdict.to_dict()}`` shape."""
+    inner = data.get("slo")
+    rows: list[SLORow] = []
+    recovery: float | None = None
+    if isinstance(inner, Mapping):
+        rows, recovery, _ = verdict_rows(inner)
+    raw = data.get("problems") or []
+    problems = [str(p) for p in raw if isinstance(p, str) and not _COVERED.match(p)]
+    return rows, recovery, problems
+
+
 def slo_verdict(
-    run_dir: Path, spec: Mapping[str, Any] | None
+    run_dir: Path, spec: Mapping[str, Any] | None, journal: Mapping[str, Any] | None = None
 ) -> tuple[list[SLORow], float | None, list[str]]:
-    """Read ``slo_verdict.json`` or evaluate the spec over the run dir; returns rows, recovery, problems."""
+    """Read ``slo_verdict.json`` (or the journal's ``chaos_rec``), else evaluate the spec over the run dir."""
     verdict_file = run_dir / "slo_verdict.json"
+    data: Any = None
     if verdict_file.is_file():
         try:
             data = json.loads(verdict_file.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise DrillError(f"{verdict_file} is not JSON: {exc}") from exc
+    elif journal is not None and isinstance(journal.get("chaos_rec"), Mapping):
+        data = journal["chaos_rec"]
+    if isinstance(data, Mapping):
+        if "results" not in data:
+            return _control_verdict(data)
         rows, recovery, passed = verdict_rows(data)
         problems = [] if passed or any(not r.passed for r in rows) else ["SLO verdict: failed"]
         return rows, recovery, problems
+    if data is not None:
+        raise DrillError(f"{verdict_file} must hold a JSON object")
     if spec is None:
         return [], None, []
     timeline = read_timeline(run_dir)

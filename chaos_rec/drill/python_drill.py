@@ -105,18 +105,22 @@ class PythonDrill:
         if "max_recovery_s" in spec:
             self.record.max_recovery_s = float(spec["max_recovery_s"])
         self.record.problems += problems
+        passed = not problems and all(r.passed for r in rows)
+        verdict = {
+            "passed": passed,
+            "recovery_s": recovery,
+            "results": [
+                r.__dict__ | {"window": list(r.window) if r.window else None} for r in rows
+            ],
+        }
+        shape = {
+            "passed": passed,
+            "problems": problems + [r.text() for r in rows if not r.passed],
+            "run_dir": str(self.run_dir),
+            "slo": verdict,
+        }
         (self.run_dir / "slo_verdict.json").write_text(
-            json.dumps(
-                {
-                    "passed": not problems and all(r.passed for r in rows),
-                    "recovery_s": recovery,
-                    "results": [
-                        r.__dict__ | {"window": list(r.window) if r.window else None} for r in rows
-                    ],
-                },
-                indent=1,
-            ),
-            encoding="utf-8",
+            json.dumps(shape, indent=1), encoding="utf-8"
         )
         if problems or any(not r.passed for r in rows):
             self.record.result = "failed"

@@ -106,3 +106,19 @@ def test_python_drill_assert_slo_fails_with_the_verdict_table(project: pytest.Py
     )
     assert "Traceback" not in result.stdout.str()
     assert 'name="slo.fault.p99_ms.observed" value="900.0"' in (project.path / "j.xml").read_text()
+
+
+def test_verdict_marked_into_the_journal_by_the_control_is_read_without_false_deviation(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    control = {"name": "mimic", "provider": {"type": "python", "module": "cr_providers"}}
+    write_experiment("marked", extra={"controls": [control]})
+    result = project.runpytest("-m", "drill")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(
+        ["*- safeguard tripped: availability 0.31 < 0.5 for 10 s*", "*recovery: 4.0s*"]
+    )
+    failure = out.split("FAILURES")[1].split("chaos-rec drills")[0]
+    assert failure.count("SLO p99_ms missed in phase fault") == 1
+    assert "deviated" not in failure and "Chaos Toolkit marked" not in failure
