@@ -62,6 +62,10 @@ def after_experiment_control(context, state, configuration=None, secrets=None, *
     state["status"] = "failed"
     state["deviated"] = True
 
+def nap(seconds):
+    time.sleep(seconds)
+    return True
+
 def absent(path):
     return not Path(path).exists()
 

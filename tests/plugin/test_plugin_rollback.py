@@ -145,3 +145,22 @@ def test_a_second_live_session_on_the_same_state_dir_is_refused(
     finally:
         other.kill()
         other.wait()
+
+
+def test_timeout_mid_drill_still_repairs(
+    project: pytest.Pytester, write_experiment: Writer, deployment: Path, fault_proxy_url: str
+) -> None:
+    write_experiment(
+        "hangs",
+        method=[
+            action("inject", "add_toxic", url=fault_proxy_url, link="feature-store"),
+            action("hang", "nap", seconds=30),
+        ],
+    )
+    result = project.runpytest_subprocess(
+        "-m", "drill", "--drill-stack", str(deployment), "-p", "timeout", "--timeout", "2"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*Timeout*", "INTERRUPTED*hangs*"])
+    assert _toxics(fault_proxy_url) == {"feature-store": []}
+    assert not (project.path / ".chaos-rec" / "drill-in-progress.json").exists()
