@@ -22,9 +22,9 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chaos_rec.toxiproxy.client import ToxiproxyClient  # noqa: E402
-from chaos_rec.toxiproxy.testing import free_port, wait_ready  # noqa: E402
-from tests.support.procs import redis_server  # noqa: E402
+from chaos_rec.toxiproxy.client import ToxiproxyClient
+from chaos_rec.toxiproxy.testing import free_port, wait_ready
+from tests.support.procs import redis_server
 
 _SOURCE = r"""
 import socket, sys
@@ -102,6 +102,7 @@ def main() -> int:
     """Run the benchmark and print its figures."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer samples")
+    ap.add_argument("--loop", default="auto", choices=("auto", "asyncio", "uvloop"))
     args = ap.parse_args()
     n_rtt = 2000 if args.quick else 10000
     bulk = (64 if args.quick else 256) * 1_000_000
@@ -110,7 +111,7 @@ def main() -> int:
     api_port, src_port = free_port(), free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proxy_proc = subprocess.Popen(
-        [sys.executable, "-m", "chaos_rec.toxiproxy", "--port", str(api_port)],
+        [sys.executable, "-m", "chaos_rec.toxiproxy", "--port", str(api_port), "--loop", args.loop],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env,
     )  # fmt: skip
     source = subprocess.Popen(
@@ -151,6 +152,7 @@ def main() -> int:
 
             figures = {
                 "bench": "toxiproxy",
+                "loop": args.loop,
                 "rtt_direct_p50_ms": round(d50, 4),
                 "rtt_proxy_p50_ms": round(p50, 4),
                 "added_p50_ms": round(p50 - d50, 4),

@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let proxies bind non-loopback addresses (0.0.0.0 binds 127.0.0.1 otherwise)",
     )
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop (auto: uvloop when installed)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -48,6 +54,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         seed=args.seed,
         allow_hosts=tuple(args.allow_host),
         allow_public_listen=args.allow_public_listen,
+        loop=args.loop,
     )
     config.allowlist()  # validate entries now
     return config

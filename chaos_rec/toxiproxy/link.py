@@ -16,7 +16,7 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from chaos_rec.toxiproxy.model import ToxicSpec
 from chaos_rec.toxiproxy.toxics import Chunk, Stage, make_stage
@@ -40,20 +40,24 @@ class Side(asyncio.Protocol):
         self.on_made: Callable[[Side], None] | None = None
         self.on_lost: Callable[[Side], None] | None = None
         self.lost = False
+        self.early: list[bytes | None] = []  # read before the connection was joined
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         if self.on_made is not None:
             self.on_made(self)
 
     def data_received(self, data: bytes) -> None:
         if self.reader is not None:
             self.reader.feed(data)
+        else:  # some loops (uvloop) deliver data despite pause_reading in connection_made
+            self.early.append(data)
 
     def eof_received(self) -> bool:
         if self.reader is not None:
             self.reader.feed(None)
+        else:
+            self.early.append(None)
         return True  # keep the transport; the pipe closes it once the EOF went through
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -257,6 +261,14 @@ class Connection:
         self.down = Pipe(self, "downstream", upstream, client)
         client.on_lost = self._side_lost
         upstream.on_lost = self._side_lost
+
+    def flush_early(self) -> None:
+        """Feed what either socket delivered before the connection was joined."""
+        for side in (self.client, self.upstream):
+            early, side.early = side.early, []
+            for data in early:
+                if side.reader is not None and not self.closed:
+                    side.reader.feed(data)
 
     def pipes(self) -> tuple[Pipe, Pipe]:
         """Both directions."""

@@ -151,6 +151,7 @@ class Proxy:
         if upstream.lost:
             conn.close()
             return
+        conn.flush_early()
         assert client.transport is not None
         client.transport.resume_reading()
 

@@ -31,6 +31,7 @@ class ServerConfig:
     seed: int | None = None
     allow_hosts: tuple[str, ...] = field(default_factory=tuple)
     allow_public_listen: bool = False
+    loop: str = "auto"  # auto (uvloop when installed) | asyncio | uvloop
 
     def allowlist(self) -> Allowlist:
         """The allowlist for upstreams and listen addresses."""
@@ -75,7 +76,8 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> None
         ) from exc
     print(
         f"chaos-rec toxiproxy: API on http://{config.host}:{config.port} "
-        f"({len(coll.proxies)} proxies, seed={config.seed})",
+        f"({len(coll.proxies)} proxies, seed={config.seed}, "
+        f"loop={type(asyncio.get_running_loop()).__module__})",
         file=sys.stderr,
         flush=True,
     )
@@ -92,6 +94,15 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> None
 
 
 def run(config: ServerConfig) -> int:
-    """Run the server in this process; returns the exit code."""
+    """Run the server in this process (on uvloop when available); returns the exit code."""
+    if config.loop in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError as exc:
+            if config.loop == "uvloop":
+                raise ConfigError("--loop uvloop: uvloop is not installed") from exc
+        else:
+            uvloop.run(serve(config))
+            return 0
     asyncio.run(serve(config))
     return 0

@@ -19,9 +19,12 @@ from chaos_rec.toxiproxy.testing import running_fault_proxy
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def api() -> Iterator[str]:
-    with running_fault_proxy(seed=5) as url:
+@pytest.fixture(scope="module", params=["uvloop", "asyncio"])
+def api(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The fault proxy on each event loop it supports."""
+    if request.param == "uvloop":
+        pytest.importorskip("uvloop")
+    with running_fault_proxy(seed=5, extra_args=("--loop", request.param)) as url:
         yield url
 
 
