@@ -151,12 +151,14 @@ class DrillSession:
 
     def run_configuration(self, run_dir: Path) -> dict[str, Any]:
         """The configuration keys the plugin adds to every experiment."""
-        return {
+        conf: dict[str, Any] = {
             "chaos_rec_run_dir": str(run_dir),
             "chaos_rec_seed": self.cfg.seed,
             "chaos_rec_state_dir": str(self.cfg.state_dir),
-            "chaos_rec_target": self.cfg.stack,
         }
+        if self.cfg.stack_file is not None:  # else the experiment's own target (default reference)
+            conf["chaos_rec_target"] = self.cfg.stack
+        return conf
 
     def progress(self, item: pytest.Item, text: str) -> None:
         """Print a phase line with live figures (verbose mode only)."""

@@ -56,9 +56,13 @@ def test_failed_drill_without_rollbacks_is_repaired_by_the_plugin(
             action("fails", "boom"),
         ],
     )
-    result = project.runpytest("-m", "drill", "--drill-stack", str(deployment))
+    result = project.runpytest(
+        "-m", "drill", "--drill-stack", str(deployment), "--drill-report", "r"
+    )
     result.assert_outcomes(failed=1)
     assert _toxics(fault_proxy_url) == {"feature-store": []}
+    journal = json.loads((project.path / "r" / "drills" / "leaky" / "journal.json").read_text())
+    assert journal["experiment"]["configuration"]["chaos_rec_target"] == str(deployment)
 
 
 def test_next_session_repairs_what_a_crashed_one_left(
