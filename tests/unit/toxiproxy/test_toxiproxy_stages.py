@@ -1,0 +1,134 @@
+"""Toxic stages on a fake connection: pure asyncio, no sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from chaos_rec.toxiproxy.model import parse_toxic
+from chaos_rec.toxiproxy.toxics import Chunk, Stage, make_stage
+
+
+class FakeConn:
+    def __init__(self) -> None:
+        self.closed = False
+        self.was_reset = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def reset(self) -> None:
+        self.closed = self.was_reset = True
+
+
+class FakePipe:
+    def __init__(self) -> None:
+        self.conn = FakeConn()
+
+
+def _stage(body: dict[str, Any], seed: int | None = 1) -> tuple[Stage, FakePipe]:
+    pipe = FakePipe()
+    spec = parse_toxic(body, seed=seed, proxy="p")
+    return make_stage(spec, pipe), pipe  # type: ignore[arg-type]
+
+
+async def _run(stage: Stage, chunks: list[bytes | None]) -> list[bytes | None]:
+    out: list[bytes | None] = []
+
+    async def emit(c: Chunk) -> None:
+        out.append(c.data)
+
+    for data in chunks:
+        await stage.handle(Chunk(data, time.monotonic()), emit)
+    return out
+
+
+def test_limit_data_truncates_then_closes() -> None:
+    stage, pipe = _stage({"type": "limit_data", "attributes": {"bytes": 10}})
+    out = asyncio.run(_run(stage, [b"abcdef", b"ghijklmn", b"zz"]))
+    assert b"".join(x for x in out if x) == b"abcdefghij"
+    assert pipe.conn.closed
+
+
+def test_slicer_splits_with_seeded_sizes() -> None:
+    body = {"type": "slicer", "attributes": {"average_size": 10, "size_variation": 4}}
+
+    def sizes(seed: int) -> list[int]:
+        stage, _ = _stage(body, seed)
+        out = asyncio.run(_run(stage, [b"x" * 200]))
+        assert b"".join(x for x in out if x) == b"x" * 200
+        return [len(x) for x in out if x]
+
+    a = sizes(9)
+    assert all(6 <= n <= 14 for n in a[:-1]) and len(a) > 10
+    assert a == sizes(9)
+    assert a != sizes(10)
+
+
+def test_latency_jitter_is_seeded_per_connection() -> None:
+    spec = parse_toxic(
+        {"type": "latency", "attributes": {"latency": 100, "jitter": 50}}, seed=4, proxy="p"
+    )
+    other = parse_toxic(
+        {"type": "latency", "attributes": {"latency": 100, "jitter": 50}}, seed=4, proxy="p"
+    )
+    a = [make_stage(spec, FakePipe()).rng.randrange(100) for _ in range(5)]  # type: ignore[arg-type]
+    b = [make_stage(other, FakePipe()).rng.randrange(100) for _ in range(5)]  # type: ignore[arg-type]
+    assert a == b
+    assert len(set(a)) > 1  # each connection gets its own stream
+
+
+def test_latency_delays_from_arrival() -> None:
+    stage, _ = _stage({"type": "latency", "attributes": {"latency": 30}})
+    t = time.monotonic()
+    out = asyncio.run(_run(stage, [b"a"]))
+    assert out == [b"a"]
+    assert time.monotonic() - t >= 0.029
+
+
+def test_timeout_zero_holds_until_removed_then_releases() -> None:
+    async def scenario() -> tuple[list[bytes | None], bool]:
+        stage, pipe = _stage({"type": "timeout", "attributes": {"timeout": 0}})
+        stage.attach()
+        task = asyncio.create_task(_run(stage, [b"held"]))
+        await asyncio.sleep(0.05)
+        assert not task.done()  # black hole
+        stage.detach()
+        return await asyncio.wait_for(task, 1), pipe.conn.closed
+
+    out, closed = asyncio.run(scenario())
+    assert out == [b"held"] and not closed
+
+
+def test_timeout_closes_after_delay() -> None:
+    async def scenario() -> bool:
+        stage, pipe = _stage({"type": "timeout", "attributes": {"timeout": 20}})
+        stage.attach()
+        await asyncio.sleep(0.08)
+        return pipe.conn.closed
+
+    assert asyncio.run(scenario())
+
+
+def test_reset_peer_resets_on_first_chunk() -> None:
+    stage, pipe = _stage({"type": "reset_peer", "attributes": {"timeout": 0}})
+    out = asyncio.run(_run(stage, [b"x"]))
+    assert out == [] and pipe.conn.was_reset
+
+
+def test_bandwidth_paces_and_keeps_bytes() -> None:
+    stage, _ = _stage({"type": "bandwidth", "attributes": {"rate": 100}})  # 100 KB/s
+    t = time.monotonic()
+    out = asyncio.run(_run(stage, [b"y" * 25_000]))
+    elapsed = time.monotonic() - t
+    assert b"".join(x for x in out if x) == b"y" * 25_000
+    assert all(len(x or b"") <= 10_000 for x in out)  # 100 ms slices
+    assert 0.2 <= elapsed <= 0.5
+
+
+def test_slow_close_delays_only_the_end() -> None:
+    stage, _ = _stage({"type": "slow_close", "attributes": {"delay": 40}})
+    t = time.monotonic()
+    out = asyncio.run(_run(stage, [b"a", None]))
+    assert out == [b"a", None] and time.monotonic() - t >= 0.039
