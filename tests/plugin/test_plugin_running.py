@@ -147,3 +147,25 @@ def test_exitfirst_and_last_failed_work_as_usual(
     rerun = project.runpytest("-m", "drill", "--lf", "-p", "cacheprovider")
     rerun.assert_outcomes(failed=2)
     assert "c_passes" not in rerun.stdout.str()
+
+
+def test_verbose_mode_prints_phases_with_live_figures(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    write_experiment(
+        "live",
+        probes=[probe("healthy", "value", tolerance=True, v=True)],
+        method=[action("figures", "figures", p99=300.0)],
+    )
+    result = project.runpytest("-m", "drill", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*[[]live[]]*steady state before: met",
+            "*[[]live[]]*method",
+            "*[[]live[]]*action figures: succeeded  [[]p99 80ms avail 100.0% fallback 10.0%[]]",
+            "*[[]live[]]*steady state after: met  [[]p99 80ms*",
+        ]
+    )
+    quiet = project.runpytest("-m", "drill")
+    assert "[live]" not in quiet.stdout.str()
