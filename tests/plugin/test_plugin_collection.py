@@ -104,3 +104,19 @@ def test_missing_drill_path_is_one_clear_error(project: pytest.Pytester) -> None
     result = project.runpytest("--drill-path", "nowhere")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*chaos-rec: --drill-path * does not exist*"])
+
+
+def test_drills_on_an_xdist_worker_are_refused_clearly(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    write_experiment("gpu_node_loss")
+    project.makeconftest(
+        "def pytest_configure(config):\n    config.workerinput = {'workerid': 'gw0'}  # as pytest-xdist does\n"
+    )
+    result = project.runpytest("-m", "drill")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*drills inject faults into one shared stack and must run serially*-p no:xdist*"]
+    )
+    plain = project.runpytest("tests")
+    plain.assert_outcomes(passed=1)

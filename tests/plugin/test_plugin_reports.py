@@ -124,3 +124,18 @@ def test_slo_file_option_is_validated(project: pytest.Pytester) -> None:
     result = project.runpytest("--drill-slo", "slo.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*chaos-rec: SLO file * must hold an object, got list*"])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_saved_journal_renders_with_chaostoolkit_reporting(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    from chaosreport import generate_report, generate_report_header
+
+    _two_drills(write_experiment)
+    project.runpytest("-m", "drill", "--drill-report", "out")
+    path = project.path / "out" / "drills" / "feature_store_slow" / "journal.json"
+    header = generate_report_header([str(path)], "markdown")
+    body = generate_report(json.loads(path.read_text()), "markdown")
+    assert "This report aggregates 1 experiments" in header
+    assert "feature_store_slow drill" in body and "figures" in body
