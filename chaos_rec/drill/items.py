@@ -17,14 +17,6 @@ if TYPE_CHECKING:
     from chaos_rec.drill.session import DrillSession
 
 
-class DrillFailed(Exception):
-    """A drill missed an SLO, hit a Chaos Toolkit trap or regressed; carries its record."""
-
-    def __init__(self, record: DrillRecord) -> None:
-        super().__init__(record.failure_text())
-        self.record = record
-
-
 def _registered_markers(config: pytest.Config) -> set[str]:
     return {
         str(line).split(":", 1)[0].split("(", 1)[0].strip() for line in config.getini("markers")
@@ -125,14 +117,12 @@ class DrillItem(pytest.Item):
         if outcome.signalled:
             raise KeyboardInterrupt
         if record.failed:
-            raise DrillFailed(record)
+            pytest.fail(record.failure_text(), pytrace=False)
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> str | Any:
-        """A failed drill shows its verdict table, not a traceback."""
-        if isinstance(excinfo.value, DrillFailed):
-            return excinfo.value.record.failure_text()
+        """A failed drill shows its verdict table (``pytest.fail``); our errors one line."""
         if isinstance(excinfo.value, ChaosRecError):
             return f"drill {self.name}: {excinfo.value}"
         return super().repr_failure(excinfo, style)
