@@ -208,15 +208,19 @@ def corrupt_copy(src: Path, dst: Path) -> Path:
 
 
 def push_corrupt_bundle(
-    target: str = "replica:0", *, configuration: Cfg = None, secrets: Cfg = None
+    target: str = "replica:0",
+    expect: str = "refused",
+    *,
+    configuration: Cfg = None,
+    secrets: Cfg = None,
 ) -> dict[str, Any]:
-    """Bad model push: send a corrupted copy of the bundle; the replica must refuse it."""
+    """Bad model push: send a corrupted copy of the bundle (expect: refused, accepted or any)."""
     cfg, dep = setup(configuration, secrets)
     if not dep.bundle:
         raise ConfigError("the deployment names no bundle to corrupt")
     ctx = cfg.run_context(create=True)
     bad = corrupt_copy(dep.bundle, ctx.run_dir / "corrupt_bundle")
-    return push_bundle(str(bad), target, "any", configuration=configuration, secrets=secrets)
+    return push_bundle(str(bad), target, expect, configuration=configuration, secrets=secrets)
 
 
 def restore_bundle(

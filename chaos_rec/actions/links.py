@@ -39,12 +39,13 @@ def _listen(dep: Deployment, client: Any, link: str) -> str:
 
 
 def _best_rtt(addr: str, tries: int = 3, timeout: float = 3.0) -> float | None:
+    """Best of a few round trips through a link; None when none answered."""
     best: float | None = None
     for _ in range(tries):
         try:
             rtt = link_round_trip(addr, timeout)
         except OSError:
-            return None
+            continue
         best = rtt if best is None else min(best, rtt)
     return best
 
