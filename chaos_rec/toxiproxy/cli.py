@@ -61,7 +61,13 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import logging
+
     from chaos_rec.toxiproxy.server import run
+
+    logging.basicConfig(
+        level=logging.WARNING, format="chaos-rec toxiproxy: %(levelname)s %(message)s"
+    )
 
     return run(config_from_args(args))
 

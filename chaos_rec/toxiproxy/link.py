@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import struct
 import time
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from chaos_rec.toxiproxy.proxy import Proxy
 
 __all__ = ["Connection", "Pipe", "Side"]
+
+log = logging.getLogger("chaos_rec.toxiproxy")
 
 _HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
@@ -99,7 +102,7 @@ class Pipe:
     def feed(self, data: bytes | None) -> None:
         """Bytes (or None = EOF) read from the source socket."""
         if self.task is None and not self.stages:
-            if data is None:
+            if data is None or self.conn.closed:
                 self.conn.close()
                 return
             dst = self.dst.transport
@@ -214,6 +217,9 @@ class Pipe:
                 if chunk.data is None:
                     self.conn.close()
                     return
+        except Exception:  # a bug must not leave the connection hanging
+            log.exception("toxic pipeline failed on proxy %s", self.conn.proxy.name)
+            self.conn.close()
         finally:
             self.task = None
             self._wake = None
