@@ -80,9 +80,10 @@ def _bulk_mb_s(port: int, nbytes: int) -> float:
         return got / 1e6 / (time.perf_counter() - t)
 
 
-def _hold(port: int, n: int) -> int:
+def _hold(port: int, n: int, pid: int) -> tuple[int, int]:
     socks = []
     held = 0
+    rss = -1
     try:
         for _ in range(n):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -92,10 +93,11 @@ def _hold(port: int, n: int) -> int:
         for s in socks:
             if s.recv(16) == b"+PONG\r\n":
                 held += 1
+        rss = _rss_kb(pid)
     finally:
         for s in socks:
             s.close()
-    return held
+    return held, rss
 
 
 def main() -> int:
@@ -147,8 +149,11 @@ def main() -> int:
             print(f"proxy/direct {ratio:.1%} (target >= 30%)")
 
             rss0 = _rss_kb(proxy_proc.pid)
-            held = _hold(pr_port, n_conn)
-            print(f"connections held       {held}/{n_conn}  proxy RSS {rss0 // 1024} MiB before")
+            held, rss1 = _hold(pr_port, n_conn, proxy_proc.pid)
+            print(
+                f"connections held       {held}/{n_conn}  proxy RSS {rss0 // 1024} MiB idle, "
+                f"{rss1 // 1024} MiB holding them"
+            )
 
             figures = {
                 "bench": "toxiproxy",
@@ -162,7 +167,8 @@ def main() -> int:
                 "bulk_ratio": round(ratio, 3),
                 "connections_held": held,
                 "connections_tried": n_conn,
-                "proxy_rss_kb": _rss_kb(proxy_proc.pid),
+                "proxy_rss_idle_kb": rss0,
+                "proxy_rss_holding_kb": rss1,
                 "targets_met": bool(p50 - d50 <= 0.15 and ratio >= 0.30 and held == n_conn),
             }
     finally:
