@@ -241,3 +241,29 @@ def test_config_file_populates_at_start(tmp_path: Path) -> None:
     with running_fault_proxy(config=cfg) as url:
         proxies = ToxiproxyClient(url).proxies()
         assert list(proxies) == ["fs"] and proxies["fs"]["upstream"] == up
+
+
+def test_handler_timeout_answers_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from chaos_rec.toxiproxy import api as api_mod
+    from chaos_rec.toxiproxy.allowlist import Allowlist
+    from chaos_rec.toxiproxy.collection import ProxyCollection
+
+    monkeypatch.setattr(api_mod, "HANDLER_TIMEOUT", 0.05)
+    coll = ProxyCollection(Allowlist.build())
+
+    async def slow_reset() -> None:
+        await asyncio.sleep(1)
+
+    monkeypatch.setattr(coll, "reset", slow_reset)
+
+    async def scenario() -> tuple[int, int]:
+        async with TestClient(TestServer(api_mod.build_app(coll))) as http:
+            slow = await http.post("/reset")
+            fast = await http.get("/version")
+            return slow.status, fast.status
+
+    assert asyncio.run(scenario()) == (503, 200)
