@@ -152,11 +152,13 @@ def down(state_dir: Path | None = None) -> None:
         if _supervisor_alive(state):
             procs.kill_tree(sup_pid, grace=1.0)
     ports: list[int] = []
+    leftovers: list[int] = []
     for comp in state.components():
         ports += list(comp["ports"].values())
         pid = comp.get("pid")
         if pid and procs.same_process(pid, comp["cmd"], comp.get("proc_start")):
-            procs.kill_tree(pid, grace=3.0)
+            leftovers.append(pid)
+    procs.kill_many(leftovers, grace=3.0)
     cfg = state.get("config") or {}
     tox = state.get("toxiproxy_url")
     links = state.get("links") or {}

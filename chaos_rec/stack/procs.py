@@ -13,6 +13,7 @@ from pathlib import Path
 __all__ = [
     "is_alive",
     "is_paused",
+    "kill_many",
     "kill_tree",
     "port_in_use",
     "proc_start_time",
@@ -72,16 +73,23 @@ def same_process(pid: int, cmd: Sequence[str], proc_start: int | None) -> bool:
 
 def kill_tree(pid: int, *, grace: float = 3.0) -> None:
     """SIGTERM (+SIGCONT) the process and its group, then SIGKILL after ``grace`` seconds."""
-    targets = _group_or_pid(pid)
-    for sig in (signal.SIGTERM, signal.SIGCONT):
-        _send(targets, sig)
+    kill_many([pid], grace=grace)
+
+
+def kill_many(pids: Sequence[int], *, grace: float = 3.0) -> None:
+    """Stop several processes (and their groups) at once: SIGTERM, wait ``grace``, SIGKILL."""
+    targets = [_group_or_pid(pid) for pid in pids]
+    for target in targets:
+        for sig in (signal.SIGTERM, signal.SIGCONT):
+            _send(target, sig)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and is_alive(pid):
+    while time.monotonic() < deadline and any(is_alive(p) for p in pids):
         time.sleep(0.05)
-    if is_alive(pid) or _group_alive(pid):
-        _send(targets, signal.SIGKILL)
+    for pid, target in zip(pids, targets, strict=True):
+        if is_alive(pid) or (target[0] == "group" and _group_alive(pid)):
+            _send(target, signal.SIGKILL)
     deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline and is_alive(pid):
+    while time.monotonic() < deadline and any(is_alive(p) for p in pids):
         time.sleep(0.02)
 
 

@@ -118,8 +118,7 @@ class Supervisor:
         finally:
             self.phase = "stopping"
             self.write()
-            for child in reversed(list(self.children.values())):
-                self._stop(child)
+            self._stop_all()
             self.control.close()
             self._remove_state()
         return code
@@ -241,6 +240,12 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 self._log(f"{child.spec.name} (pid {child.proc.pid}) did not exit")
         child.status = "stopped"
+
+    def _stop_all(self) -> None:
+        running = [c for c in self.children.values() if c.proc and c.proc.poll() is None]
+        procs.kill_many([c.proc.pid for c in running if c.proc], grace=3.0)
+        for child in self.children.values():
+            self._stop(child)  # reaps; SIGKILLs anything still there
 
     def _run_hooks(self, child: Child, *, first: bool, wiped: bool) -> None:
         for hook in child.spec.hooks:
