@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -126,16 +128,27 @@ def test_slo_file_option_is_validated(project: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*chaos-rec: SLO file * must hold an object, got list*"])
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_saved_journal_renders_with_chaostoolkit_reporting(
     project: pytest.Pytester, write_experiment: Writer
 ) -> None:
-    from chaosreport import generate_report, generate_report_header
-
     _two_drills(write_experiment)
     project.runpytest("-m", "drill", "--drill-report", "out")
     path = project.path / "out" / "drills" / "feature_store_slow" / "journal.json"
-    header = generate_report_header([str(path)], "markdown")
-    body = generate_report(json.loads(path.read_text()), "markdown")
-    assert "This report aggregates 1 experiments" in header
-    assert "feature_store_slow drill" in body and "figures" in body
+    # chaosreport is imported in a child process: importing it here disturbs later pytester runs
+    code = (
+        "import json, sys, warnings; warnings.simplefilter('ignore');"
+        "from chaosreport import generate_report, generate_report_header;"
+        "p = sys.argv[1];"
+        "print(generate_report_header([p], 'markdown'));"
+        "print(generate_report(json.load(open(p)), 'markdown'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "This report aggregates 1 experiments" in out.stdout
+    assert "feature_store_slow drill" in out.stdout and "figures" in out.stdout
