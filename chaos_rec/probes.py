@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 Cfg = Mapping[str, Any] | None
+MIN_BASELINE_HITS = 10  # below this the NDCG ratio is noise; use top-k agreement instead
 
 
 def _setup(configuration: Cfg, secrets: Cfg) -> tuple[ExtConfig, Deployment]:
@@ -204,6 +205,7 @@ def _replay(cfg: ExtConfig, dep: Deployment, sample: int, k: int) -> dict[str, A
     ndcg = 0.0
     answered = 0
     tiers: dict[str, int] = {}
+    lists: dict[str, list[int]] = {}
     t0 = time.time()
     with httpx.Client(timeout=cfg.timeout_s) as client:
         for row in picked:
@@ -221,6 +223,7 @@ def _replay(cfg: ExtConfig, dep: Deployment, sample: int, k: int) -> dict[str, A
             tier = str(body.get("fallback"))
             tiers[tier] = tiers.get(tier, 0) + 1
             items = [int(i["item_id"]) for i in body.get("items", [])][:k]
+            lists[str(row["user_id"])] = items
             target = int(row["target_item"])
             if target in items:
                 hits += 1
@@ -233,8 +236,21 @@ def _replay(cfg: ExtConfig, dep: Deployment, sample: int, k: int) -> dict[str, A
         "answered": answered,
         f"hr@{k}": hits / n,
         f"ndcg@{k}": ndcg / n,
+        "hits": hits,
         "tiers": tiers,
+        "lists": lists,
     }
+
+
+def _agreement(now: Mapping[str, list[int]], base: Mapping[str, list[int]], k: int) -> float:
+    """Mean share of each user's healthy top-k that is still recommended (0 for no answer)."""
+    if not base:
+        return 0.0
+    total = sum(
+        len(set(now.get(u, [])) & set(items)) / max(1, min(k, len(items)))
+        for u, items in base.items()
+    )
+    return total / len(base)
 
 
 def quality_baseline(
@@ -244,10 +260,8 @@ def quality_baseline(
     cfg, dep = _setup(configuration, secrets)
     ctx = _ctx(configuration, secrets)
     base = _replay(cfg, dep, sample, k)
-    if base[f"ndcg@{k}"] <= 0:
-        raise ProbeError(
-            f"baseline NDCG@{k} is 0 on {base['n']} held-out users: cannot form a ratio"
-        )
+    if not base["answered"]:
+        raise ProbeError(f"the gateway answered none of {base['n']} replayed requests: no baseline")
     data = ctx.read_json("quality.json") or {}
     data.update({"baseline": base, "sample": sample, "k": k})
     data.setdefault("measurements", [])
@@ -256,7 +270,7 @@ def quality_baseline(
 
 
 def quality_ratio(*, configuration: Cfg = None, secrets: Cfg = None) -> float:
-    """NDCG@k of a replay now, relative to the healthy baseline (1.0 = no loss); recorded."""
+    """Quality now relative to the healthy baseline (NDCG@k ratio; 1.0 = no loss); recorded."""
     cfg, dep = _setup(configuration, secrets)
     ctx = _ctx(configuration, secrets)
     data = ctx.read_json("quality.json") or {}
@@ -267,10 +281,16 @@ def quality_ratio(*, configuration: Cfg = None, secrets: Cfg = None) -> float:
         )
     k = int(data.get("k", 10))
     now = _replay(cfg, dep, int(data.get("sample", 200)), k)
-    ratio = float(now[f"ndcg@{k}"]) / float(base[f"ndcg@{k}"])
+    agreement = _agreement(now.pop("lists"), base.get("lists") or {}, k)
+    if int(base.get("hits", 0)) >= MIN_BASELINE_HITS:
+        ratio, basis = float(now[f"ndcg@{k}"]) / float(base[f"ndcg@{k}"]), f"ndcg@{k}"
+    else:  # too few held-out hits for a stable NDCG ratio: how much of the healthy top-k survives
+        ratio, basis = agreement, "agreement"
     now.update(
         {
             "ratio": round(ratio, 4),
+            "ratio_basis": basis,
+            "agreement": round(agreement, 4),
             "hr_ratio": round(now[f"hr@{k}"] / max(base[f"hr@{k}"], 1e-9), 4),
             "phase": ctx.current_phase(),
         }

@@ -1,0 +1,196 @@
+"""Every action against the real reference stack (fault observed, rollback observed),
+and the probes' figures against known injected conditions, under real Locust load."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos_rec import actions, probes
+from chaos_rec.extconfig import ExtConfig
+from chaos_rec.load import LoadRunner
+from chaos_rec.runctx import RunContext
+from chaos_rec.targets import Deployment, load_deployment, proc_state
+from tests.integration.test_stack_runtime import free_base_port
+from tests.support.procs import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLE = Path(os.environ.get("CHAOS_REC_BUNDLE", ROOT / "bundles" / "reference"))
+NEEDED = ("serving.model_server", "serving.gateway", "chaos_rec.toxiproxy", "training")
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(not (BUNDLE / "manifest.json").exists(), reason=f"no bundle at {BUNDLE}"),
+    pytest.mark.skipif(
+        any(importlib.util.find_spec(m) is None for m in NEEDED), reason="stack parts missing"
+    ),
+]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, "-m", "chaos_rec", *args],
+        capture_output=True, text=True, timeout=400, env=env, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ext_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A real reference stack (2 replicas) on free ports; yields its state dir."""
+    tmp = tmp_path_factory.mktemp("ext-stack")
+    sdir = tmp / "state"
+    cfg = tmp / "stack.toml"
+    cfg.write_text(
+        f'[stack]\nmodel_server_threads = 1\nbundle = "{BUNDLE}"\ngateway_deadline_ms = 2000\n'
+    )
+    base, tox = free_base_port(), free_port()
+    res = _cli("stack", "up", "--config", str(cfg), "--state-dir", str(sdir), "--replicas", "2",
+               "--base-port", str(base), "--toxiproxy-port", str(tox))  # fmt: skip
+    try:
+        assert res.returncode == 0, res.stderr
+        yield sdir
+    finally:
+        _cli("stack", "down", "--state-dir", str(sdir))
+
+
+@pytest.fixture
+def conf(ext_stack: Path, tmp_path: Path) -> dict[str, Any]:
+    """Chaos Toolkit configuration naming the stack and a fresh run dir."""
+    return {"chaos_rec_state_dir": str(ext_stack), "chaos_rec_run_dir": str(tmp_path / "run")}
+
+
+@pytest.fixture
+def dep(conf: dict[str, Any]) -> Deployment:
+    return load_deployment(ExtConfig.from_ctk(conf))
+
+
+@pytest.fixture
+def load(conf: dict[str, Any], dep: Deployment) -> Iterator[LoadRunner]:
+    """Real Locust load (20 rps) for the test, into the test's run dir."""
+    runner = LoadRunner(dep.gateway_url, conf["chaos_rec_run_dir"], rps=20, users=6, seed=3,
+                        holdout=dep.holdout)  # fmt: skip
+    with runner:
+        time.sleep(4)
+        yield runner
+    actions.rollback_all(configuration=conf)
+
+
+def test_latency_toxic_raises_p50_by_its_latency_and_removal_recovers(
+    conf: dict[str, Any], load: LoadRunner
+) -> None:
+    before = probes.latency_ms(50, window_s=3, configuration=conf)
+    for link in ("link:replica-0", "link:replica-1"):
+        out = actions.add_toxic(link, "latency", {"latency": 200}, configuration=conf)
+        assert out["toxic"]["attributes"]["latency"] == 200
+    time.sleep(4)
+    during = probes.latency_ms(50, window_s=3, configuration=conf)
+    assert RunContext(conf["chaos_rec_run_dir"]).current_phase() == "fault"
+    print(f"p50 before {before:.1f} ms, with 200 ms toxic {during:.1f} ms")
+    assert during - before == pytest.approx(200, abs=80)
+    for link in ("link:replica-0", "link:replica-1"):
+        assert actions.remove_toxic(link, configuration=conf)["toxics_left"] == []
+    rec = probes.time_to_recover(timeout_s=20, window_s=3, max_p99_ms=150, configuration=conf)
+    assert rec["recovered"], rec
+    assert probes.latency_ms(50, window_s=2, configuration=conf) < before + 60
+
+
+def test_cut_feature_store_serves_fallbacks_and_restore_reconnects(
+    conf: dict[str, Any], dep: Deployment, load: LoadRunner
+) -> None:
+    out = actions.cut_link("link:feature-store", configuration=conf)
+    assert out["refused"] is True
+    time.sleep(4)
+    assert probes.fallback_ratio(window_s=3, configuration=conf) > 0.3
+    assert probes.availability(window_s=3, configuration=conf) >= 0.99  # never a 5xx for Redis
+    assert actions.restore_link("link:feature-store", configuration=conf)["refused"] is False
+    time.sleep(5)
+    assert probes.fallback_ratio(window_s=2, configuration=conf) < 0.2
+
+
+def test_hang_then_resume_replica(conf: dict[str, Any], dep: Deployment) -> None:
+    out = actions.hang_replica("replica:1", configuration=conf)
+    assert proc_state(out["pid"]) == "T"
+    assert probes.replica_ready("replica:1", configuration=conf) is False
+    actions.resume_replica("replica:1", configuration=conf)
+    assert proc_state(out["pid"]) in ("R", "S")
+    assert probes.replica_ready("replica:1", configuration=conf) is True
+
+
+def test_kill_replica_then_supervisor_restores_it(conf: dict[str, Any]) -> None:
+    out = actions.kill_replica("replica:0", configuration=conf)
+    assert proc_state(out["killed_pid"]) in ("X", "Z")
+    assert probes.replicas_ready(configuration=conf) <= 1
+    back = actions.wait_replica_restored("replica:0", timeout_s=120, configuration=conf)
+    assert back["pid"] != out["killed_pid"]
+    assert probes.replicas_ready(configuration=conf) == 2
+
+
+def test_resilience_switches_off_and_back_on(conf: dict[str, Any]) -> None:
+    off = actions.set_resilience({"retries": False}, "gateway", configuration=conf)
+    assert off["gateway"]["retries"] is False
+    on = actions.reset_resilience("gateway", configuration=conf)
+    assert on["gateway"]["retries"] is True
+    off = actions.set_resilience({"breaker": False}, "replicas", configuration=conf)
+    assert all(v["breaker"] is False for v in off.values()) and len(off) == 2
+    actions.reset_resilience("replicas", configuration=conf)
+    assert all(
+        v is True
+        for v in actions.reset_resilience("replicas", configuration=conf)["replica-0"].values()
+    )
+
+
+def test_corrupt_bundle_is_refused_and_reference_bundle_accepted(conf: dict[str, Any]) -> None:
+    out = actions.push_corrupt_bundle("replica:0", configuration=conf)
+    assert out["status"] == 409 and out["accepted"] is False
+    assert out["model_version_after"] == out["model_version_before"]
+    assert "checksum" in json.dumps(out["response"])
+    back = actions.restore_bundle("replica:0", configuration=conf)
+    assert back["model_version"] == out["model_version_before"]
+
+
+def test_redis_data_loss_then_rematerialise(conf: dict[str, Any]) -> None:
+    assert probes.feature_store_consistent(configuration=conf) is True
+    out = actions.restart_redis_empty(configuration=conf)
+    assert out["keys_before"] > 0 and out["keys_after"] == 0
+    assert probes.feature_store_consistent(configuration=conf) is False
+    back = actions.rematerialize_features(configuration=conf)
+    assert back["keys"] >= out["keys_before"] - 1
+    assert probes.feature_store_consistent(configuration=conf) is True
+
+
+def test_load_spike_multiplies_the_rate(conf: dict[str, Any], load: LoadRunner) -> None:
+    actions.spike_load(2.5, configuration=conf)
+    time.sleep(3)
+    rows = RunContext(conf["chaos_rec_run_dir"]).window(2)
+    assert rows and all(float(dict(r)["level"]) == 2.5 for r in rows)
+    actions.end_spike(configuration=conf)
+    assert RunContext(conf["chaos_rec_run_dir"]).current_phase() == "recovery"
+
+
+def test_quality_ratio_is_one_when_healthy_and_drops_without_features(conf: dict[str, Any]) -> None:
+    base = probes.quality_baseline(sample=150, configuration=conf)
+    assert base["answered"] == base["n"] == 150
+    assert probes.quality_ratio(configuration=conf) == pytest.approx(1.0, abs=0.02)
+    # known degradation: no feature store and no feature cache -> popularity fallbacks
+    actions.set_resilience({"cache": False}, "replicas", configuration=conf)
+    actions.cut_link("link:feature-store", configuration=conf)
+    try:
+        degraded = probes.quality_ratio(configuration=conf)
+    finally:
+        actions.rollback_all(configuration=conf)
+    saved = RunContext(conf["chaos_rec_run_dir"]).read_json("quality.json")
+    print("quality ratio without features:", degraded, saved["measurements"][-1]["tiers"])
+    assert degraded < 0.7
+    assert saved["measurements"][-1]["phase"] == "fault"
+    assert probes.quality_ratio(configuration=conf) == pytest.approx(1.0, abs=0.05)
