@@ -2,6 +2,7 @@
 
 Runs a redis(+fault proxy) stack in a temp dir on a free base port; ends with one JSON line.
 Usage: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_stack.py [--rounds N] [--toxiproxy]
+       [--replicas N --bundle DIR]   (full stack: fault proxy, replicas, gateway; kills replica-0)
 """
 
 from __future__ import annotations
@@ -45,34 +46,40 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--toxiproxy", action="store_true")
+    ap.add_argument("--replicas", type=int, default=0)
+    ap.add_argument("--bundle", default=None)
     args = ap.parse_args()
     ups, downs, restarts, pauses = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             cfg = StackConfig.from_dict(
                 {"state_dir": str(Path(tmp) / f"s{r}"), "base_port": _free_base(),
-                 "replicas": 0, "gateway": False, "toxiproxy": args.toxiproxy,
-                 "toxiproxy_port": _free_port(), "restart_backoff_s": 0.05}
+                 "replicas": args.replicas, "gateway": args.replicas > 0,
+                 "toxiproxy": args.toxiproxy or args.replicas > 0, "toxiproxy_port": _free_port(),
+                 "restart_backoff_s": 0.05, "model_server_threads": 1,
+                 **({"bundle": args.bundle} if args.bundle else {})}
             )  # fmt: skip
+            victim = "replica-0" if args.replicas else "redis"
             t0 = time.perf_counter()
             up(cfg)
             ups.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            signal_component("redis", "kill", state_dir=cfg.state_dir)
-            wait_component_ready("redis", 30, state_dir=cfg.state_dir)
+            signal_component(victim, "kill", state_dir=cfg.state_dir)
+            wait_component_ready(victim, 300, state_dir=cfg.state_dir)
             restarts.append(time.perf_counter() - t0)
-            assert load_state(cfg.state_dir).component("redis")["restarts"] == 1
+            assert load_state(cfg.state_dir).component(victim)["restarts"] == 1
             t0 = time.perf_counter()
-            signal_component("redis", "stop", state_dir=cfg.state_dir)
-            signal_component("redis", "cont", state_dir=cfg.state_dir)
-            wait_component_ready("redis", 30, state_dir=cfg.state_dir)
+            signal_component(victim, "stop", state_dir=cfg.state_dir)
+            signal_component(victim, "cont", state_dir=cfg.state_dir)
+            wait_component_ready(victim, 30, state_dir=cfg.state_dir)
             pauses.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             down(cfg.state_dir)
             downs.append(time.perf_counter() - t0)
     figs = {
         "rounds": args.rounds,
-        "toxiproxy": args.toxiproxy,
+        "toxiproxy": args.toxiproxy or args.replicas > 0,
+        "replicas": args.replicas,
         "up_s_median": statistics.median(ups),
         "kill_to_ready_s_median": statistics.median(restarts),
         "stop_cont_ready_s_median": statistics.median(pauses),

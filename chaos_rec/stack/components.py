@@ -25,6 +25,7 @@ __all__ = [
     "build_plan",
     "find_redis_binary",
     "missing_modules",
+    "start_waves",
 ]
 
 LOOPBACK = "127.0.0.1"
@@ -308,3 +309,15 @@ def build_plan(config: StackConfig) -> StackPlan:
         gateway_url=f"http://{LOOPBACK}:{b + 10}" if config.gateway else None,
         holdout=config.state_dir / "holdout.json" if _setup_on(config) else None,
     )
+
+
+def start_waves(specs: tuple[ComponentSpec, ...]) -> list[list[ComponentSpec]]:
+    """Group ordered specs so each group depends only on earlier groups (started together)."""
+    level: dict[str, int] = {}
+    for spec in specs:
+        deps = [level[d] for d in spec.depends_on if d in level]
+        level[spec.name] = 1 + max(deps, default=-1)
+    waves: list[list[ComponentSpec]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for spec in specs:
+        waves[level[spec.name]].append(spec)
+    return waves

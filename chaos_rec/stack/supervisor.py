@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from chaos_rec.errors import ChaosRecError, StackError
 from chaos_rec.stack import procs
-from chaos_rec.stack.components import ComponentSpec, Hook, StackPlan, build_plan
+from chaos_rec.stack.components import ComponentSpec, Hook, StackPlan, build_plan, start_waves
 from chaos_rec.stack.config import StackConfig
 from chaos_rec.stack.control import ControlServer
 from chaos_rec.stack.links import ensure_links
@@ -103,11 +103,14 @@ class Supervisor:
         self.write()
         code = 0
         try:
-            for child in self.children.values():
-                self._spawn(child)
-                self._await_ready(child, time.monotonic() + self.config.ready_timeout_s)
-                self._run_hooks(child, first=True, wiped=False)
-                self._became_ready(child)
+            for wave in self._waves():  # parts whose dependencies are ready start together
+                for child in wave:
+                    self._spawn(child)
+                deadline = time.monotonic() + self.config.ready_timeout_s
+                for child in wave:
+                    self._await_ready(child, deadline)
+                    self._run_hooks(child, first=True, wiped=False)
+                    self._became_ready(child)
             self.phase = "ready"
             self.write()
             self._loop()
@@ -122,6 +125,9 @@ class Supervisor:
             self.control.close()
             self._remove_state()
         return code
+
+    def _waves(self) -> list[list[Child]]:
+        return [[self.children[s.name] for s in wave] for wave in start_waves(self.plan.components)]
 
     def _loop(self) -> None:
         while not self.stop_event.is_set():

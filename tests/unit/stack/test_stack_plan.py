@@ -17,6 +17,7 @@ from chaos_rec.stack.components import (
     build_plan,
     find_redis_binary,
     missing_modules,
+    start_waves,
 )
 from chaos_rec.stack.readiness import Check
 from chaos_rec.stack.state import read_state, write_state
@@ -126,3 +127,10 @@ def test_state_roundtrip_and_helpers(tmp_path: Path) -> None:
     with pytest.raises(StackError, match="corrupt stack state"):
         read_state(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["stack.json"]  # no temp files left
+
+
+def test_replicas_start_together_after_their_dependencies(tmp_path: Path) -> None:
+    plan = build_plan(cfg(tmp_path, replicas=3))
+    waves = [[s.name for s in wave] for wave in start_waves(plan.components)]
+    assert waves == [["redis"], ["toxiproxy"], ["replica-0", "replica-1", "replica-2"], ["gateway"]]
+    assert start_waves(()) == []
