@@ -302,7 +302,8 @@ def _windows(rows: list[Mapping[str, Any]], window_s: float) -> list[list[Mappin
     size = max(1, int(window_s))
     chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
     if len(chunks) > 1 and len(chunks[-1]) < size:
-        chunks[-2] = chunks[-2] + chunks.pop()
+        tail = chunks.pop()
+        chunks[-1] = chunks[-1] + tail
     return chunks
 
 

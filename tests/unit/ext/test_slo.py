@@ -173,3 +173,11 @@ def test_phase_that_never_happened_is_not_judged_and_table_renders() -> None:
     assert [r.phase for r in v.results] == ["steady"]
     assert "p99_ms" in v.table() and "yes" in v.table()
     assert v.to_dict()["passed"] is True
+
+
+def test_a_short_last_window_is_merged_into_the_previous_one() -> None:
+    spec = SLOSpec.parse({"steady": {"p50_ms": 100}, "window_s": 5})
+    rows = [row(T0 + i) for i in range(5)] + [row(T0 + 5 + i, ms=300.0) for i in range(2)]
+    (res,) = evaluate(spec, rows, []).results
+    assert res.window == (T0, T0 + 7)
+    assert res.observed == pytest.approx(20.0, rel=0.05)  # 50 of 70 requests at 20 ms
