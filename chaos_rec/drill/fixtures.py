@@ -157,9 +157,16 @@ def load(drill_stack: DrillTarget, drill: PythonDrill, drill_config: DrillConfig
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Keep each phase's report on the item so the ``drill`` fixture knows the outcome."""
+    """Keep each phase's report (for the ``drill`` fixture); our errors in drills are one line."""
     report = yield
     item.stash.setdefault(REPORT_KEY, {})[report.when] = report
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if (
+        report.failed
+        and isinstance(exc, ChaosRecError)
+        and "drill" in getattr(item, "fixturenames", ())
+    ):
+        report.longrepr = f"drill {item.name}: {type(exc).__name__}: {exc}"
     return report
 
 

@@ -168,3 +168,25 @@ def test_timeout_mid_drill_still_repairs(
     result.stdout.fnmatch_lines(["*Timeout*", "INTERRUPTED*hangs*"])
     assert _toxics(fault_proxy_url) == {"feature-store": []}
     assert not (project.path / ".chaos-rec" / "drill-in-progress.json").exists()
+
+
+def test_python_drill_fault_errors_are_one_line(
+    project: pytest.Pytester, deployment: Path, fault_proxy_url: str
+) -> None:
+    project.makepyfile(
+        test_pybad=textwrap.dedent(
+            """
+            def test_unknown_link(drill, fault_proxy):
+                with fault_proxy.toxic("no-such-link", "latency", latency=10):
+                    pass
+            """
+        )
+    )
+    (project.path / "test_pybad.py").rename(project.path / "tests" / "test_pybad.py")
+    result = project.runpytest("-m", "drill", "--drill-stack", str(deployment))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["drill test_unknown_link: ProxyError: *no-such-link*"])
+    assert (
+        "Traceback" not in result.stdout.str()
+        and "def test_unknown_link" not in result.stdout.str()
+    )
