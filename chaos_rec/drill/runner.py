@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from chaos_rec.errors import DrillError
@@ -122,7 +124,18 @@ def run_experiment(
     strategy = (runtime.get("rollbacks") or {}).get("strategy", rollback_strategy)
     settings: dict[str, Any] = {"runtime": {"rollbacks": {"strategy": strategy}}}
     handler = _handler_class()(progress, run_dir)
-    journal = ctk_run(experiment, settings=settings, event_handlers=[handler])
+    ctrl_c: list[int] = []
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        ctrl_c.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        journal = ctk_run(experiment, settings=settings, event_handlers=[handler])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if not isinstance(journal, dict):
         raise DrillError("chaoslib returned no journal")
-    return RunOutcome(journal=journal, signalled=handler.signalled)
+    # chaoslib swallows Ctrl-C (and SIGUSR1/2 of a safeguard); only Ctrl-C stops the session.
+    return RunOutcome(journal=journal, signalled=bool(ctrl_c) and handler.signalled)

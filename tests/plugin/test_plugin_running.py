@@ -169,3 +169,13 @@ def test_verbose_mode_prints_phases_with_live_figures(
     )
     quiet = project.runpytest("-m", "drill")
     assert "[live]" not in quiet.stdout.str()
+
+
+def test_safeguard_abort_fails_the_drill_but_not_the_session(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    write_experiment("a_aborted", method=[action("trip", "safeguard_abort")])
+    write_experiment("b_next")
+    result = project.runpytest_subprocess("-m", "drill")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["*the run was interrupted (signal, safeguard or Ctrl-C)*"])
