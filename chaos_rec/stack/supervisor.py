@@ -17,22 +17,21 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from chaos_rec.errors import ChaosRecError, StackError
 from chaos_rec.stack import procs
-from chaos_rec.stack.components import ComponentSpec, Hook, StackPlan, build_plan, start_waves
+from chaos_rec.stack.components import Hook, StackPlan, build_plan, start_waves
 from chaos_rec.stack.config import StackConfig
 from chaos_rec.stack.control import ControlServer
 from chaos_rec.stack.links import ensure_links
+from chaos_rec.stack.records import Child, Command
 from chaos_rec.stack.state import (
     CONFIG_FILE,
     ERROR_FILE,
     STATE_FILE,
     STATE_VERSION,
-    Status,
     last_line,
     write_state,
 )
@@ -45,33 +44,6 @@ TICK_S = 0.1
 
 class StartupError(StackError):
     """The stack could not be brought up."""
-
-
-@dataclass
-class Child:
-    """Runtime record of one supervised component."""
-
-    spec: ComponentSpec
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-    proc_start: int | None = None
-    status: Status = "stopped"
-    restarts: int = 0
-    failures: int = 0
-    next_restart: float = 0.0
-    started: float = 0.0
-    ready_since: float | None = None
-    paused: bool = False
-
-
-@dataclass
-class Command:
-    """A control request handed from the API thread to the main loop."""
-
-    op: str
-    args: dict[str, Any]
-    done: threading.Event = field(default_factory=threading.Event)
-    reply: tuple[int, dict[str, Any]] = (500, {"error": "not handled"})
 
 
 class Supervisor:
@@ -364,23 +336,7 @@ class Supervisor:
     # ---- state --------------------------------------------------------
     def write(self) -> None:
         """Write the state file (atomically) from the current records."""
-        comps: dict[str, Any] = {}
-        for name, c in self.children.items():
-            alive = c.proc is not None and c.proc.poll() is None
-            comps[name] = {
-                "name": name,
-                "role": c.spec.role,
-                "pid": c.proc.pid if alive and c.proc else None,
-                "proc_start": c.proc_start if alive else None,
-                "cmd": list(c.spec.cmd),
-                "ports": dict(c.spec.ports),
-                "endpoints": dict(c.spec.endpoints),
-                "status": c.status,
-                "restarts": c.restarts,
-                "replica": c.spec.replica,
-                "paused": c.paused,
-                "log": str(c.log),
-            }
+        comps = {name: c.record() for name, c in self.children.items()}
         holdout = self.plan.holdout
         state = {
             "version": STATE_VERSION,
