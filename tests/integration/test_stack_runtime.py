@@ -345,3 +345,23 @@ def test_up_returns_only_once_a_slow_component_is_ready(tmp_path: Path) -> None:
         assert "Ready to accept connections" in log or "Server initialized" in log
     finally:
         down(cfg.state_dir)
+
+
+def test_next_up_cleans_leftovers_of_a_killed_supervisor(tmp_path: Path) -> None:
+    cfg = minimal(tmp_path)
+    first = up(cfg)
+    old_sup, old_redis = first.supervisor_pid or -1, first.component("redis")["pid"] or -1
+    os.kill(old_sup, signal.SIGKILL)
+    try:
+        second = up(cfg)  # finds the orphaned redis (holding the port) and cleans it first
+        assert second["stack_id"] != first["stack_id"]
+        assert not is_alive(old_redis) and not is_alive(old_sup)
+        new_redis = second.component("redis")["pid"]
+        assert (
+            new_redis
+            and new_redis != old_redis
+            and ping(second.component("redis")["endpoints"]["redis"])
+        )
+    finally:
+        down(cfg.state_dir)
+    assert not port_in_use(cfg.base_port)
