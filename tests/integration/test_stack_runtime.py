@@ -352,6 +352,9 @@ def test_next_up_cleans_leftovers_of_a_killed_supervisor(tmp_path: Path) -> None
     first = up(cfg)
     old_sup, old_redis = first.supervisor_pid or -1, first.component("redis")["pid"] or -1
     os.kill(old_sup, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while is_alive(old_sup) and time.monotonic() < deadline:
+        time.sleep(0.02)
     try:
         second = up(cfg)  # finds the orphaned redis (holding the port) and cleans it first
         assert second["stack_id"] != first["stack_id"]
