@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -25,7 +25,12 @@ class _Item(Generic[J, R]):
 
 
 class Batcher(Generic[J, R]):
-    """Collect concurrent jobs into one call of `run_batch` (run in a worker thread)."""
+    """Collect concurrent jobs into one call of `run_batch` (run in a worker thread).
+
+    A batch takes what is queued; it waits up to `max_queue_delay_s` for more only while
+    other requests are known to be on their way (`incoming()`), so a lone request never
+    waits, and requests that arrive while a forward pass runs form the next batch.
+    """
 
     def __init__(
         self,
@@ -46,6 +51,7 @@ class Batcher(Generic[J, R]):
         self._queue: asyncio.Queue[_Item[J, R]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._expected = 0
 
     def start(self) -> None:
         """Start the worker on the running loop."""
@@ -65,6 +71,15 @@ class Batcher(Generic[J, R]):
                 item.future.set_exception(Overloaded("server shutting down"))
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @contextlib.contextmanager
+    def incoming(self) -> Iterator[None]:
+        """Mark a request as on its way (e.g. fetching features) so a batch waits for it."""
+        self._expected += 1
+        try:
+            yield
+        finally:
+            self._expected -= 1
 
     @property
     def depth(self) -> int:
@@ -102,6 +117,8 @@ class Batcher(Generic[J, R]):
             until = loop.time() + self.max_queue_delay_s
             while len(batch) < self.max_batch_size:
                 if self._queue.empty():
+                    if self._expected == 0:
+                        break  # nothing else on its way: do not wait (no delay at low load)
                     left = until - loop.time()
                     if left <= 0:
                         break

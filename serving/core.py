@@ -138,9 +138,13 @@ class InferenceCore:
         return list(results)
 
     async def _one(self, req: RecRequest, deadline: float) -> RecResult:
+        with self.batcher.incoming():
+            found = await self.features.lookup(req.user_id)
+        return await self._answer(req, found, deadline)
+
+    async def _answer(self, req: RecRequest, found: Lookup, deadline: float) -> RecResult:
         model = self.model
         assert model is not None
-        found = await self.features.lookup(req.user_id)
         if found.source == "failed" and not self.switches["fallback"]:
             raise FeatureStoreError(f"feature store failed and fallback is off: {found.error}")
         feats, tier = self._tier(found)
