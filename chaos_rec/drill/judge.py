@@ -22,7 +22,7 @@ def _first_line(text: object) -> str:
     line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
     for prefix in ("chaoslib.exceptions.ActivityFailed: ", "ActivityFailed: "):
         line = line.removeprefix(prefix)
-    return line
+    return re.sub(r"^(?:[a-z_][\w]*\.)+(?=[A-Z]\w*: )", "", line)  # module path of the class
 
 
 def _name(entry: Mapping[str, Any]) -> str:
