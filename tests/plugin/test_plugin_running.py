@@ -179,3 +179,12 @@ def test_safeguard_abort_fails_the_drill_but_not_the_session(
     result = project.runpytest_subprocess("-m", "drill")
     result.assert_outcomes(failed=1, passed=1)
     result.stdout.fnmatch_lines(["*the run was interrupted (signal, safeguard or Ctrl-C)*"])
+
+
+def test_dry_mode_skips_python_drills(project: pytest.Pytester) -> None:
+    (project.path / "tests" / "test_pydry.py").write_text(
+        "def test_fault(drill):\n    raise AssertionError('must not run in dry mode')\n"
+    )
+    result = project.runpytest("-m", "drill", "--drill-dry", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*--drill-dry: Python drills inject faults, not run*"])
