@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PYTEST_ARGS ?=
 
-.PHONY: venv drill test test-fast lint typecheck bench stack-up stack-down clean
+.PHONY: venv sysdeps drill test test-fast lint typecheck bench stack-up stack-down clean
 
 venv: $(STAMP)
 
@@ -24,12 +24,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m serving.proto_gen
 	@touch $(STAMP)
 
+# System packages the suite needs: headless Chromium renders the drill report
+# in a test. Installed with apt when missing and we may (root); else one line.
+sysdeps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (Debian package) for the report test"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "make: chromium is missing: install the Debian package 'chromium'" >&2; exit 1; fi; }
+
 # Start the reference stack (if not up), run every drill, stop what we started.
 drill: venv
 	@bash scripts/run-pytest.sh -m drill $(PYTEST_ARGS)
 
 # The whole suite: unit, integration, plugin, and the drill catalogue.
-test: venv
+test: venv sysdeps
 	@bash scripts/run-pytest.sh $(PYTEST_ARGS)
 
 test-fast: venv
