@@ -366,7 +366,7 @@ def _recovery(
     if not marks:
         return None, None, (0.0, 0.0)
     start = marks[-1]
-    rows = [r for p, r in labelled if float(r["t"]) >= math.floor(start)]
+    rows = [r for p, r in labelled if float(r["t"]) >= math.ceil(start)]
     size = max(1, int(window_s))
     checks = [(k, v) for k, v in (budget.items() if budget else []) if k != "min_quality_ratio"]
     if not checks:
@@ -382,7 +382,7 @@ def _recovery(
         if good:
             return start, max(0.0, float(win[0]["t"]) - start), _span(win)
     end = float(rows[-1]["t"]) + 1.0 if rows else start
-    return start, None, (start, end)
+    return start, None, (start, max(end, start))
 
 
 def evaluate(
@@ -404,7 +404,13 @@ def evaluate(
     )
     if spec.max_recovery_s is not None and rec_start is not None:
         ok = recovery_s is not None and recovery_s <= spec.max_recovery_s
-        note = "" if recovery_s is not None else "never recovered within the run"
+        note = ""
+        if recovery_s is None:
+            measured = rec_win[1] - rec_win[0]
+            note = (
+                f"no good {spec.window_s:g}s window in the {measured:.0f}s measured after the "
+                "fault was removed"
+            )
         results.append(
             SLOResult(
                 "max_recovery_s",

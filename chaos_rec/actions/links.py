@@ -133,7 +133,8 @@ def remove_toxic(
     client = _proxy(dep, cfg)
     tname = name or f"{toxic_type}_{stream}"
     try:
-        if tname in {t.get("name") for t in client.toxics(proxy_name)}:
+        present = tname in {t.get("name") for t in client.toxics(proxy_name)}
+        if present:
             client.remove_toxic(proxy_name, tname)
         left = {t.get("name") for t in client.toxics(proxy_name)}
     except ProxyError as exc:
@@ -141,7 +142,8 @@ def remove_toxic(
     if tname in left:
         raise FaultError(f"toxic {tname} still on link {proxy_name} after removing it")
     forget(f"toxic:{proxy_name}:{tname}")
-    mark(cfg, "recovery", "remove_toxic")
+    if present:  # a no-op (e.g. a rollback after the method removed it) starts no recovery
+        mark(cfg, "recovery", "remove_toxic")
     return {"link": proxy_name, "removed": tname, "toxics_left": sorted(str(n) for n in left)}
 
 
@@ -154,6 +156,7 @@ def clear_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> 
         removed = [str(t["name"]) for t in client.toxics(proxy_name)]
         for tname in removed:
             client.remove_toxic(proxy_name, tname)
+        was_disabled = not client.get_proxy(proxy_name).get("enabled", True)
         client.enable(proxy_name)
     except ProxyError as exc:
         raise FaultError(f"clear_link {proxy_name} failed: {exc}") from exc
@@ -161,8 +164,9 @@ def clear_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> 
         k for k in LEDGER if k.startswith(f"toxic:{proxy_name}:") or k == f"cut:{proxy_name}"
     ]:
         LEDGER.pop(key)
-    mark(cfg, "recovery", "clear_link")
-    return {"link": proxy_name, "removed": removed}
+    if removed or was_disabled:
+        mark(cfg, "recovery", "clear_link")
+    return {"link": proxy_name, "removed": removed, "re_enabled": was_disabled}
 
 
 def cut_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> dict[str, Any]:
@@ -199,6 +203,7 @@ def restore_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -
     client = _proxy(dep, cfg)
     try:
         addr = _listen(dep, client, proxy_name)
+        was_disabled = not client.get_proxy(proxy_name).get("enabled", True)
         client.enable(proxy_name)
     except ProxyError as exc:
         raise FaultError(f"restore_link {proxy_name} failed: {exc}") from exc
@@ -210,5 +215,6 @@ def restore_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -
             )
         time.sleep(0.05)
     forget(f"cut:{proxy_name}")
-    mark(cfg, "recovery", "restore_link")
+    if was_disabled:
+        mark(cfg, "recovery", "restore_link")
     return {"link": proxy_name, "listen": addr, "refused": False}

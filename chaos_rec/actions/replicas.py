@@ -104,6 +104,7 @@ def resume_replica(
     cfg, dep = setup(configuration, secrets)
     rep = dep.replica(target)
     pid = _replica_pid(dep, rep.name)
+    was_stopped = proc_state(pid) == "T"
     signal_component(rep.name, "cont", dep.require_managed("resume_replica"))
     deadline = time.monotonic() + 3.0
     while proc_state(pid) == "T":
@@ -111,5 +112,6 @@ def resume_replica(
             raise FaultError(f"{rep.name} (pid {pid}) still stopped 3s after SIGCONT")
         time.sleep(0.02)
     forget(f"hang:{rep.name}")
-    mark(cfg, "recovery", "resume_replica")
+    if was_stopped:
+        mark(cfg, "recovery", "resume_replica")
     return {"replica": rep.name, "pid": pid, "state": proc_state(pid)}

@@ -194,3 +194,159 @@ def test_quality_ratio_is_one_when_healthy_and_drops_without_features(conf: dict
     assert degraded < 0.7
     assert saved["measurements"][-1]["phase"] == "fault"
     assert probes.quality_ratio(configuration=conf) == pytest.approx(1.0, abs=0.05)
+
+
+# ---- a real `chaos run` end to end (stock Chaos Toolkit CLI + the chaos-rec control) -------
+
+
+def _py(kind: str, name: str, module: str, func: str, **arguments: Any) -> dict[str, Any]:
+    prov: dict[str, Any] = {"type": "python", "module": module, "func": func}
+    if arguments:
+        prov["arguments"] = arguments
+    return {"type": kind, "name": name, "provider": prov}
+
+
+def _experiment(sdir: Path, slo: dict[str, Any], **over: Any) -> dict[str, Any]:
+    slow = [
+        _py("action", f"slow-{i}", "chaos_rec.actions", "add_toxic", link=f"link:replica-{i}",
+            toxic_type="latency", attributes={"latency": 100})
+        for i in (0, 1)
+    ]  # fmt: skip
+    slow[-1]["pauses"] = {"after": 4}
+    heal = [_py("action", f"heal-{i}", "chaos_rec.actions", "remove_toxic", link=f"link:replica-{i}")
+            for i in (0, 1)]  # fmt: skip
+    exp: dict[str, Any] = {
+        "title": "Replica links slow down by 100 ms",
+        "description": "Latency toxic on every gateway->replica link; the SLOs must hold.",
+        "configuration": {
+            "chaos_rec_state_dir": {"type": "env", "key": "EXT_STATE_DIR"},
+            "chaos_rec_load_rps": 15, "chaos_rec_load_users": 5, "chaos_rec_warmup_s": 3,
+        },
+        "controls": [{"name": "chaos-rec", "provider": {"type": "python", "module": "chaos_rec.controls"}}],
+        "extensions": [{"name": "chaos_rec", "slo": slo}],
+        "steady-state-hypothesis": {
+            "title": "gateway ready and SLOs met",
+            "probes": [
+                {**_py("probe", "gateway-ready", "chaos_rec.probes", "gateway_ready"), "tolerance": True},
+                {**_py("probe", "slo-met", "chaos_rec.probes", "slo_met"), "tolerance": True},
+            ],
+        },
+        "method": [
+            *slow,
+            _py("probe", "p50-under-fault", "chaos_rec.probes", "latency_ms", percentile=50, window_s=3),
+            *heal,
+            _py("probe", "recovered", "chaos_rec.probes", "time_to_recover", timeout_s=15, window_s=3),
+        ],
+        "rollbacks": [_py("action", f"clear-{i}", "chaos_rec.actions", "clear_link", link=f"link:replica-{i}")
+                      for i in (0, 1)],
+    }  # fmt: skip
+    exp.update(over)
+    return exp
+
+
+GOOD_SLO = {
+    "steady": {"p99_ms": 2000, "availability": 0.99},
+    "fault": {"p50_ms": 1000, "availability": 0.99},
+    "recovery": {"availability": 0.99},
+    "max_recovery_s": 15,
+    "window_s": 3,
+}
+
+
+def _chaos(args: list[str], sdir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, EXT_STATE_DIR=str(sdir), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    chaos = str(Path(sys.executable).parent / "chaos")
+    return subprocess.run([chaos, "--no-version-check", *args], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=cwd, check=False)  # fmt: skip
+
+
+def _run(exp: dict[str, Any], sdir: Path, tmp: Path) -> tuple[int, dict[str, Any], str]:
+    path = tmp / "exp.json"
+    path.write_text(json.dumps(exp))
+    journal = tmp / "journal.json"
+    res = _chaos(["run", "--journal-path", str(journal), str(path)], sdir, tmp)
+    return res.returncode, json.loads(journal.read_text()), res.stderr + res.stdout
+
+
+def test_chaos_validate_and_run_a_passing_experiment(ext_stack: Path, tmp_path: Path) -> None:
+    exp = _experiment(ext_stack, GOOD_SLO)
+    (tmp_path / "exp.json").write_text(json.dumps(exp))
+    assert _chaos(["validate", str(tmp_path / "exp.json")], ext_stack, tmp_path).returncode == 0
+    rc, journal, out = _run(exp, ext_stack, tmp_path)
+    assert rc == 0, out
+    verdict = journal["chaos_rec"]
+    assert journal["status"] == "completed" and verdict["passed"] is True
+    run_dir = Path(verdict["run_dir"])
+    saved = json.loads((run_dir / "slo_verdict.json").read_text())
+    assert {(r["slo"], r["phase"]) for r in saved["slo"]["results"]} >= {
+        ("p50_ms", "fault"),
+        ("availability", "recovery"),
+        ("max_recovery_s", "recovery"),
+    }
+    fault_p50 = next(r["observed"] for r in saved["slo"]["results"] if r["slo"] == "p50_ms")
+    assert fault_p50 == pytest.approx(100, abs=60)  # the 100 ms toxic, seen by Locust
+    rows = [json.loads(line) for line in (run_dir / "timeline.jsonl").read_text().splitlines()]
+    assert {"steady", "fault", "recovery"} <= {r["phase"] for r in rows}
+    tox = load_deployment(ExtConfig.from_ctk({"chaos_rec_state_dir": str(ext_stack)}))
+    import httpx
+
+    proxies = httpx.get(f"{tox.toxiproxy_url}/proxies", timeout=5).json()
+    assert all(p["toxics"] == [] and p["enabled"] for p in proxies.values())
+
+
+def test_chaos_run_with_a_missed_slo_exits_1_and_names_it(ext_stack: Path, tmp_path: Path) -> None:
+    slo = {**GOOD_SLO, "fault": {"p50_ms": 40, "availability": 0.99}}
+    rc, journal, out = _run(_experiment(ext_stack, slo), ext_stack, tmp_path)
+    assert rc == 1
+    assert journal["status"] == "failed" and journal["deviated"] is True
+    problems = journal["chaos_rec"]["problems"]
+    assert "steady state deviated after the method" in problems  # slo_met in the after-hypothesis
+    (line,) = [p for p in problems if p.startswith("SLO ")]
+    assert line.startswith("SLO p50_ms missed in phase fault (window ")
+    assert line.endswith(" ms > budget 40 ms")
+    assert line in out
+
+
+def test_chaos_run_traps_broken_steady_state_and_failed_action(
+    ext_stack: Path, tmp_path: Path
+) -> None:
+    exp = _experiment(ext_stack, GOOD_SLO)
+    exp["steady-state-hypothesis"]["probes"] = [
+        {**_py("probe", "three-replicas", "chaos_rec.probes", "replicas_ready"), "tolerance": 3}
+    ]
+    rc, journal, _ = _run(exp, ext_stack, tmp_path)
+    assert rc == 1 and journal["status"] == "failed"
+    assert (
+        "steady state was not met before the method (probe three-replicas)"
+        in journal["chaos_rec"]["problems"][0]
+    )
+    exp = _experiment(ext_stack, GOOD_SLO)
+    exp["method"] = [_py("action", "bad-link", "chaos_rec.actions", "add_toxic", link="link:nope")]
+    (tmp_path / "b").mkdir()
+    rc, journal, _ = _run(exp, ext_stack, tmp_path / "b")
+    assert rc == 1
+    (line,) = [p for p in journal["chaos_rec"]["problems"] if "bad-link" in p]
+    assert "no link 'nope' in the deployment" in line
+
+
+def test_control_starts_a_missing_stack_and_stops_only_what_it_started(tmp_path: Path) -> None:
+    from tests.integration.test_stack_runtime import free_base_port as fbp
+
+    sdir = tmp_path / "own-state"
+    cfg = tmp_path / "mini.toml"
+    cfg.write_text(
+        f"[stack]\nreplicas = 0\ngateway = false\ntoxiproxy = false\nsetup = false\nbase_port = {fbp()}\n"
+    )
+    exp = {
+        "title": "control brings the stack up", "description": "no load, no fault",
+        "configuration": {"chaos_rec_state_dir": str(sdir), "chaos_rec_stack_config": str(cfg),
+                          "chaos_rec_load": False, "chaos_rec_target": "reference"},
+        "controls": [{"name": "chaos-rec", "provider": {"type": "python", "module": "chaos_rec.controls"}}],
+        "method": [_py("action", "mark", "chaos_rec.actions", "mark_phase", phase="fault")],
+    }  # fmt: skip
+    rc, journal, out = _run(exp, sdir, tmp_path)
+    assert rc == 0, out
+    assert "starting the reference stack" in out
+    assert not (sdir / "stack.json").exists()  # taken down again: the control had started it
+    phases = (Path(journal["chaos_rec"]["run_dir"]) / "phases.jsonl").read_text()
+    assert '"phase":"steady"' in phases and '"phase":"fault"' in phases
