@@ -139,7 +139,11 @@ def test_breaker_off_keeps_calling() -> None:
 
 def _core(src: FakeSource, disabled: tuple[str, ...] = ()) -> tuple[InferenceCore, FakeModel]:
     settings = ServerSettings(
-        bundle=Path("/nonexistent"), http_port=1, grpc_port=2, redis_url="redis://x", max_queue_delay_ms=5
+        bundle=Path("/nonexistent"),
+        http_port=1,
+        grpc_port=2,
+        redis_url="redis://x",
+        max_queue_delay_ms=5,
     )
     switches = Switches(SERVER_MECHANISMS, disabled)
     metrics = ServerMetrics()
