@@ -277,7 +277,8 @@ def _judge(
     run.ctx.write_json("slo_verdict.json", out)
     state["chaos_rec"] = out
     if problems:
-        state["status"] = "failed"
+        if state.get("status") == "completed":  # keep "interrupted"/"aborted" when it was
+            state["status"] = "failed"
         state["deviated"] = True
         for line in problems:
             logger.error(f"chaos-rec: {line}")

@@ -350,3 +350,30 @@ def test_control_starts_a_missing_stack_and_stops_only_what_it_started(tmp_path:
     assert not (sdir / "stack.json").exists()  # taken down again: the control had started it
     phases = (Path(journal["chaos_rec"]["run_dir"]) / "phases.jsonl").read_text()
     assert '"phase":"steady"' in phases and '"phase":"fault"' in phases
+
+
+def test_safeguard_aborts_and_rolls_back_when_availability_collapses(
+    ext_stack: Path, tmp_path: Path
+) -> None:
+    exp = _experiment(ext_stack, GOOD_SLO)
+    exp["configuration"].update(
+        {"chaos_rec_safeguard_availability": 0.9, "chaos_rec_safeguard_s": 3}
+    )
+    exp["steady-state-hypothesis"]["probes"] = exp["steady-state-hypothesis"]["probes"][:1]
+    hang = [_py("action", f"hang-{i}", "chaos_rec.actions", "hang_replica", target=f"replica:{i}")
+            for i in (0, 1)]  # fmt: skip
+    hang[-1]["pauses"] = {"after": 60}
+    exp["method"] = hang
+    exp["rollbacks"] = []
+    t0 = time.monotonic()
+    rc, journal, out = _run(exp, ext_stack, tmp_path)
+    assert rc == 1, out
+    assert time.monotonic() - t0 < 50  # aborted long before the 60 s pause ended
+    assert journal["status"] == "interrupted"
+    (line,) = [p for p in journal["chaos_rec"]["problems"] if p.startswith("safeguard")]
+    assert "availability" in line and "< floor 0.9" in line
+    assert (Path(journal["chaos_rec"]["run_dir"]) / "safeguard.json").exists()
+    conf = {"chaos_rec_state_dir": str(ext_stack)}
+    dep = load_deployment(ExtConfig.from_ctk(conf))
+    assert all(proc_state(r.pid or 0) in ("R", "S") for r in dep.replicas)  # resumed by the control
+    assert probes.replicas_ready(configuration=conf) == 2
