@@ -76,7 +76,7 @@ def _val_ndcg(scorer: Scorer, seqs: list[np.ndarray], targets: np.ndarray) -> fl
         scorer.item_vecs = scorer.model.item_table()
         u = torch.cat(
             [
-                scorer.user_vecs([list(map(int, s)) for s in seqs[i : i + 256]])
+                scorer.user_vecs(scorer.pad([list(map(int, s)) for s in seqs[i : i + 256]]))
                 for i in range(0, len(seqs), 256)
             ]
         )
@@ -194,22 +194,24 @@ def train_text(
 def train_head(split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log) -> RankHead:
     """Train the ranking head with BCE on the validation target among retrieved candidates."""
     head = scorer.head
-    hists = [list(map(int, s)) for s in split.train]
+    padded = scorer.pad([list(map(int, s)) for s in split.train])
     with torch.inference_mode():
-        u, scores = scorer.retrieval(hists, None, exclude_seen=True)
+        u, scores = scorer.retrieval(padded, None, exclude_seen=True)
         cs, cand = scores.topk(int(cfg["rerank"]), dim=1)
+        profiles = scorer.profiles(padded)
     u, cs, cand = u.clone(), cs.clone(), cand.clone()
+    profiles = (profiles[0].clone(), profiles[1].clone())
     y = (cand == torch.from_numpy(split.valid).unsqueeze(1)).float()
     opt = torch.optim.AdamW(head.parameters(), lr=3e-3, weight_decay=0.01)
     head.train()
     for _ in range(int(cfg["head_epochs"])):
-        logits = scorer.head_logits(hists, u, cand, cs)
+        logits = scorer.head_logits(padded, u, cand, cs, profiles)
         loss = nn.functional.binary_cross_entropy_with_logits(logits, y)
         opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
     head.eval()
     log(
-        f"  head: {cfg['head_epochs']} epochs, final BCE {float(loss):.4f}, positives {int(y.sum())}"
+        f"  head: {cfg['head_epochs']} epochs, final BCE {float(loss.detach()):.4f}, positives {int(y.sum())}"
     )
     return head
