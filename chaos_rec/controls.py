@@ -18,6 +18,7 @@ deviated after-state or any SLO miss marks the journal ``failed`` and
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -186,6 +187,35 @@ def _finish(run: _Run, configuration: Cfg, secrets: Cfg) -> list[str]:
     return problems
 
 
+def _method_tolerances(journal: Mapping[str, Any]) -> list[str]:
+    """Chaos Toolkit never judges probes in the method: judge those that declare a tolerance."""
+    from chaoslib.hypothesis import within_tolerance
+
+    out: list[str] = []
+    for entry in journal.get("run") or []:
+        act = entry.get("activity") or {}
+        if (
+            act.get("type") != "probe"
+            or "tolerance" not in act
+            or entry.get("status") != "succeeded"
+        ):
+            continue
+        try:
+            met = bool(within_tolerance(act["tolerance"], entry.get("output")))
+        except Exception as exc:  # chaoslib raises its own types for bad tolerances
+            out.append(
+                f"probe {act.get('name', '?')} in the method: tolerance not checkable: {exc}"
+            )
+            continue
+        if not met:
+            value = json.dumps(entry.get("output"), default=str)[:120]
+            out.append(
+                f"probe {act.get('name', '?')} in the method missed its tolerance "
+                f"{json.dumps(act['tolerance'], default=str)}: got {value}"
+            )
+    return out
+
+
 def judge_journal(journal: Mapping[str, Any], verdict: Verdict | None) -> list[str]:
     """Every reason the run must fail: broken steady state, failed activity, deviation, SLO miss."""
     problems: list[str] = []
@@ -206,6 +236,7 @@ def judge_journal(journal: Mapping[str, Any], verdict: Verdict | None) -> list[s
             problems.append(
                 f"{act.get('type', 'activity')} {act.get('name', '?')} failed: {first.splitlines()[0] if first else '?'}"
             )
+    problems.extend(_method_tolerances(journal))
     for entry in journal.get("rollbacks") or []:
         if entry.get("status") == "failed":
             problems.append(f"rollback {entry.get('activity', {}).get('name', '?')} failed")

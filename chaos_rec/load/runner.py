@@ -127,6 +127,7 @@ class LoadRunner:
         """Start Locust and wait for its first timeline row; LoadError if it dies."""
         if self.running():
             return self
+        stop_stale(self.run_dir, self.name)  # a Locust left behind by a crashed run
         config_path = self._write_config()
         self.set_level(1.0)
         rows_before = len(self._rows())

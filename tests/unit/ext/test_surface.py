@@ -65,3 +65,13 @@ def test_guard_catches_the_three_chaos_toolkit_traps_and_slo_misses() -> None:
     verdict = evaluate(spec, [], [], {"measurements": [{"t": 0, "phase": "fault", "ratio": 0.5}]})
     (line,) = judge_journal(_journal(), verdict)
     assert line.startswith("SLO min_quality_ratio missed in phase fault")
+
+
+def test_guard_judges_tolerances_of_probes_in_the_method() -> None:
+    probe = {"type": "probe", "name": "p99", "tolerance": [0, 300]}
+    ok = {"status": "succeeded", "activity": probe, "output": 120.0}
+    bad = {"status": "succeeded", "activity": probe, "output": 512.5}
+    untested = {"status": "succeeded", "activity": {"type": "probe", "name": "x"}, "output": 1}
+    assert judge_journal(_journal(run=[ok, untested]), None) == []
+    (line,) = judge_journal(_journal(run=[bad]), None)
+    assert line == "probe p99 in the method missed its tolerance [0, 300]: got 512.5"
