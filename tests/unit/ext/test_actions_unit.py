@@ -1,0 +1,69 @@
+"""Actions: bad input rejected before any fault, and the rollback ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos_rec import actions
+from chaos_rec.actions._common import LEDGER, remember
+from chaos_rec.errors import ConfigError, FaultError
+
+
+@pytest.fixture
+def conf(tmp_path: Path) -> dict[str, Any]:
+    return {
+        "chaos_rec_state_dir": str(tmp_path / "no-stack"),
+        "chaos_rec_run_dir": str(tmp_path / "run"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: actions.add_toxic("link:x", "lag", configuration=c), "unknown toxic type 'lag'"),
+        (
+            lambda c: actions.add_toxic("link:x", "latency", stream="sideways", configuration=c),
+            "stream must be upstream or downstream",
+        ),
+        (lambda c: actions.spike_load(0, configuration=c), "multiplier must be within (0, 100]"),
+        (
+            lambda c: actions.set_resilience({"breaker": "off"}, configuration=c),
+            "switches must map mechanism names to true/false",
+        ),
+        (lambda c: actions.push_bundle("/nonexistent", configuration=c), "bundle folder not found"),
+        (
+            lambda c: actions.push_bundle("/tmp", expect="maybe", configuration=c),
+            "expect must be any",
+        ),
+        (lambda c: actions.mark_phase("chaos", configuration=c), "unknown phase 'chaos'"),
+    ],
+)
+def test_bad_arguments_are_one_clear_line(conf: dict[str, Any], call: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        call(conf)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_without_a_stack_the_error_says_how_to_start_one(conf: dict[str, Any]) -> None:
+    with pytest.raises(Exception, match="chaos-rec stack up"):
+        actions.kill_replica("replica:0", configuration=conf)
+
+
+def test_rollback_all_undoes_newest_first_and_reports_failures(conf: dict[str, Any]) -> None:
+    LEDGER.clear()
+    done: list[str] = []
+
+    def boom() -> None:
+        raise FaultError("link gone")
+
+    remember("a", "undo a", lambda: done.append("a"))
+    remember("b", "undo b", boom)
+    remember("c", "undo c", lambda: done.append("c"))
+    with pytest.raises(FaultError, match=r"rollback incomplete \(1 failed\): undo b: link gone"):
+        actions.rollback_all(configuration=conf)
+    assert done == ["c", "a"]
+    assert LEDGER == {}
+    assert actions.rollback_all(configuration=conf) == []
