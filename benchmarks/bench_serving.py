@@ -192,15 +192,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--bundle", default=str(ROOT / "bundles" / "reference"))
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per server process")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads per process (0 = half the cores, like the server)",
+    )
     p.add_argument(
         "--naive-server", nargs=3, metavar=("PORT", "REDIS", "DEVICE"), help=argparse.SUPPRESS
     )
     a = p.parse_args(argv)
-    if a.naive_server:
-        import torch
+    from serving.model import size_threads
 
-        torch.set_num_threads(a.threads)
+    if a.naive_server:
+        size_threads(a.threads)
         naive_server(a.bundle, int(a.naive_server[0]), a.naive_server[1], a.naive_server[2])
         return 0
     if not (Path(a.bundle) / "manifest.json").exists():
@@ -210,12 +215,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     import numpy as np
     import redis
-    import torch
 
     from tests.support.procs import redis_server_binary
     from training.featurestore import UserFeatures, encode_user, user_key
 
-    torch.set_num_threads(a.threads)
+    threads = size_threads(a.threads)
     meta = json.loads((Path(a.bundle) / "metadata.json").read_text())
     rng = np.random.default_rng(0)
     procs: list[subprocess.Popen[bytes]] = []
@@ -290,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 proc.kill()
                 proc.wait(timeout=20)
 
-    print(f"bundle {meta.get('model_version')}  device {a.device}  torch threads/process {a.threads}  "
+    print(f"bundle {meta.get('model_version')}  device {a.device}  torch threads/process {threads}  "
           f"cpus {os.cpu_count()}  {a.seconds:.0f}s per level")  # fmt: skip
     print(f"raw in-process recommend(): batch 32 {raw32:8.0f} req/s   batch 1 {raw1:8.0f} req/s")
     print(f"{'clients':>8} | {'server OIP rps':>14} {'p50':>6} {'p99':>6} | {'via gateway rps':>15} {'p50':>6} "

@@ -48,10 +48,10 @@ def pick_device(device: str) -> str:
 
 
 def size_threads(threads: int) -> int:
-    """Set torch's intra-op threads for this machine (0 = all cores, at most 8); returns it."""
+    """Set torch's intra-op threads (0 = half the cores, 1..8: room for the loop and neighbours)."""
     import torch
 
-    n = threads or max(1, min(8, os.cpu_count() or 1))
+    n = threads or max(1, min(8, (os.cpu_count() or 1) // 2))
     torch.set_num_threads(n)
     return n
 
