@@ -1,0 +1,208 @@
+"""Evaluation of an SLO spec over the per-second load timeline and quality measurements."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from chaos_rec.load.metrics import availability, fallback_ratio, latency_percentile
+from chaos_rec.runctx import phase_at
+from chaos_rec.slo.result import SLOResult, Verdict
+from chaos_rec.slo.spec import PHASE_KEYS, PhaseBudget, SLOSpec
+
+__all__ = ["evaluate"]
+
+
+def _label(
+    timeline: Sequence[Mapping[str, Any]], phases: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, Mapping[str, Any]]]:
+    rows = sorted(timeline, key=lambda r: int(r["t"]))
+    if phases:
+        return [(phase_at(phases, float(r["t"])), r) for r in rows]
+    return [(str(r.get("phase", "steady")), r) for r in rows]
+
+
+def _stretches(
+    labelled: list[tuple[str, Mapping[str, Any]]], phase: str
+) -> list[list[Mapping[str, Any]]]:
+    out: list[list[Mapping[str, Any]]] = []
+    current: list[Mapping[str, Any]] = []
+    for p, row in labelled:
+        if p == phase:
+            current.append(row)
+        elif current:
+            out.append(current)
+            current = []
+    if current:
+        out.append(current)
+    return out
+
+
+def _windows(rows: list[Mapping[str, Any]], window_s: float) -> list[list[Mapping[str, Any]]]:
+    if not rows:
+        return []
+    size = max(1, int(window_s))
+    chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
+    if len(chunks) > 1 and len(chunks[-1]) < size:
+        tail = chunks.pop()
+        chunks[-1] = chunks[-1] + tail
+    return chunks
+
+
+def _measure(key: str, rows: Sequence[Mapping[str, Any]]) -> float | None:
+    if key.endswith("_ms"):
+        return latency_percentile(rows, float(key[1:3]))
+    if key == "availability":
+        return availability(rows)
+    if key == "max_fallback_ratio":
+        return fallback_ratio(rows)
+    raise AssertionError(key)
+
+
+def _span(rows: Sequence[Mapping[str, Any]]) -> tuple[float, float]:
+    return float(rows[0]["t"]), float(rows[-1]["t"]) + 1.0
+
+
+def _ok(value: float, budget: float, direction: str) -> bool:
+    return value <= budget if direction == "max" else value >= budget
+
+
+def _judge_phase(
+    phase: str, budget: PhaseBudget, stretches: list[list[Mapping[str, Any]]], window_s: float
+) -> list[SLOResult]:
+    results: list[SLOResult] = []
+    windows = [w for s in stretches for w in _windows(s, window_s)]
+    for key, limit in budget.items():
+        if key == "min_quality_ratio":
+            continue  # judged from quality measurements
+        unit, direction = PHASE_KEYS[key]
+        worst: tuple[float, tuple[float, float]] | None = None
+        for w in windows:
+            value = _measure(key, w)
+            if value is None:
+                continue
+            if worst is None or not _ok(value, worst[0], direction):
+                worst = (value, _span(w))
+        if worst is None:
+            span = _span(windows[0]) if windows else (0.0, 0.0)
+            note = "no requests completed in this phase"
+            results.append(
+                SLOResult(key, phase, span, None, limit, unit, key == "max_fallback_ratio", note)
+            )
+            continue
+        value, span = worst
+        results.append(
+            SLOResult(key, phase, span, value, limit, unit, _ok(value, limit, direction))
+        )
+    return results
+
+
+def _recovery(
+    labelled: list[tuple[str, Mapping[str, Any]]],
+    phases: Sequence[Mapping[str, Any]],
+    budget: PhaseBudget | None,
+    window_s: float,
+) -> tuple[float | None, float | None, tuple[float, float]]:
+    """(recovery mark time, seconds to the first good window, that window)."""
+    marks = [float(m["t"]) for m in phases if m.get("phase") == "recovery"]
+    if not marks:
+        return None, None, (0.0, 0.0)
+    start = marks[-1]
+    rows = [r for p, r in labelled if float(r["t"]) >= math.ceil(start)]
+    size = max(1, int(window_s))
+    checks = [(k, v) for k, v in (budget.items() if budget else []) if k != "min_quality_ratio"]
+    if not checks:
+        checks = [("availability", 0.99)]
+    for i in range(0, max(0, len(rows) - size + 1)):
+        win = rows[i : i + size]
+        good = True
+        for key, limit in checks:
+            value = _measure(key, win)
+            if value is None or not _ok(value, limit, PHASE_KEYS[key][1]):
+                good = False
+                break
+        if good:
+            return start, max(0.0, float(win[0]["t"]) - start), _span(win)
+    end = float(rows[-1]["t"]) + 1.0 if rows else start
+    return start, None, (start, max(end, start))
+
+
+def evaluate(
+    spec: SLOSpec,
+    timeline: Sequence[Mapping[str, Any]],
+    phases: Sequence[Mapping[str, Any]],
+    quality: Mapping[str, Any] | None = None,
+) -> Verdict:
+    """Judge a load timeline (and quality measurements) against an SLO spec."""
+    labelled = _label(timeline, phases)
+    results: list[SLOResult] = []
+    for phase, budget in spec.phases.items():
+        stretches = _stretches(labelled, phase)
+        if not stretches:
+            continue  # the phase never happened in this run
+        results.extend(_judge_phase(phase, budget, stretches, spec.window_s))
+    rec_start, recovery_s, rec_win = _recovery(
+        labelled, phases, spec.phases.get("recovery"), spec.window_s
+    )
+    if spec.max_recovery_s is not None and rec_start is not None:
+        ok = recovery_s is not None and recovery_s <= spec.max_recovery_s
+        note = ""
+        if recovery_s is None:
+            measured = rec_win[1] - rec_win[0]
+            note = (
+                f"no good {spec.window_s:g}s window in the {measured:.0f}s measured after the "
+                "fault was removed"
+            )
+        results.append(
+            SLOResult(
+                "max_recovery_s",
+                "recovery",
+                rec_win,
+                recovery_s,
+                spec.max_recovery_s,
+                "s",
+                ok,
+                note,
+            )
+        )
+    results.extend(_judge_quality(spec, quality))
+    return Verdict(all(r.passed for r in results), results, recovery_s)
+
+
+def _judge_quality(spec: SLOSpec, quality: Mapping[str, Any] | None) -> list[SLOResult]:
+    wanted: dict[str, float] = {}
+    if spec.min_quality_ratio is not None:
+        wanted["*"] = spec.min_quality_ratio
+    for phase, budget in spec.phases.items():
+        if budget.min_quality_ratio is not None:
+            wanted[phase] = budget.min_quality_ratio
+    if not wanted:
+        return []
+    measurements = list((quality or {}).get("measurements") or [])
+    out: list[SLOResult] = []
+    for phase, limit in wanted.items():
+        rows = [m for m in measurements if phase == "*" or m.get("phase") == phase]
+        label = "any" if phase == "*" else phase
+        if not rows:
+            note = "no quality measurement; call the probe quality_ratio"
+            out.append(
+                SLOResult("min_quality_ratio", label, (0.0, 0.0), None, limit, "", False, note)
+            )
+            continue
+        worst = min(rows, key=lambda m: float(m["ratio"]))
+        t = float(worst.get("t", 0.0))
+        span = (t - float(worst.get("duration_s", 0.0)), t)
+        ratio = float(worst["ratio"])
+        out.append(
+            SLOResult(
+                "min_quality_ratio",
+                str(worst.get("phase", label)),
+                span,
+                ratio,
+                limit,
+                "",
+                ratio >= limit,
+            )
+        )
+    return out

@@ -1,0 +1,114 @@
+"""SLO results: one judged SLO per phase, and the verdict of a whole run."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from chaos_rec.slo.spec import PHASE_KEYS
+
+__all__ = ["SLOResult", "Verdict"]
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(t))
+
+
+def _fmt(v: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{v:.1f} ms"
+    if unit == "s":
+        return f"{v:.1f} s"
+    return f"{v:.4g}"
+
+
+def _fmt_budget(v: float, unit: str) -> str:
+    return f"{v:g} {unit}".rstrip()
+
+
+@dataclass(frozen=True)
+class SLOResult:
+    """The judgement of one SLO in one phase (worst window)."""
+
+    slo: str
+    phase: str
+    window: tuple[float, float]
+    observed: float | None
+    budget: float
+    unit: str
+    passed: bool
+    note: str = ""
+
+    @property
+    def direction(self) -> str:
+        """``max`` when observed must stay at or below the budget, else ``min``."""
+        if self.slo == "max_recovery_s":
+            return "max"
+        return PHASE_KEYS[self.slo][1]
+
+    def line(self) -> str:
+        """One line naming the SLO, phase, window, observed value and budget."""
+        verb = "met" if self.passed else "missed"
+        win = f"{_clock(self.window[0])}–{_clock(self.window[1])}"
+        head = f"SLO {self.slo} {verb} in phase {self.phase} (window {win})"
+        budget = _fmt_budget(self.budget, self.unit)
+        if self.observed is None:
+            return f"{head}: not measured ({self.note or 'no data'}); budget {budget}"
+        cmp = (
+            (">" if not self.passed else "<=")
+            if self.direction == "max"
+            else ("<" if not self.passed else ">=")
+        )
+        return f"{head}: observed {_fmt(self.observed, self.unit)} {cmp} budget {budget}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "slo": self.slo,
+            "phase": self.phase,
+            "window": list(self.window),
+            "observed": self.observed,
+            "budget": self.budget,
+            "unit": self.unit,
+            "passed": self.passed,
+            "note": self.note,
+            "line": self.line(),
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Structured result of an SLO evaluation."""
+
+    passed: bool
+    results: list[SLOResult]
+    recovery_s: float | None
+
+    def misses(self) -> list[SLOResult]:
+        """The failed results."""
+        return [r for r in self.results if not r.passed]
+
+    def lines(self) -> list[str]:
+        """One line per miss (empty when passed)."""
+        return [r.line() for r in self.misses()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (what ``slo_verdict.json`` holds)."""
+        return {
+            "passed": self.passed,
+            "recovery_s": self.recovery_s,
+            "misses": self.lines(),
+            "results": [r.to_dict() for r in self.results],
+        }
+
+    def table(self) -> str:
+        """A plain-text table of every result."""
+        head = f"{'SLO':<20} {'phase':<9} {'observed':>12} {'budget':>10}  ok"
+        rows = [head, "-" * len(head)]
+        for r in self.results:
+            obs = "n/a" if r.observed is None else _fmt(r.observed, r.unit)
+            ok = "yes" if r.passed else "NO"
+            budget = _fmt_budget(r.budget, r.unit)
+            rows.append(f"{r.slo:<20} {r.phase:<9} {obs:>12} {budget:>10}  {ok}")
+        return "\n".join(rows)
