@@ -121,6 +121,7 @@ def _serving_version(rep: ReplicaTarget, cfg: ExtConfig) -> str | None:
 def _push(rep: ReplicaTarget, dep: Deployment, cfg: ExtConfig, bundle: Path) -> tuple[int, Any]:
     if not rep.http_url:
         raise ConfigError(f"{rep.name} has no admin URL (http_url) in the deployment")
+    dep.check_host(rep.http_url)
     status, data = admin_request(
         rep.http_url,
         "POST",

@@ -29,7 +29,9 @@ TOXIC_TYPES = (
 def _proxy(dep: Deployment, cfg: ExtConfig) -> Any:
     from chaos_rec.toxiproxy.client import ToxiproxyClient
 
-    return ToxiproxyClient(dep.require_toxiproxy(), timeout=cfg.timeout_s)
+    url = dep.require_toxiproxy()
+    dep.check_host(url)
+    return ToxiproxyClient(url, timeout=cfg.timeout_s)
 
 
 def _listen(dep: Deployment, client: Any, link: str) -> str:

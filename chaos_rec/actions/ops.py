@@ -53,6 +53,7 @@ def set_resilience(
     token = cfg.admin_token or dep.admin_token
     result: dict[str, Any] = {}
     for name, url in _admin_urls(dep, target):
+        dep.check_host(url)
         status, data = admin_request(
             url,
             "POST",
