@@ -140,7 +140,7 @@ class RecommenderBundle:
         with torch.inference_mode():
             enc = self._text_encoder()
             t = enc([q for _, q in texts])
-            qv = self._scorer.model.text_proj(t)
+            qv = self._scorer.model.query_proj(t)
             out = torch.zeros(len(queries), qv.shape[1], device=qv.device)
             out[torch.tensor([i for i, _ in texts], device=qv.device)] = qv
             return out
@@ -194,7 +194,7 @@ def load_bundle(path: str | Path, *, device: str = "cpu", verify: bool = True) -
 
     try:
         t = load_file(str(root / WEIGHTS), device="cpu")
-        model = SeqRec(cfg, t["item.text_feat"])
+        model = SeqRec(cfg, t["model.text_feat"])
         model.load_state_dict(
             {k[6:]: v for k, v in t.items() if k.startswith("model.")}, strict=True
         )

@@ -112,6 +112,7 @@ class SeqRec(nn.Module):
         self.item_emb = nn.Embedding(n + 1, d, padding_idx=0)
         nn.init.normal_(self.item_emb.weight, std=0.02)
         self.text_proj = nn.Linear(text_feat.shape[1], d)
+        self.query_proj = nn.Linear(text_feat.shape[1], d)  # search text → item space
         self.pos_emb = nn.Embedding(self.max_len, d)
         layer = nn.TransformerEncoderLayer(
             d,
@@ -173,6 +174,13 @@ class RankHead(nn.Module):
             nn.Linear(hidden, 1),
         )
         self.skip = nn.Linear(N_HEAD_FEATS, 1)
+        with torch.no_grad():  # start from the retrieval order: logit ∝ relative score
+            self.skip.weight.zero_()
+            self.skip.weight[0, 0] = 5.0
+            self.skip.bias.fill_(-3.0)
+            last = self.mlp[2]
+            assert isinstance(last, nn.Linear)
+            last.weight.mul_(0.1)
 
     def forward(self, u: torch.Tensor, v: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """Logits [B, C] for user vectors [B, d] and candidate vectors [B, C, d]."""

@@ -31,7 +31,14 @@ from training.train import (
     train_text,
 )
 
-__all__ = ["baselines", "build", "evaluate_scorer"]
+__all__ = [
+    "baselines",
+    "build",
+    "bundle_tensors",
+    "evaluate_scorer",
+    "item_tables",
+    "write_bundle",
+]
 
 
 def baselines(split: Split, log: Log) -> dict[str, dict[str, float]]:
@@ -99,7 +106,7 @@ def evaluate_scorer(
         ranks_q = []
         with torch.inference_mode():
             for i in range(0, len(hists), 128):
-                qv = scorer.model.text_proj(enc.encode_all(queries[i : i + 128]))
+                qv = scorer.model.query_proj(enc.encode_all(queries[i : i + 128]))
                 _, scores = scorer.retrieval(hists[i : i + 128], qv, exclude_seen=True)
                 ranks_q.append(
                     M.ranks_from_scores(
@@ -112,7 +119,7 @@ def evaluate_scorer(
     return out
 
 
-def _item_tables(ds: Dataset, split: Split) -> dict[str, torch.Tensor]:
+def item_tables(ds: Dataset, split: Split) -> dict[str, torch.Tensor]:
     pop = split.popularity()
     genres = torch.zeros(ds.n_items, max(1, len(ds.categories)))
     for i, g in enumerate(ds.item_genres):
@@ -147,7 +154,7 @@ def build(dataset: str, out: Path, overrides: dict[str, Any], log: Log) -> dict[
     cfg["n_items"] = ds.n_items
     model = SeqRec(cfg, text_feat)
     head = RankHead(int(cfg["dim"]), int(cfg["head_hidden"]))
-    tables = _item_tables(ds, split)
+    tables = item_tables(ds, split)
     scorer = Scorer(
         model=model,
         head=head,
@@ -165,7 +172,7 @@ def build(dataset: str, out: Path, overrides: dict[str, Any], log: Log) -> dict[
     timings["seq_s"] = time.perf_counter() - t
     t = time.perf_counter()
     if int(cfg["text_steps"]) > 0:
-        train_text(ds, split, enc, scorer, cfg, log)
+        cfg["query_weight"] = scorer.query_weight = train_text(ds, split, enc, scorer, cfg, log)
     timings["text_lora_s"] = time.perf_counter() - t
     t = time.perf_counter()
     train_head(split, scorer, cfg, log)
@@ -173,16 +180,24 @@ def build(dataset: str, out: Path, overrides: dict[str, Any], log: Log) -> dict[
     ours = evaluate_scorer(ds, split, scorer, enc, int(cfg["seed"]))
     log("ours: " + " ".join(f"{k}={v:.4f}" for k, v in ours.items()))
     timings["total_s"] = time.perf_counter() - t_start
+    tensors = bundle_tensors(scorer, enc.lora_state(), tables)
+    return write_bundle(out, ds, split, cfg, tensors, {"ours": ours, **base}, timings)
+
+
+def bundle_tensors(
+    scorer: Scorer, lora: dict[str, torch.Tensor], tables: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Every tensor the bundle's ``model.safetensors`` holds, by name."""
+    model, head = scorer.model, scorer.head
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"head.{k}": v.detach().contiguous() for k, v in head.state_dict().items()})
-    tensors.update({f"lora.{k}": v.contiguous() for k, v in enc.lora_state().items()})
-    tensors["item.text_feat"] = text_feat.contiguous()
+    tensors.update({f"lora.{k}": v.contiguous() for k, v in lora.items()})
     tensors["item.vecs"] = scorer.item_vecs.detach().contiguous()
     tensors.update(tables)
-    return _write(out, ds, split, cfg, tensors, {"ours": ours, **base}, timings)
+    return tensors
 
 
-def _write(
+def write_bundle(
     out: Path,
     ds: Dataset,
     split: Split,
@@ -210,6 +225,7 @@ def _write(
         "split": "leave-last-out per user; events ordered by (ts, item id); last = test, "
         "second-to-last = validation",
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "lora_params": sum(v.numel() for k, v in tensors.items() if k.startswith("lora.")),
         "created_by": f"python -m training build (torch {torch.__version__}, {platform.machine()})",
         "config": cfg,
     }

@@ -75,8 +75,9 @@ class Scorer:
         """(user vectors [B, d], scores over all items [B, N]) with seen items at -inf."""
         padded = histories if isinstance(histories, torch.Tensor) else self.pad(histories)
         u = self.user_vecs(padded)
-        if qvecs is not None:
-            u = u + self.query_weight * qvecs
+        if qvecs is not None:  # no history: the query alone
+            empty = (padded == self.n_items).all(1, keepdim=True)
+            u = torch.where(empty, qvecs, u + self.query_weight * qvecs)
         scores = u @ self.item_vecs.t()
         # no history and no query: popularity order
         blank = (u.abs().sum(1) == 0).unsqueeze(1)
@@ -117,8 +118,10 @@ class Scorer:
         )
         g = self.genre_mh[cand]  # [B, C, G]
         genre_aff = (g * genre.unsqueeze(1)).sum(-1) / g.sum(-1).clamp(min=1.0)
-        s = torch.nan_to_num(cand_scores, neginf=-30.0).clamp(-30.0, 30.0)
-        feats = head_features(s / 10.0, self.logpop[cand], cat_aff, genre_aff)
+        # retrieval score relative to the user's best candidate (scale-free across users)
+        top = cand_scores.max(dim=1, keepdim=True).values
+        rel = torch.nan_to_num(cand_scores - top, nan=-30.0, neginf=-30.0).clamp(-30.0, 0.0)
+        feats = head_features(rel / 5.0, self.logpop[cand], cat_aff, genre_aff)
         out: torch.Tensor = self.head(u, self.item_vecs[cand], feats)
         return out
 

@@ -26,21 +26,22 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "layers": 2,
     "dropout": 0.2,
     "max_history": 50,
-    "loss": "bce",
+    "loss": "ce",
     "n_neg": 128,
-    "epochs": 60,
+    "epochs": 40,
     "batch": 128,
     "lr": 2e-3,
     "weight_decay": 0.01,
-    "patience": 8,
+    "patience": 5,
     "lora_rank": 8,
     "lora_alpha": 16.0,
     "lora_layers": [4, 5],
-    "text_steps": 80,
+    "text_steps": 150,
     "text_batch": 32,
-    "text_lr": 1e-3,
+    "text_lr": 3e-3,
     "head_hidden": 64,
-    "head_epochs": 150,
+    "head_epochs": 10,
+    "head_lr": 3e-3,
     "rerank": 100,
     "query_weight": 1.0,
     "min_user": 5,
@@ -158,37 +159,57 @@ def synth_queries(ds: Dataset, items: np.ndarray, rng: random.Random) -> list[st
     return out
 
 
+def _query_ndcg(
+    ds: Dataset, split: Split, enc: TextEncoder, scorer: Scorer, weight: float, seed: int
+) -> float:
+    """Validation NDCG@10 with a synthetic query for the validation item blended in."""
+    queries = synth_queries(ds, split.valid, random.Random(seed))
+    padded = scorer.pad([list(map(int, s)) for s in split.train])
+    with torch.inference_mode():
+        qv = scorer.model.query_proj(enc.encode_all(queries))
+        _, scores = scorer.retrieval(padded, weight * qv, exclude_seen=True)
+    return rank_metrics(ranks_from_scores(scores.numpy(), split.valid, split.train))["ndcg@10"]
+
+
 def train_text(
     ds: Dataset, split: Split, enc: TextEncoder, scorer: Scorer, cfg: dict[str, Any], log: Log
-) -> None:
-    """Fine-tune the text encoder's LoRA so that query text lands near its item's vector."""
+) -> float:
+    """Fine-tune LoRA + query projection so search text lands near its item; return blend weight."""
     rng = random.Random(int(cfg["seed"]))
     pop = split.popularity() + 1.0
     probs = pop / pop.sum()
     nrng = np.random.default_rng(int(cfg["seed"]))
+    model = scorer.model
+    with torch.no_grad():
+        model.query_proj.load_state_dict(model.text_proj.state_dict())
     params = [p for n, p in enc.named_parameters() if "lora_" in n]
+    params += list(model.query_proj.parameters())
     opt = torch.optim.AdamW(params, lr=cfg["text_lr"], weight_decay=0.0)
     table = scorer.item_vecs.detach()
-    proj = scorer.model.text_proj
-    for p in proj.parameters():
-        p.requires_grad_(False)
     enc.train()
     t0, total = time.perf_counter(), 0.0
-    for _step in range(int(cfg["text_steps"])):
+    steps = int(cfg["text_steps"])
+    for _step in range(steps):
         items = nrng.choice(split.n_items, size=int(cfg["text_batch"]), p=probs)
         q = synth_queries(ds, items, rng)
-        logits = proj(enc(q)) @ table.t()
+        logits = model.query_proj(enc(q)) @ table.t()
         loss = nn.functional.cross_entropy(logits, torch.from_numpy(items))
         opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         total += float(loss.detach())
     enc.eval()
-    for p in proj.parameters():
-        p.requires_grad_(True)
     log(
-        f"  text LoRA: {cfg['text_steps']} steps, mean loss {total / max(1, int(cfg['text_steps'])):.3f} ({time.perf_counter() - t0:.1f}s)"
+        f"  text LoRA + query projection: {steps} steps, mean loss {total / max(1, steps):.3f} ({time.perf_counter() - t0:.1f}s)"
     )
+    seed = int(cfg["seed"]) + 2
+    grid = {w: _query_ndcg(ds, split, enc, scorer, w, seed) for w in (0.0, 0.5, 1.0, 2.0, 4.0)}
+    best = max(grid, key=lambda w: grid[w])
+    log(
+        "  query blend weight (validation ndcg@10): "
+        + ", ".join(f"{w}: {v:.4f}" for w, v in grid.items())
+    )
+    return best
 
 
 def train_head(split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log) -> RankHead:
@@ -202,16 +223,25 @@ def train_head(split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log) -> R
     u, cs, cand = u.clone(), cs.clone(), cand.clone()
     profiles = (profiles[0].clone(), profiles[1].clone())
     y = (cand == torch.from_numpy(split.valid).unsqueeze(1)).float()
-    opt = torch.optim.AdamW(head.parameters(), lr=3e-3, weight_decay=0.01)
+    opt = torch.optim.AdamW(head.parameters(), lr=float(cfg["head_lr"]), weight_decay=0.01)
+    gen = torch.Generator().manual_seed(int(cfg["seed"]) + 1)
     head.train()
+    bs = 64
+    total = 0.0
     for _ in range(int(cfg["head_epochs"])):
-        logits = scorer.head_logits(padded, u, cand, cs, profiles)
-        loss = nn.functional.binary_cross_entropy_with_logits(logits, y)
-        opt.zero_grad()
-        loss.backward()  # type: ignore[no-untyped-call]
-        opt.step()
+        perm = torch.randperm(len(cand), generator=gen)
+        total = 0.0
+        for i in range(0, len(cand), bs):
+            b = perm[i : i + bs]
+            prof = (profiles[0][b], profiles[1][b])
+            logits = scorer.head_logits(padded[b], u[b], cand[b], cs[b], prof)
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, y[b])
+            opt.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            total += float(loss.detach()) * len(b)
     head.eval()
     log(
-        f"  head: {cfg['head_epochs']} epochs, final BCE {float(loss.detach()):.4f}, positives {int(y.sum())}"
+        f"  head: {cfg['head_epochs']} epochs, last-epoch BCE {total / len(cand):.4f}, positives {int(y.sum())}"
     )
     return head
