@@ -82,9 +82,13 @@ def _ensure_stack(cfg: ExtConfig) -> bool:
 
     try:
         stack.load_state(cfg.state_dir)
-        return False
     except StackNotRunning:
         pass
+    else:
+        fixed = stack.repair(cfg.state_dir)  # faults left behind by a crashed earlier run
+        if fixed:
+            logger.warning(f"chaos-rec: undid leftovers of an earlier run: {'; '.join(fixed)}")
+        return False
     overrides: dict[str, Any] = {}
     if cfg.state_dir is not None:
         overrides["state_dir"] = cfg.state_dir

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
+
+import httpx
 
 from chaos_rec.errors import ConfigError, FaultError, StackError
 from chaos_rec.extconfig import ExtConfig
@@ -241,9 +245,6 @@ def link_round_trip(addr: str, timeout: float = 3.0) -> float:
     Works for Redis (it answers an error) and gRPC/HTTP/2 (it answers SETTINGS).
     Raises OSError (refused, reset, closed, timeout) when no byte comes back.
     """
-    import socket
-    import time
-
     start = time.perf_counter()
     with socket.create_connection(_hostport(addr), timeout=timeout) as sock:
         sock.settimeout(timeout)
@@ -256,8 +257,6 @@ def link_round_trip(addr: str, timeout: float = 3.0) -> float:
 
 def connect_refused(addr: str, timeout: float = 1.0) -> bool:
     """True when a TCP connect to ``host:port`` is refused (nothing listens)."""
-    import socket
-
     try:
         with socket.create_connection(_hostport(addr), timeout=timeout):
             return False
@@ -286,8 +285,6 @@ def admin_request(
     timeout: float = 10.0,
 ) -> tuple[int, Any]:
     """Call an admin endpoint; returns (status, JSON or text). FaultError when unreachable."""
-    import httpx
-
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         resp = httpx.request(method, base_url + path, json=body, headers=headers, timeout=timeout)

@@ -272,8 +272,14 @@ def test_chaos_validate_and_run_a_passing_experiment(ext_stack: Path, tmp_path: 
     exp = _experiment(ext_stack, GOOD_SLO)
     (tmp_path / "exp.json").write_text(json.dumps(exp))
     assert _chaos(["validate", str(tmp_path / "exp.json")], ext_stack, tmp_path).returncode == 0
+    from chaos_rec.toxiproxy.client import ToxiproxyClient
+
+    url = load_deployment(ExtConfig.from_ctk({"chaos_rec_state_dir": str(ext_stack)})).toxiproxy_url
+    assert url  # a crashed earlier run left a black hole on the feature store:
+    ToxiproxyClient(url).add_toxic("feature-store", "timeout", {"timeout": 0}, name="leftover")
     rc, journal, out = _run(exp, ext_stack, tmp_path)
     assert rc == 0, out
+    assert "undid leftovers of an earlier run" in out
     verdict = journal["chaos_rec"]
     assert journal["status"] == "completed" and verdict["passed"] is True
     run_dir = Path(verdict["run_dir"])
