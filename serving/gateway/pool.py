@@ -87,6 +87,8 @@ class ReplicaPool:
         self._rr = 0
         self._task: asyncio.Task[None] | None = None
         self._recent: deque[float] = deque(maxlen=512)
+        self._p95 = 0.05
+        self._since_p95 = 0
 
     def now(self) -> float:
         """Monotonic seconds."""
@@ -140,6 +142,11 @@ class ReplicaPool:
         r.failures = 0
         r.latencies.append(latency_s)
         self._recent.append(latency_s)
+        self._since_p95 += 1
+        if self._since_p95 >= 64 and len(self._recent) >= 20:  # re-sort now and then, not per call
+            ordered = sorted(self._recent)
+            self._p95 = max(0.005, ordered[int(0.95 * (len(ordered) - 1))])
+            self._since_p95 = 0
         self.metrics.attempts.labels(replica=r.name, result="ok").inc()
 
     def failure(self, r: Replica, *, stall: bool, result: str) -> None:
@@ -158,10 +165,7 @@ class ReplicaPool:
         """Fixed hedge delay, or the p95 of recent good calls (at least 5 ms)."""
         if self.settings.hedge_after_ms > 0:
             return self.settings.hedge_after_ms / 1000
-        if len(self._recent) < 20:
-            return 0.05
-        ordered = sorted(self._recent)
-        return max(0.005, ordered[int(0.95 * (len(ordered) - 1))])
+        return self._p95
 
     def start_health(self) -> None:
         """Start the background health checker."""
