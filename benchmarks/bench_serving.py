@@ -339,5 +339,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _main() -> int:
+    try:
+        return main()
+    except Exception as exc:  # one clear line, never a traceback (e.g. a bundle that fails to load)
+        print(
+            f"error: bench_serving: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+            file=sys.stderr,
+        )
+        return 1
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_main())
