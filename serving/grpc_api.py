@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 
@@ -22,6 +23,8 @@ from serving.errors import (
     Overloaded,
     ServingError,
 )
+
+log = logging.getLogger("serving.grpc")
 
 # The one error → gRPC status table of this adapter.
 CODES: dict[type[ServingError], grpc.StatusCode] = {
@@ -158,6 +161,13 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             code = code_of(exc)
             await context.abort(code, str(exc))
             raise  # unreachable: abort raises
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:  # a bug or a failed forward pass: INTERNAL, the server lives on
+            code = grpc.StatusCode.INTERNAL
+            log.exception("ModelInfer failed")
+            await context.abort(code, f"internal error: {type(exc).__name__}: {exc}")
+            raise
         finally:
             self.core.metrics.requests.labels(protocol="grpc", code=code.name).inc()
             self.core.metrics.request_latency.labels(protocol="grpc").observe(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,6 +26,8 @@ from serving.errors import (
 )
 from serving.metrics import CONTENT_TYPE
 from serving.settings import Switches
+
+log = logging.getLogger("serving.rest")
 
 # The one error → HTTP status table of this adapter.
 STATUS: dict[type[ServingError], int] = {
@@ -199,6 +202,10 @@ class RestAdapter:
         except ServingError as exc:
             code = status_of(exc)
             return _error(code, str(exc))
+        except Exception as exc:  # a bug or a failed forward pass: one line, the server lives on
+            code = 500
+            log.exception("infer failed")
+            return _error(500, f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self.core.metrics.requests.labels(protocol="http", code=str(code)).inc()
             self.core.metrics.request_latency.labels(protocol="http").observe(
