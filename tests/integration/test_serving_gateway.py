@@ -114,6 +114,13 @@ def test_contract_response_and_bad_input(gateway_stack: tuple[Proc, list[Proc], 
     r = httpx.post(f"{gw.http}/v1/recommend", content=b"\xff{", timeout=5)
     assert r.status_code == 400
     assert httpx.get(f"{gw.http}/healthz", timeout=5).status_code == 200
+    auth = {"Authorization": "Bearer tok"}
+    assert httpx.get(f"{gw.http}/admin/resilience", timeout=5).status_code == 401
+    off = httpx.post(
+        f"{gw.http}/admin/resilience", json={"hedging": False}, headers=auth, timeout=5
+    )
+    assert off.json() == {"retries": True, "hedging": False, "ejection": True, "deadlines": True}
+    httpx.post(f"{gw.http}/admin/resilience", json={"hedging": True}, headers=auth, timeout=5)
     assert "cr_gateway_latency_seconds_bucket" in httpx.get(f"{gw.http}/metrics", timeout=5).text
 
 

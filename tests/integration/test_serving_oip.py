@@ -265,3 +265,31 @@ def test_refused_bad_bundle_keeps_the_old_model(
     assert httpx.get(f"{rep.http}/v2/models/recommender", timeout=5).json()["versions"] == [version]
     assert outputs(infer_json(rep.http, [1])) == before
     assert metric(rep.http, "cr_reloads_total", 'result="refused"') == 1.0
+
+
+def test_reload_loads_a_good_bundle_and_checksum_off_loads_a_tampered_one(
+    stack: tuple[Proc, str, list[int]], tmp_path: Path
+) -> None:
+    from tests.integration.test_serving_helpers import copy_bundle
+
+    rep, _, _ = stack
+    auth = {"Authorization": "Bearer tok"}
+    good = copy_bundle(tmp_path)
+    want = json.loads((good / "metadata.json").read_text())["model_version"]
+    resp = httpx.post(
+        f"{rep.http}/admin/reload", json={"bundle": str(good)}, headers=auth, timeout=120
+    )
+    assert resp.status_code == 200 and resp.json()["model_version"] == want
+    (good / "model_card.md").write_text("tampered\n")
+    off = httpx.post(
+        f"{rep.http}/admin/resilience", json={"checksum": False}, headers=auth, timeout=5
+    )
+    assert off.json()["checksum"] is False
+    try:
+        resp = httpx.post(
+            f"{rep.http}/admin/reload", json={"bundle": str(good)}, headers=auth, timeout=120
+        )
+        assert resp.status_code == 200  # the protection is really gone: an unverified bundle loads
+    finally:
+        httpx.post(f"{rep.http}/admin/resilience", json={"checksum": True}, headers=auth, timeout=5)
+    assert outputs(infer_json(rep.http, [1]))["fallback"] == ["none"]
