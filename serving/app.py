@@ -104,7 +104,7 @@ async def serve(settings: ServerSettings) -> int:
             return 1
         core.set_model(model)
         with contextlib.suppress(FeatureStoreError):  # warm one connection; never gates readiness
-            await parts.source.get("cr:v1:meta", timeout_s=1.0)
+            await parts.source.get("cr:v1:meta", timeout_s=settings.feature_timeout_ms / 1000)
         await set_health(health, True)
         print(
             f"{settings.name}: ready model_version={model.model_version} device={core.device} "
