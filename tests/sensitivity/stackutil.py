@@ -1,0 +1,92 @@
+"""A reference stack for catalogue tests: reuse a running one, or start one on free ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+EXPERIMENTS = REPO / "experiments"
+REUSE_ENV = "CHAOS_REC_CATALOGUE_STATE_DIR"  # a live stack's state dir to reuse (not stopped)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port() -> int:
+    """A base port whose stack offsets (redis, links, gateway, replicas) are all free."""
+    offsets = (0, 1, 10, 100, 101, 110, 111, 200, 201)
+    for _ in range(200):
+        base = random.randrange(20000, 30000, 10)
+        if all(_port_free(base + o) for o in offsets) and _port_free(base + 300):
+            return base
+    raise RuntimeError("no free base port for a reference stack")
+
+
+@contextlib.contextmanager
+def catalogue_stack(tmp: Path) -> Iterator[Path]:
+    """Yield the state dir of a live reference stack (started here and stopped after, unless reused)."""
+    from chaos_rec import stack
+
+    reuse = os.environ.get(REUSE_ENV)
+    if reuse:
+        stack.load_state(Path(reuse))  # raises StackNotRunning with a clear line
+        yield Path(reuse)
+        return
+    sdir = tmp / "state"
+    cfg = stack.StackConfig(
+        state_dir=sdir, base_port=free_base_port(), toxiproxy_port=free_base_port() + 5
+    )
+    stack.up(cfg)
+    try:
+        yield sdir
+    finally:
+        stack.down(sdir)
+
+
+def resilience_maps(sdir: Path) -> dict[str, dict[str, Any]]:
+    """GET /admin/resilience of the gateway and of every replica."""
+    from chaos_rec.extconfig import ExtConfig
+    from chaos_rec.targets import admin_request, load_deployment
+
+    dep = load_deployment(ExtConfig.from_ctk({"chaos_rec_state_dir": str(sdir)}))
+    urls = {"gateway": dep.gateway_url} | {r.name: r.http_url for r in dep.replicas if r.http_url}
+    out: dict[str, dict[str, Any]] = {}
+    for name, url in urls.items():
+        status, data = admin_request(
+            str(url), "GET", "/admin/resilience", token=dep.admin_token, timeout=5.0
+        )
+        assert status == 200 and isinstance(data, dict), f"{name}: /admin/resilience {status}"
+        out[name] = data
+    return out
+
+
+@contextlib.contextmanager
+def switched_off(sdir: Path, switches: dict[str, dict[str, bool]]) -> Iterator[None]:
+    """Switch mechanisms off ({target: {mechanism: False}}), always back on and verified after."""
+    from chaos_rec.actions import reset_resilience, set_resilience
+
+    conf = {"chaos_rec_state_dir": str(sdir)}
+    try:
+        for target, mechs in switches.items():
+            set_resilience(mechs, target, configuration=conf)
+        yield
+    finally:
+        for target in ("gateway", "replicas"):
+            reset_resilience(target, configuration=conf)
+        off = {
+            name: sorted(k for k, v in m.items() if v is not True)
+            for name, m in resilience_maps(sdir).items()
+        }
+        assert not any(off.values()), f"mechanisms still off after the test: {off}"

@@ -1,0 +1,121 @@
+"""Every drill is proven sensitive: with its protecting mechanism off, it FAILS naming the SLO.
+
+Each case runs the committed experiment through the real drill plugin (``pytest -m drill`` in a
+subprocess, real stack, real Locust load) with the mechanism switched off at runtime
+(``POST /admin/resilience``), and asserts the drill failed with one of the expected SLOs missed.
+The mechanisms are always switched back on, and that is verified, whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.sensitivity.stackutil import EXPERIMENTS, switched_off
+
+pytestmark = [pytest.mark.sensitivity, pytest.mark.integration, pytest.mark.slow]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A drill, what to switch off, and which misses prove the drill noticed."""
+
+    drill: str
+    off: dict[str, dict[str, bool]]
+    slos: frozenset[tuple[str, str]]  # (slo, phase): at least one must be missed
+    problems: tuple[str, ...] = field(default=())  # or a problem line containing one of these
+
+
+GW_FAILOVER = {"gateway": {"retries": False, "ejection": False}}
+TIMEOUTS = {"replicas": {"timeouts": False}}
+
+CASES = [
+    Case("gpu_node_loss", GW_FAILOVER, frozenset({("availability", "fault")})),
+    Case(
+        "gpu_node_hang",
+        {"gateway": {"hedging": False, "ejection": False}},
+        frozenset({("p99_ms", "fault"), ("availability", "fault")}),
+    ),
+    Case("feature_store_latency", TIMEOUTS, frozenset({("p99_ms", "fault")})),
+    Case(
+        "feature_store_outage",
+        {"replicas": {"fallback": False}},
+        frozenset({("availability", "fault")}),
+    ),
+    Case(
+        "feature_store_blackhole",
+        TIMEOUTS,
+        frozenset({("p99_ms", "fault"), ("availability", "fault")}),
+    ),
+    Case(
+        "feature_store_data_loss",
+        {"replicas": {"cache": False}},
+        frozenset({("min_quality_ratio", "fault")}),
+    ),
+    Case("network_partition", GW_FAILOVER, frozenset({("availability", "fault")})),
+    Case("bandwidth_degradation", TIMEOUTS, frozenset({("p99_ms", "fault")})),
+    Case(
+        "bad_model_rollout",
+        {"replicas": {"checksum": False}},
+        frozenset({("availability", "fault"), ("min_quality_ratio", "fault")}),
+        ("which should have been refused",),
+    ),
+    Case(
+        "traffic_spike",
+        {"replicas": {"shedding": False}},
+        frozenset({("p99_ms", "fault"), ("availability", "fault")}),
+    ),
+    Case(
+        "node_loss_during_slow_feature_store",
+        TIMEOUTS,
+        frozenset({("p99_ms", "fault"), ("availability", "fault")}),
+    ),
+]
+
+
+def run_drill(pytester: pytest.Pytester, drill: str) -> dict[str, Any]:
+    """Run one committed experiment through the drill plugin; return its report record."""
+    report = pytester.path / "report"
+    result = pytester.runpytest_subprocess(
+        "-p",
+        "no:locust",
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "drill",
+        str(EXPERIMENTS / f"{drill}.json"),
+        "--drill-report",
+        str(report),
+        timeout=420,
+    )
+    record_file = report / "drills" / drill / "record.json"
+    assert record_file.is_file(), result.stdout.str()[-3000:]
+    record: dict[str, Any] = json.loads(record_file.read_text(encoding="utf-8"))
+    record["_rc"] = result.ret
+    record["_out"] = result.stdout.str()
+    return record
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("case", CASES, ids=[c.drill for c in CASES])
+def test_drill_fails_without_its_mechanism(
+    case: Case, stack_dir: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHAOS_REC_STATE_DIR", str(stack_dir))
+    with switched_off(stack_dir, case.off):
+        record = run_drill(pytester, case.drill)
+    missed = {(s["slo"], s["phase"]) for s in record["slos"] if not s["passed"]}
+    lines = [str(p) for p in record["problems"]]
+    assert record["result"] == "failed" and record["_rc"] == 1, record["_out"][-3000:]
+    named = missed & case.slos or [p for p in lines if any(w in p for w in case.problems)]
+    assert named, (
+        f"{case.drill} failed, but not for the expected reason "
+        f"(missed {sorted(missed)}, problems {lines})"
+    )
+    # the failure text names the SLO the way the plugin prints it
+    for slo, phase in missed & case.slos:
+        assert f"SLO {slo} missed in phase {phase}" in record["_out"]
