@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import Callable
@@ -103,6 +104,8 @@ async def serve(settings: ServerSettings) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         core.set_model(model)
+        gc.collect()
+        gc.freeze()  # model/library objects never die: keep them out of GC passes (p99 pauses)
         with contextlib.suppress(FeatureStoreError):  # warm one connection; never gates readiness
             await parts.source.get("cr:v1:meta", timeout_s=settings.feature_timeout_ms / 1000)
         await set_health(health, True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 import time
@@ -137,6 +138,8 @@ async def serve(settings: GatewaySettings) -> int:
     gw.pool.open()
     await gw.pool.check_all()
     gw.pool.start_health()
+    gc.collect()
+    gc.freeze()  # start-up objects stay: keep them out of GC passes (p99 pauses)
     runner = web.AppRunner(gw.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
