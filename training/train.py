@@ -28,7 +28,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "max_history": 50,
     "loss": "ce",
     "n_neg": 128,
-    "epochs": 40,
+    "epochs": 30,
     "batch": 128,
     "lr": 2e-3,
     "weight_decay": 0.01,
@@ -36,7 +36,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "lora_rank": 8,
     "lora_alpha": 16.0,
     "lora_layers": [4, 5],
-    "text_steps": 150,
+    "text_steps": 100,
     "text_batch": 32,
     "text_lr": 3e-3,
     "head_hidden": 64,
@@ -160,15 +160,17 @@ def synth_queries(ds: Dataset, items: np.ndarray, rng: random.Random) -> list[st
 
 
 def _query_ndcg(
-    ds: Dataset, split: Split, enc: TextEncoder, scorer: Scorer, weight: float, seed: int
-) -> float:
-    """Validation NDCG@10 with a synthetic query for the validation item blended in."""
-    queries = synth_queries(ds, split.valid, random.Random(seed))
+    split: Split, scorer: Scorer, qv: torch.Tensor, weights: tuple[float, ...]
+) -> dict[float, float]:
+    """Validation NDCG@10 per blend weight, with query vectors ``qv`` for the validation items."""
     padded = scorer.pad([list(map(int, s)) for s in split.train])
+    out = {}
     with torch.inference_mode():
-        qv = scorer.model.query_proj(enc.encode_all(queries))
-        _, scores = scorer.retrieval(padded, weight * qv, exclude_seen=True)
-    return rank_metrics(ranks_from_scores(scores.numpy(), split.valid, split.train))["ndcg@10"]
+        for w in weights:
+            _, scores = scorer.retrieval(padded, w * qv, exclude_seen=True)
+            ranks = ranks_from_scores(scores.numpy(), split.valid, split.train)
+            out[w] = rank_metrics(ranks)["ndcg@10"]
+    return out
 
 
 def train_text(
@@ -202,8 +204,10 @@ def train_text(
     log(
         f"  text LoRA + query projection: {steps} steps, mean loss {total / max(1, steps):.3f} ({time.perf_counter() - t0:.1f}s)"
     )
-    seed = int(cfg["seed"]) + 2
-    grid = {w: _query_ndcg(ds, split, enc, scorer, w, seed) for w in (0.0, 0.5, 1.0, 2.0, 4.0)}
+    queries = synth_queries(ds, split.valid, random.Random(int(cfg["seed"]) + 2))
+    with torch.inference_mode():
+        qv = model.query_proj(enc.encode_all(queries))
+    grid = _query_ndcg(split, scorer, qv, (0.0, 0.5, 1.0, 2.0, 4.0))
     best = max(grid, key=lambda w: grid[w])
     log(
         "  query blend weight (validation ndcg@10): "
