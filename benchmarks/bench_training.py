@@ -52,6 +52,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bundle", type=Path, default=ROOT / "bundles" / "reference")
     ap.add_argument("--train", action="store_true", help="rerun the full build first")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for the latency part")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -83,9 +84,12 @@ def main() -> int:
         f"training timings (s): {meta['timings_s']}"
         + (f"; wall incl. start-up {wall:.1f}" if wall else "")
     )
+    import torch
+
+    torch.set_num_threads(args.threads)
     lat = _latency(bundle)
     print(
-        "recommend() latency ms (torch threads: default): "
+        f"recommend() latency ms (torch threads: {args.threads}): "
         + ", ".join(f"{k}={v}" for k, v in lat.items())
     )
     result = {
@@ -99,6 +103,7 @@ def main() -> int:
         "popularity_ndcg@10": pop["ndcg@10"],
         "train_total_s": meta["timings_s"]["total_s"],
         "build_wall_s": None if wall is None else round(wall, 1),
+        "torch_threads": args.threads,
         **lat,
     }
     if tmp is not None:
