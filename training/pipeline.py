@@ -18,6 +18,7 @@ from training import metrics as M
 from training.bundle import METADATA, WEIGHTS, write_manifest
 from training.card import render_card
 from training.data import Dataset, load_dataset
+from training.errors import TrainingError
 from training.model import BASE_MODEL, RankHead, SeqRec, TextEncoder
 from training.scoring import Scorer
 from training.split import Split, leave_last_out
@@ -39,6 +40,17 @@ __all__ = [
     "item_tables",
     "write_bundle",
 ]
+
+
+def pick_device(want: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; ``cpu``/``cuda`` as asked."""
+    if want == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if want not in ("cpu", "cuda"):
+        raise TrainingError(f"unknown device {want!r}: use auto, cpu or cuda")
+    if want == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("device cuda asked for, but torch sees no CUDA device")
+    return torch.device(want)
 
 
 def baselines(split: Split, log: Log) -> dict[str, dict[str, float]]:
@@ -76,10 +88,12 @@ def evaluate_scorer(
     with torch.inference_mode():
         for i in range(0, len(hists), 128):
             hb = hists[i : i + 128]
-            tb = torch.from_numpy(split.test[i : i + 128])
+            tb = torch.from_numpy(split.test[i : i + 128]).to(scorer.item_vecs.device)
             u, scores = scorer.retrieval(hb, None, exclude_seen=True)
             ranks_ret.append(
-                M.ranks_from_scores(scores.numpy(), tb.numpy(), [np.array(h) for h in hb])
+                M.ranks_from_scores(
+                    scores.cpu().numpy(), tb.cpu().numpy(), [np.array(h) for h in hb]
+                )
             )
             cs, cand = scores.topk(c, dim=1)
             p = torch.sigmoid(scorer.head_logits(hb, u, cand, cs))
@@ -88,9 +102,10 @@ def evaluate_scorer(
             hit = reranked == tb.unsqueeze(1)
             in_top = hit.any(1)
             pos = hit.float().argmax(1)
-            ranks_full.append(torch.where(in_top, pos, torch.from_numpy(ranks_ret[-1])).numpy())
-            probs.append(p.flatten().numpy())
-            labels.append((cand == tb.unsqueeze(1)).flatten().numpy())
+            rr = torch.from_numpy(ranks_ret[-1]).to(pos.device)
+            ranks_full.append(torch.where(in_top, pos, rr).cpu().numpy())
+            probs.append(p.flatten().cpu().numpy())
+            labels.append((cand == tb.unsqueeze(1)).flatten().cpu().numpy())
     out = {f"retrieval_{k}": v for k, v in M.rank_metrics(np.concatenate(ranks_ret)).items()}
     out.update(M.rank_metrics(np.concatenate(ranks_full)))
     out.update(
@@ -110,7 +125,7 @@ def evaluate_scorer(
                 _, scores = scorer.retrieval(hists[i : i + 128], qv, exclude_seen=True)
                 ranks_q.append(
                     M.ranks_from_scores(
-                        scores.numpy(),
+                        scores.cpu().numpy(),
                         split.test[i : i + 128],
                         [np.array(h) for h in hists[i : i + 128]],
                     )
@@ -137,6 +152,9 @@ def build(dataset: str, out: Path, overrides: dict[str, Any], log: Log) -> dict[
     t_start = time.perf_counter()
     cfg = {**DEFAULT_CONFIG, **overrides}
     seed_all(int(cfg["seed"]))
+    dev = pick_device(str(cfg["device"]))
+    cfg["trained_on"] = str(dev)
+    log(f"device: {dev}")
     ds = load_dataset(dataset, min_user=int(cfg["min_user"]), min_item=int(cfg["min_item"]))
     split = leave_last_out(ds)
     log(
@@ -149,19 +167,20 @@ def build(dataset: str, out: Path, overrides: dict[str, Any], log: Log) -> dict[
     timings["baselines_s"] = time.perf_counter() - t
     t = time.perf_counter()
     enc = TextEncoder(int(cfg["lora_rank"]), float(cfg["lora_alpha"]), tuple(cfg["lora_layers"]))
+    enc.to(dev)
     text_feat = enc.encode_all(ds.item_text)
     timings["text_encode_s"] = time.perf_counter() - t
     cfg["n_items"] = ds.n_items
-    model = SeqRec(cfg, text_feat)
-    head = RankHead(int(cfg["dim"]), int(cfg["head_hidden"]))
+    model = SeqRec(cfg, text_feat).to(dev)
+    head = RankHead(int(cfg["dim"]), int(cfg["head_hidden"])).to(dev)
     tables = item_tables(ds, split)
     scorer = Scorer(
         model=model,
         head=head,
         item_vecs=model.item_table().detach(),
-        logpop=tables["item.logpop"],
-        item_cat=tables["item.category"].long(),
-        genre_mh=tables["item.genres"],
+        logpop=tables["item.logpop"].to(dev),
+        item_cat=tables["item.category"].long().to(dev),
+        genre_mh=tables["item.genres"].to(dev),
         max_history=int(cfg["max_history"]),
         rerank=int(cfg["rerank"]),
         query_weight=float(cfg["query_weight"]),
@@ -189,12 +208,12 @@ def bundle_tensors(
 ) -> dict[str, torch.Tensor]:
     """Every tensor the bundle's ``model.safetensors`` holds, by name."""
     model, head = scorer.model, scorer.head
-    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
-    tensors.update({f"head.{k}": v.detach().contiguous() for k, v in head.state_dict().items()})
-    tensors.update({f"lora.{k}": v.contiguous() for k, v in lora.items()})
-    tensors["item.vecs"] = scorer.item_vecs.detach().contiguous()
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"head.{k}": v for k, v in head.state_dict().items()})
+    tensors.update({f"lora.{k}": v for k, v in lora.items()})
+    tensors["item.vecs"] = scorer.item_vecs
     tensors.update(tables)
-    return tensors
+    return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
 
 def write_bundle(

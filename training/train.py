@@ -46,6 +46,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "query_weight": 1.0,
     "min_user": 5,
     "min_item": 1,
+    "device": "auto",
 }
 
 Log = Callable[[str], None]
@@ -101,7 +102,7 @@ def train_seq(
         t0, total = time.perf_counter(), 0.0
         perm = torch.randperm(len(win), generator=gen)
         for i in range(0, len(win), int(cfg["batch"])):
-            w = win[perm[i : i + int(cfg["batch"])]]
+            w = win[perm[i : i + int(cfg["batch"])]].to(scorer.item_vecs.device)
             inp, tgt = w[:, :-1], w[:, 1:]
             table = model.item_table()
             h = model.encode(inp, table)
@@ -110,7 +111,7 @@ def train_seq(
             if cfg["loss"] == "ce":
                 loss = nn.functional.cross_entropy(hv @ table.t(), tv)
             else:
-                neg = torch.randint(0, n, (int(cfg["n_neg"]),), generator=gen)
+                neg = torch.randint(0, n, (int(cfg["n_neg"]),), generator=gen).to(w.device)
                 pos_l = (hv * table[tv]).sum(-1)
                 neg_l = hv @ table[neg].t()
                 neg_l = neg_l.masked_fill(neg.unsqueeze(0) == tv.unsqueeze(1), -1e4)
@@ -168,7 +169,7 @@ def _query_ndcg(
     with torch.inference_mode():
         for w in weights:
             _, scores = scorer.retrieval(padded, w * qv, exclude_seen=True)
-            ranks = ranks_from_scores(scores.numpy(), split.valid, split.train)
+            ranks = ranks_from_scores(scores.cpu().numpy(), split.valid, split.train)
             out[w] = rank_metrics(ranks)["ndcg@10"]
     return out
 
@@ -195,7 +196,7 @@ def train_text(
         items = nrng.choice(split.n_items, size=int(cfg["text_batch"]), p=probs)
         q = synth_queries(ds, items, rng)
         logits = model.query_proj(enc(q)) @ table.t()
-        loss = nn.functional.cross_entropy(logits, torch.from_numpy(items))
+        loss = nn.functional.cross_entropy(logits, torch.from_numpy(items).to(logits.device))
         opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
@@ -226,14 +227,14 @@ def train_head(split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log) -> R
         profiles = scorer.profiles(padded)
     u, cs, cand = u.clone(), cs.clone(), cand.clone()
     profiles = (profiles[0].clone(), profiles[1].clone())
-    y = (cand == torch.from_numpy(split.valid).unsqueeze(1)).float()
+    y = (cand == torch.from_numpy(split.valid).to(cand.device).unsqueeze(1)).float()
     opt = torch.optim.AdamW(head.parameters(), lr=float(cfg["head_lr"]), weight_decay=0.01)
     gen = torch.Generator().manual_seed(int(cfg["seed"]) + 1)
     head.train()
     bs = 64
     total = 0.0
     for _ in range(int(cfg["head_epochs"])):
-        perm = torch.randperm(len(cand), generator=gen)
+        perm = torch.randperm(len(cand), generator=gen).to(cand.device)
         total = 0.0
         for i in range(0, len(cand), bs):
             b = perm[i : i + bs]
