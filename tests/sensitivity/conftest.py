@@ -1,4 +1,4 @@
-"""Fixtures of the sensitivity tests: pytester and one reference stack per module."""
+"""Fixtures of the sensitivity tests: one reference stack per module."""
 
 from __future__ import annotations
 
@@ -8,11 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.sensitivity.stackutil import catalogue_stack
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Load pytester for this folder (``pytest_plugins`` is only allowed in the top conftest)."""
-    config.pluginmanager.import_plugin("pytester")
 
 
 @pytest.fixture(scope="module")

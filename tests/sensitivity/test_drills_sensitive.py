@@ -1,7 +1,7 @@
 """Every drill is proven sensitive: with its protecting mechanism off, it FAILS naming the SLO.
 
 Each case runs the committed experiment through the real drill plugin (``pytest -m drill`` in a
-subprocess, real stack, real Locust load) with the mechanism switched off at runtime
+subprocess from the repository root, real stack, real Locust load) with the mechanism switched off at runtime
 (``POST /admin/resilience``), and asserts the drill failed with one of the expected SLOs missed.
 The mechanisms are always switched back on, and that is verified, whatever happens.
 """
@@ -9,13 +9,16 @@ The mechanisms are always switched back on, and that is verified, whatever happe
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.sensitivity.stackutil import EXPERIMENTS, switched_off
+from tests.sensitivity.stackutil import REPO, switched_off
 
 pytestmark = [pytest.mark.sensitivity, pytest.mark.integration, pytest.mark.slow]
 
@@ -31,7 +34,9 @@ class Case:
 
 
 GW_FAILOVER = {"gateway": {"retries": False, "ejection": False}}
-TIMEOUTS = {"replicas": {"timeouts": False}}
+# Without the lookup deadline the breaker still opens after the first hung lookups and masks the
+# fault after a second or so: the feature-store drills are protected by the two together.
+TIMEOUTS = {"replicas": {"timeouts": False, "breaker": False}}
 
 CASES = [
     Case("gpu_node_loss", GW_FAILOVER, frozenset({("availability", "fault")})),
@@ -85,26 +90,21 @@ CASES = [
 ]
 
 
-def run_drill(pytester: pytest.Pytester, drill: str) -> dict[str, Any]:
-    """Run one committed experiment through the drill plugin; return its report record."""
-    report = pytester.path / "report"
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:locust",
-        "-p",
-        "no:cacheprovider",
-        "-m",
-        "drill",
-        str(EXPERIMENTS / f"{drill}.json"),
-        "--drill-report",
-        str(report),
-        timeout=420,
+def run_drill(tmp: Path, drill: str) -> dict[str, Any]:
+    """Run one committed experiment with `pytest -m drill` from the repo root; return its record."""
+    report = tmp / "report"
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "drill"]
+    cmd += [f"experiments/{drill}.json", "--drill-report", str(report)]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.run(
+        cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=420, check=False
     )
+    out = proc.stdout + proc.stderr
     record_file = report / "drills" / drill / "record.json"
-    assert record_file.is_file(), result.stdout.str()[-3000:]
+    assert record_file.is_file(), out[-3000:]
     record: dict[str, Any] = json.loads(record_file.read_text(encoding="utf-8"))
-    record["_rc"] = result.ret
-    record["_out"] = result.stdout.str()
+    record["_rc"] = proc.returncode
+    record["_out"] = out
     return record
 
 
@@ -130,11 +130,11 @@ def _params() -> list[Any]:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("case", _params())
 def test_drill_fails_without_its_mechanism(
-    case: Case, stack_dir: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    case: Case, stack_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHAOS_REC_STATE_DIR", str(stack_dir))
     with switched_off(stack_dir, case.off):
-        record = run_drill(pytester, case.drill)
+        record = run_drill(tmp_path, case.drill)
     missed = {(s["slo"], s["phase"]) for s in record["slos"] if not s["passed"]}
     lines = [str(p) for p in record["problems"]]
     assert record["result"] == "failed" and record["_rc"] == 1, record["_out"][-3000:]
