@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -193,7 +194,7 @@ def push_bundle(
 
 
 def corrupt_copy(src: Path, dst: Path) -> Path:
-    """Copy a bundle and flip bytes in its largest weight file (checksums no longer match)."""
+    """Copy a bundle and corrupt its largest weight file (checksums no longer match)."""
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst)
@@ -202,13 +203,35 @@ def corrupt_copy(src: Path, dst: Path) -> Path:
         raise ConfigError(f"bundle {src} holds no file to corrupt")
     victim = max(files, key=lambda p: p.stat().st_size)
     data = bytearray(victim.read_bytes())
-    # past a safetensors header: the file still parses, so only the checksum can catch it
-    header = 8 + int.from_bytes(data[:8], "little") if victim.suffix == ".safetensors" else 0
-    start = min(header, len(data) // 2)
-    for i in range(start, len(data), max(1, (len(data) - start) // 64)):
-        data[i] ^= 0xFF
+    if victim.suffix != ".safetensors" or not _corrupt_float_tensors(data):
+        start = len(data) // 2
+        for i in range(start, len(data), max(1, (len(data) - start) // 64)):
+            data[i] ^= 0xFF
     victim.write_bytes(bytes(data))
     return dst
+
+
+def _corrupt_float_tensors(data: bytearray) -> bool:
+    """Flip an exponent bit in every 7th FP32 value (silent weight corruption); True if any.
+
+    The file still parses and every shape is intact, so the bundle loads and warms up:
+    only the manifest's checksums can tell that it is bad (and its answers are garbage).
+    """
+    try:
+        size = int.from_bytes(data[:8], "little")
+        header = json.loads(bytes(data[8 : 8 + size]))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    base = 8 + size
+    touched = False
+    for name, info in header.items():
+        if name == "__metadata__" or not isinstance(info, dict) or info.get("dtype") != "F32":
+            continue
+        begin, end = info["data_offsets"]
+        for off in range(base + begin, base + end, 4 * 7):
+            data[off + 3] ^= 0x40  # high byte (little endian): exponent's top bit
+            touched = True
+    return touched
 
 
 def push_corrupt_bundle(
