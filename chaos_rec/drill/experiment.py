@@ -30,6 +30,17 @@ class DrillSpec:
         """The experiment's title."""
         return str(self.experiment.get("title", self.path.stem))
 
+    @property
+    def needs_reference_stack(self) -> bool:
+        """True when the experiment drives the reference stack through the chaos-rec control."""
+        conf = self.experiment.get("configuration") or {}
+        if not isinstance(conf, dict) or conf.get("chaos_rec_target", "reference") != "reference":
+            return False
+        return any(
+            isinstance(c, dict) and (c.get("provider") or {}).get("module") == "chaos_rec.controls"
+            for c in self.experiment.get("controls") or []
+        )
+
 
 def marker_name(tag: str) -> str:
     """A tag as a valid marker name: lowercase, non-word characters as ``_``."""

@@ -74,6 +74,8 @@ class DrillItem(pytest.Item):
             session.progress(self, "\n".join(record.plan))
             session.add_record(record)
             return
+        if self.spec.needs_reference_stack:
+            session.ensure_reference_stack()
         run_dir = session.new_run_dir(self.name)
         record.run_dir = str(run_dir)
         configuration = session.run_configuration(run_dir)

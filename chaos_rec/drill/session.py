@@ -32,6 +32,7 @@ class DrillSession:
         self.records: list[DrillRecord] = []
         self.notes: list[str] = []
         self._recovered = False
+        self._started_stack = False
         self._baseline: dict[str, DrillRecord] | None = None
 
     @classmethod
@@ -129,6 +130,24 @@ class DrillSession:
             self._recovered = True
             self.notes += guard.recover()
         return guard
+
+    def ensure_reference_stack(self) -> None:
+        """Start the reference stack once for the whole session (stopped at its end).
+
+        Without this each experiment's control would start and stop its own stack.
+        A stack that was already running is used and left running.
+        """
+        if self.cfg.stack_file is not None or self._started_stack:
+            return
+        from chaos_rec import stack
+        from chaos_rec.errors import StackNotRunning
+
+        try:
+            stack.load_state(self.cfg.state_dir)
+        except StackNotRunning:
+            self.notes.append(f"started the reference stack in {self.cfg.state_dir}")
+            stack.up(stack.StackConfig.load(None, state_dir=self.cfg.state_dir))
+            self._started_stack = True
 
     def toxiproxy_url(self) -> str | None:
         """The fault proxy of a user's deployment file (the reference stack repairs itself)."""
@@ -234,3 +253,8 @@ class DrillSession:
             from chaos_rec.report.files import write_session_report
 
             write_session_report(self.cfg.report_dir, self.records)
+        if self._started_stack:
+            from chaos_rec import stack
+
+            stack.down(self.cfg.state_dir)
+            self._started_stack = False
