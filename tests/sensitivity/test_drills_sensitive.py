@@ -1,8 +1,9 @@
 """Every drill is proven sensitive: with its protecting mechanism off, it FAILS naming the SLO.
 
-Each case runs the committed experiment through the real drill plugin (``pytest -m drill`` in a
-subprocess from the repository root, real stack, real Locust load) with the mechanism switched off at runtime
-(``POST /admin/resilience``), and asserts the drill failed with one of the expected SLOs missed.
+Each case runs the committed experiment through the real drill plugin (``pytest -m drill`` in
+a subprocess from the repository root, real stack, real Locust load) with the mechanism
+switched off at runtime (``POST /admin/resilience``), and asserts the drill failed with one of
+the expected SLOs missed.
 The mechanisms are always switched back on, and that is verified, whatever happens.
 """
 
