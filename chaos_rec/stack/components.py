@@ -209,6 +209,7 @@ def _replicas(config: StackConfig, ctx: dict[str, object]) -> list[ComponentSpec
             "--http-port", str(http), "--grpc-port", str(grpc), "--redis-url", redis_url,
             "--name", f"replica-{i}", "--device", config.device,
             "--admin-token", config.admin_token,
+            "--queue-capacity", str(config.model_server_queue_capacity),
         ]  # fmt: skip
         if config.model_server_disable:
             cmd += ["--disable", ",".join(config.model_server_disable)]

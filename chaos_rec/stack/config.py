@@ -47,6 +47,8 @@ class StackConfig:
     setup: bool = True
     device: str = "auto"
     model_server_threads: int | None = None  # torch intra-op threads per replica (None: auto)
+    # per-replica batch queue; beyond it requests are shed (503 / RESOURCE_EXHAUSTED)
+    model_server_queue_capacity: int = 256
     model_server_disable: tuple[str, ...] = ()
     gateway_disable: tuple[str, ...] = ()
     gateway_deadline_ms: int | None = None
@@ -158,6 +160,8 @@ class StackConfig:
                 raise ConfigError(f"{name} must be > 0")
         if self.model_server_threads is not None and self.model_server_threads <= 0:
             raise ConfigError("model_server_threads must be > 0")
+        if self.model_server_queue_capacity <= 0:
+            raise ConfigError("model_server_queue_capacity must be > 0")
         if self.gateway_deadline_ms is not None and self.gateway_deadline_ms <= 0:
             raise ConfigError("gateway_deadline_ms must be > 0")
         if not self.admin_token:
