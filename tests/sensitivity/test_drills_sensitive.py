@@ -109,17 +109,14 @@ def run_drill(tmp: Path, drill: str) -> dict[str, Any]:
     return record
 
 
-# Known gaps (strict xfail: they start failing once the drill becomes sensitive).
+# Known gap (strict xfail: it starts failing once the drill becomes sensitive).
 # traffic_spike: Locust is closed-loop (chaos_rec_load_users concurrent requests at most) and the
 # model server's queue holds 256, so a spike never fills the queue and the drill passes with
 # shedding on or off. Proving it needs a smaller --queue-capacity in the reference stack
-# (StackConfig has no such key yet). bad_model_rollout: see the reason below.
+# (StackConfig has no such key yet).
 VACUOUS = {
     "traffic_spike": "shedding is never exercised: closed-loop load (8 users) cannot fill "
     "the 256-deep queue; needs a queue_capacity stack key",
-    "bad_model_rollout": "push_corrupt_bundle's corruption hits the int64 item.category tensor, "
-    "so the server's warm-up refuses the bundle even with checksum off; corrupting only F32 "
-    "tensors (loads, warms up, serves NaN scores) needs a change in chaos_rec.actions.data",
 }
 
 
