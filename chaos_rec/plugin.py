@@ -94,4 +94,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from chaos_rec.drill.session import DrillSession
 
     config.pluginmanager.register(DrillSession.from_config(config), "chaos-rec-drill-session")
-    config.pluginmanager.import_plugin("chaos_rec.drill.fixtures")
+    # register the module object (not import_plugin): it may already be imported, and
+    # import_plugin would then warn that it cannot be assertion-rewritten
+    from chaos_rec.drill import fixtures
+
+    if not config.pluginmanager.is_registered(fixtures):
+        config.pluginmanager.register(fixtures, "chaos_rec.drill.fixtures")
