@@ -172,17 +172,19 @@ def push_bundle(
         )
     if not accepted and before is not None and after != before:
         raise FaultError(f"{rep.name} refused the bundle but its model changed {before} -> {after}")
-    if expect == "accepted" and not accepted:
-        raise FaultError(f"{rep.name} refused bundle {path.name}: {data}")
-    if expect == "refused" and accepted:
-        raise FaultError(f"{rep.name} ACCEPTED bundle {path.name}, which should have been refused")
-    if dep.bundle and path != dep.bundle.absolute():
+    if accepted and dep.bundle and path != dep.bundle.absolute():
+        # remembered before any expectation is judged: an unexpectedly accepted bad
+        # bundle must still be rolled back by rollback_all / the control
         remember(
             f"bundle:{rep.name}",
             f"restore the reference bundle on {rep.name}",
             lambda: restore_bundle(target, configuration=configuration, secrets=secrets),
         )
     mark(cfg, "fault", "push_bundle")
+    if expect == "accepted" and not accepted:
+        raise FaultError(f"{rep.name} refused bundle {path.name}: {data}")
+    if expect == "refused" and accepted:
+        raise FaultError(f"{rep.name} ACCEPTED bundle {path.name}, which should have been refused")
     return {
         "replica": rep.name,
         "status": status,
