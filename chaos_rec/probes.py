@@ -11,7 +11,6 @@ import json
 import math
 import random
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -308,19 +307,10 @@ def feature_store_consistent(
 ) -> bool:
     """True when Redis matches the offline features (`python -m training materialize --verify-only`)."""
     _cfg, dep = _setup(configuration, secrets)
-    if not dep.redis_url or not dep.bundle:
-        raise ProbeError("the deployment names no redis_url/bundle to verify")
-    cmd = [
-        sys.executable,
-        "-m",
-        "training",
-        "materialize",
-        "--redis",
-        dep.redis_url,
-        "--bundle",
-        str(dep.bundle),
-        "--verify-only",
-    ]
+    try:
+        cmd = dep.materialize_command(verify_only=True)
+    except ConfigError as exc:
+        raise ProbeError(str(exc)) from exc
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:

