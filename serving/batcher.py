@@ -1,4 +1,4 @@
-"""Dynamic batcher: a bounded queue, batches of up to N within a delay, one worker thread."""
+"""Dynamic batcher: bounded admission, batches of up to N within a delay, one worker thread."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ class Batcher(Generic[J, R]):
     A batch takes what is queued; it waits up to `max_queue_delay_s` for more only while
     other requests are known to be on their way (`incoming()`), so a lone request never
     waits, and requests that arrive while a forward pass runs form the next batch.
+
+    Admission is bounded: at most `capacity` requests are inside the server at once (fetching
+    features, queued, or in a forward pass; see `admit`). Under overload the backlog of a CPU
+    server is mostly requests waiting for the loop and their features, not the batch queue, so
+    bounding the batch queue alone would never shed.
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class Batcher(Generic[J, R]):
         self._worker: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._expected = 0
+        self._admitted = 0
 
     def start(self) -> None:
         """Start the worker on the running loop."""
@@ -73,6 +79,24 @@ class Batcher(Generic[J, R]):
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold one admission for a request's whole stay; shed when full (switch `shedding`)."""
+        if self.switches["shedding"] and self._admitted >= self.capacity:
+            if self.metrics is not None:
+                self.metrics.shed.inc()
+            raise Overloaded(f"server full ({self.capacity} requests in progress); request shed")
+        self._admitted += 1
+        try:
+            yield
+        finally:
+            self._admitted -= 1
+
+    @property
+    def in_progress(self) -> int:
+        """Requests admitted and not yet answered."""
+        return self._admitted
+
+    @contextlib.contextmanager
     def incoming(self) -> Iterator[None]:
         """Mark a request as on its way (e.g. fetching features) so a batch waits for it."""
         self._expected += 1
@@ -87,12 +111,8 @@ class Batcher(Generic[J, R]):
         return 0 if self._queue is None else self._queue.qsize()
 
     async def submit(self, job: J, deadline: float) -> R:
-        """Queue a job and wait for its result; shed when full (switch `shedding`)."""
+        """Queue a job and wait for its result (bounded by `admit`, not here)."""
         assert self._queue is not None, "Batcher.start() was not called"
-        if self.switches["shedding"] and self._queue.qsize() >= self.capacity:
-            if self.metrics is not None:
-                self.metrics.shed.inc()
-            raise Overloaded(f"queue full ({self.capacity} waiting); request shed")
         loop = asyncio.get_running_loop()
         item: _Item[J, R] = _Item(job, deadline, loop.create_future())
         item.future.add_done_callback(_retrieve)

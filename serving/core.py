@@ -138,9 +138,10 @@ class InferenceCore:
         return list(results)
 
     async def _one(self, req: RecRequest, deadline: float) -> RecResult:
-        with self.batcher.incoming():
-            found = await self.features.lookup(req.user_id)
-        return await self._answer(req, found, deadline)
+        with self.batcher.admit():
+            with self.batcher.incoming():
+                found = await self.features.lookup(req.user_id)
+            return await self._answer(req, found, deadline)
 
     async def _answer(self, req: RecRequest, found: Lookup, deadline: float) -> RecResult:
         model = self.model

@@ -76,6 +76,15 @@ class GatewayMetrics:
         )
         self.retries = Counter("cr_gateway_retries", "Retries on another replica", registry=r)
         self.hedges = Counter("cr_gateway_hedges", "Hedged calls sent", registry=r)
+        self.shed = Counter(
+            "cr_gateway_shed", "Requests shed (503): too many in progress or loop lag", registry=r
+        )
+        self.inflight = Gauge("cr_gateway_inflight", "Requests in progress", registry=r)
+        self.loop_lag = Gauge(
+            "cr_gateway_loop_lag_seconds",
+            "Smoothed event-loop lag (shed above the limit)",
+            registry=r,
+        )
         self.ejections = Counter(
             "cr_gateway_ejections", "Replica ejections", ["replica"], registry=r
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 from serving.errors import BadRequest
 
 SERVER_MECHANISMS = ("timeouts", "breaker", "cache", "fallback", "shedding", "checksum")
-GATEWAY_MECHANISMS = ("retries", "hedging", "ejection", "deadlines")
+GATEWAY_MECHANISMS = ("retries", "hedging", "ejection", "deadlines", "shedding")
 
 
 class Switches:
@@ -143,6 +143,9 @@ class GatewaySettings:
     disabled: tuple[str, ...] = ()
     admin_token: str | None = None
     max_k: int = 100
+    # shed (switch `shedding`) beyond this many requests in progress, or this event-loop lag
+    max_inflight: int = 64
+    max_loop_lag_ms: float = 30.0
 
     @classmethod
     def from_argv(cls, argv: Sequence[str] | None = None) -> GatewaySettings:
@@ -154,6 +157,8 @@ class GatewaySettings:
         p.add_argument("--replica-health", type=_pairs, default={}, metavar="NAME=url,...")
         p.add_argument("--deadline-ms", type=_positive(float), default=250.0)
         p.add_argument("--hedge-after-ms", type=float, default=0.0)
+        p.add_argument("--max-inflight", type=_positive(int), default=64)
+        p.add_argument("--max-loop-lag-ms", type=_positive(float), default=30.0)
         p.add_argument(
             "--disable",
             type=lambda t: _mechs(t, GATEWAY_MECHANISMS),
@@ -171,6 +176,8 @@ class GatewaySettings:
             replica_health=a.replica_health,
             deadline_ms=a.deadline_ms,
             hedge_after_ms=a.hedge_after_ms,
+            max_inflight=a.max_inflight,
+            max_loop_lag_ms=a.max_loop_lag_ms,
             disabled=a.disable,
             admin_token=a.admin_token,
         )

@@ -129,9 +129,12 @@ def _set_level(
     ctx = cfg.run_context()
     if not ctx.timeline():
         raise FaultError("no load is running in this run: add the chaos_rec.controls control")
+    # mark first: the runner picks the level up within ~0.2 s, so no second of the new load is
+    # ever labelled with the old phase
+    mark(cfg, phase, by)
+    since = int(time.time())
     ctx.write_json("load_level.json", {"multiplier": float(multiplier)})
     deadline = time.monotonic() + 5.0
-    since = int(time.time())
     while True:
         rows = [r for r in read_jsonl(ctx.timeline_path) if int(r.get("t", 0)) >= since]
         if any(float(r.get("level", 0)) == float(multiplier) for r in rows):
@@ -139,7 +142,6 @@ def _set_level(
         if time.monotonic() > deadline:
             raise FaultError(f"the load runner did not pick up level x{multiplier:g} within 5s")
         time.sleep(0.2)
-    mark(cfg, phase, by)
     return {"multiplier": float(multiplier)}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import random
 import time
@@ -50,6 +51,7 @@ class _Recorder:
         self.buckets: dict[int, SecondStats] = {}
         self.next_t: int | None = None
         self._level_mtime = 0.0
+        self._level_checked = 0.0
 
     def record(self, ms: float, status: int, tier: str | None, failed: bool, known: bool) -> None:
         """Record one finished request in the bucket of the current second."""
@@ -60,7 +62,11 @@ class _Recorder:
         stats.add(ms, status, tier, failed=failed, known=known)
 
     def interval(self) -> float:
-        """Seconds between two requests of one user at the current level."""
+        """Seconds between two requests of one user at the current level (re-read every 0.1 s)."""
+        now = time.monotonic()
+        if now - self._level_checked >= 0.1:
+            self._level_checked = now
+            self._read_level()
         rps = max(0.01, self.base_rps * self.multiplier)
         return self.users / rps
 
@@ -146,13 +152,33 @@ class Shopper(FastHttpUser):
         self.kinds = list(mix)
         self.weights = [float(mix[k]) for k in self.kinds]
         self.k = int(CONFIG.get("k", 10))
-        self._last = time.time() + self.rng.random() * RECORDER[0].interval()
+        self.phase = self.rng.random()  # this user's offset within every interval
+        self._gap = 0.0
+        self._slot = 0
 
     def wait_time(self) -> float:
-        """Pace this user to its share of the target rate."""
-        gap = RECORDER[0].interval()
-        self._last = max(self._last + gap, time.time() - gap)
-        return max(0.0, self._last - time.time())
+        """No wait between tasks: `_pace` (in the task) holds each user to its schedule."""
+        return 0.0
+
+    def _pace(self) -> None:
+        """Wait for this user's next slot: slots are every ``interval`` s, offset by ``phase``.
+
+        Users' phases are spread uniformly, so arrivals are spread evenly at any level; a level
+        change takes effect within 0.2 s and every user joins the new schedule at its next slot
+        (no burst of all users at once). A user whose request outlasts its interval skips the
+        slots it missed (closed loop per user, open loop across many users).
+        """
+        while True:
+            gap = RECORDER[0].interval()
+            now = time.time()
+            x = now / gap + self.phase
+            n = math.floor(x)
+            if gap != self._gap:  # first call or a new level: join the schedule at the next slot
+                self._gap, self._slot = gap, n
+            if n != self._slot:
+                self._slot = n
+                return
+            gevent.sleep(min((n + 1 - x) * gap + 0.0005, 0.2))
 
     def _body(self) -> tuple[dict[str, Any], bool]:
         kind = self.rng.choices(self.kinds, self.weights)[0]
@@ -169,6 +195,7 @@ class Shopper(FastHttpUser):
     @task
     def recommend(self) -> None:
         """POST /v1/recommend and record latency, status and fallback tier."""
+        self._pace()
         body, known = self._body()
         start = time.perf_counter()
         with self.client.post(

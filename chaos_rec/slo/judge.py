@@ -19,8 +19,22 @@ def _label(
 ) -> list[tuple[str, Mapping[str, Any]]]:
     rows = sorted(timeline, key=lambda r: int(r["t"]))
     if phases:
-        return [(phase_at(phases, float(r["t"])), r) for r in rows]
+        return [(_phase_of_second(phases, int(r["t"])), r) for r in rows]
     return [(str(r.get("phase", "steady")), r) for r in rows]
+
+
+def _phase_of_second(phases: Sequence[Mapping[str, Any]], t: int) -> str:
+    """The phase a timeline second is judged in: any second the fault phase touches is `fault`.
+
+    A second in which a phase changes holds requests of both phases; judging the second in which
+    a fault begins as steady would charge the fault to the steady budgets.
+    """
+    start = phase_at(phases, float(t))
+    if start != "fault" and any(
+        str(m["phase"]) == "fault" and t < float(m["t"]) < t + 1 for m in phases
+    ):
+        return "fault"
+    return start
 
 
 def _stretches(

@@ -242,6 +242,7 @@ def _gateway(config: StackConfig, ctx: dict[str, object]) -> list[ComponentSpec]
         "--replicas", ",".join(targets), "--replica-health", ",".join(health),
         "--admin-token", config.admin_token,
     ]  # fmt: skip
+    cmd += ["--max-inflight", str(config.gateway_max_inflight)]
     if config.gateway_deadline_ms is not None:
         cmd += ["--deadline-ms", str(config.gateway_deadline_ms)]
     if config.gateway_disable:

@@ -17,7 +17,7 @@ __all__ = ["MECHANISMS_GATEWAY", "MECHANISMS_SERVER", "StackConfig", "default_bu
 
 ENV_PREFIX = "CHAOS_REC_"
 MECHANISMS_SERVER = ("timeouts", "breaker", "cache", "fallback", "shedding", "checksum")
-MECHANISMS_GATEWAY = ("retries", "hedging", "ejection", "deadlines")
+MECHANISMS_GATEWAY = ("retries", "hedging", "ejection", "deadlines", "shedding")
 MAX_PORT_OFFSET = 300  # base_port + this must still be a valid port (see docs/contracts.md)
 
 
@@ -52,6 +52,8 @@ class StackConfig:
     model_server_disable: tuple[str, ...] = ()
     gateway_disable: tuple[str, ...] = ()
     gateway_deadline_ms: int | None = None
+    # requests in progress at the gateway beyond which new ones are shed (503 + Retry-After)
+    gateway_max_inflight: int = 32
     admin_token: str = "chaos-rec"
     ready_timeout_s: float = 120.0
     restart_backoff_s: float = 0.5
@@ -162,6 +164,8 @@ class StackConfig:
             raise ConfigError("model_server_threads must be > 0")
         if self.model_server_queue_capacity <= 0:
             raise ConfigError("model_server_queue_capacity must be > 0")
+        if self.gateway_max_inflight <= 0:
+            raise ConfigError("gateway_max_inflight must be > 0")
         if self.gateway_deadline_ms is not None and self.gateway_deadline_ms <= 0:
             raise ConfigError("gateway_deadline_ms must be > 0")
         if not self.admin_token:

@@ -19,6 +19,7 @@ from serving.errors import (
     Overloaded,
     ServingError,
 )
+from serving.gateway.admission import Admission
 from serving.gateway.pool import ReplicaPool
 from serving.gateway.router import Router
 from serving.metrics import CONTENT_TYPE, GatewayMetrics
@@ -63,6 +64,9 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.pool = ReplicaPool(settings, self.switches, self.metrics)
         self.router = Router(self.pool, self.switches, self.metrics)
+        self.admission = Admission(
+            settings.max_inflight, settings.max_loop_lag_ms, self.switches, self.metrics
+        )
 
     def app(self) -> web.Application:
         """The aiohttp application."""
@@ -80,8 +84,16 @@ class Gateway:
         return app
 
     async def recommend(self, request: web.Request) -> web.Response:
-        """POST /v1/recommend."""
+        """POST /v1/recommend (shed with 503 + Retry-After, before any work, when overloaded)."""
         started = time.perf_counter()
+        shed = self.admission.reason_to_shed()
+        if shed is not None:
+            self.metrics.shed.inc()
+            self.metrics.requests.labels(code="503").inc()
+            return web.json_response(
+                {"error": f"{shed}; request shed"}, status=503, headers={"Retry-After": "1"}
+            )
+        self.admission.enter()
         code = 200
         try:
             user_id, k, query = parse_recommend(
@@ -106,6 +118,7 @@ class Gateway:
             code = next((s for c, s in STATUS.items() if isinstance(exc, c)), 500)
             return web.json_response({"error": str(exc)}, status=code)
         finally:
+            self.admission.leave()
             self.metrics.requests.labels(code=str(code)).inc()
             self.metrics.request_latency.observe(time.perf_counter() - started)
 
@@ -138,6 +151,7 @@ async def serve(settings: GatewaySettings) -> int:
     gw.pool.open()
     await gw.pool.check_all()
     gw.pool.start_health()
+    gw.admission.start()
     gc.collect()
     gc.freeze()  # start-up objects stay: keep them out of GC passes (p99 pauses)
     runner = web.AppRunner(gw.app(), access_log=None)
@@ -157,6 +171,7 @@ async def serve(settings: GatewaySettings) -> int:
         await stop.wait()
     finally:
         await runner.cleanup()
+        await gw.admission.stop()
         await gw.pool.close()
     return 0
 

@@ -121,3 +121,23 @@ def test_locust_that_cannot_start_is_one_clear_error(tmp_path: Path) -> None:
         LoadRunner("http://127.0.0.1:1", tmp_path, holdout=tmp_path / "nope.json")
     with pytest.raises(ConfigError, match="load rps must be within"):
         LoadRunner("http://127.0.0.1:1", tmp_path, rps=0)
+
+
+def test_many_users_spread_evenly_and_a_new_level_applies_within_a_second(
+    gateway: _Gateway, tmp_path: Path
+) -> None:
+    """300 paced users: no burst of all users at start, and x10 takes effect at once (no backlog)."""
+    url = f"http://127.0.0.1:{gateway.server_address[1]}"
+    ctx = RunContext(tmp_path / "run")
+    with LoadRunner(url, ctx.run_dir, rps=20, users=300, seed=1) as load:
+        start = int(time.time())
+        steady = _wait_rows(ctx, start + 1, 3)
+        load.set_level(10.0)
+        changed = time.time()
+        spiked = _wait_rows(ctx, int(changed) + 1, 3)
+    per_s = [r["requests"] for r in steady]
+    print("steady", per_s, "spiked", [r["requests"] for r in spiked])
+    # 300 users at 20 rps in total: ~20 a second, never the 300 a closed-loop start would fire
+    assert all(5 <= n <= 40 for n in per_s), per_s
+    # x10: ~200 a second from the first full second after the change
+    assert all(150 <= r["requests"] <= 260 for r in spiked), [r["requests"] for r in spiked]

@@ -80,8 +80,8 @@ CASES = [
     ),
     Case(
         "traffic_spike",
-        {"replicas": {"shedding": False}},
-        frozenset({("p99_ms", "fault"), ("availability", "fault")}),
+        {"gateway": {"shedding": False}, "replicas": {"shedding": False}},
+        frozenset({("p99_ms", "fault")}),
     ),
     Case(
         "node_loss_during_slow_feature_store",
@@ -109,24 +109,8 @@ def run_drill(tmp: Path, drill: str) -> dict[str, Any]:
     return record
 
 
-# Known gap (strict xfail: it starts failing once the drill becomes sensitive).
-# traffic_spike: Locust is closed-loop (chaos_rec_load_users concurrent requests at most) and the
-# model server's queue holds 256, so a spike never fills the queue and the drill passes with
-# shedding on or off. Proving it needs a smaller --queue-capacity in the reference stack
-# (StackConfig has no such key yet).
-VACUOUS = {
-    "traffic_spike": "shedding is never exercised: closed-loop load (8 users) cannot fill "
-    "the 256-deep queue; needs a queue_capacity stack key",
-}
-
-
 def _params() -> list[Any]:
-    return [
-        pytest.param(c, id=c.drill, marks=pytest.mark.xfail(strict=True, reason=VACUOUS[c.drill]))
-        if c.drill in VACUOUS
-        else pytest.param(c, id=c.drill)
-        for c in CASES
-    ]
+    return [pytest.param(c, id=c.drill) for c in CASES]
 
 
 @pytest.mark.timeout(600)

@@ -181,3 +181,22 @@ def test_a_short_last_window_is_merged_into_the_previous_one() -> None:
     (res,) = evaluate(spec, rows, []).results
     assert res.window == (T0, T0 + 7)
     assert res.observed == pytest.approx(20.0, rel=0.05)  # 50 of 70 requests at 20 ms
+
+
+def test_a_second_in_which_the_fault_begins_is_judged_as_fault_not_steady() -> None:
+    spec = SLOSpec.parse(
+        {"steady": {"availability": 0.99}, "fault": {"availability": 0.3}, "window_s": 5}
+    )
+    rows = [row(T0 + i) for i in range(10)]
+    rows[9] = row(T0 + 9, errors=6)  # the spike starts 0.3 s into this second: 6 of 10 shed
+    rows += [row(T0 + 10 + i, errors=5) for i in range(5)]
+    phases = [
+        {"t": T0, "phase": "steady", "by": "x"},
+        {"t": T0 + 9.3, "phase": "fault", "by": "x"},
+        {"t": T0 + 15, "phase": "recovery", "by": "x"},
+    ]
+    verdict = evaluate(spec, rows, phases)
+    by = {(r.slo, r.phase): r for r in verdict.results}
+    assert by[("availability", "steady")].passed
+    assert by[("availability", "steady")].window == (T0, T0 + 9)  # second 9 is not in it
+    assert by[("availability", "fault")].window[0] == T0 + 9
