@@ -15,7 +15,13 @@ from aiohttp import web
 from serving.breaker import CircuitBreaker
 from serving.core import InferenceCore
 from serving.errors import FeatureStoreError, ServingError
-from serving.features import FeatureClient, FeatureSource, LastKnownCache, RedisSource, UserFeatures
+from serving.features import (
+    FeatureClient,
+    FeatureSource,
+    LastKnownCache,
+    UserFeatures,
+    redis_source,
+)
 from serving.grpc_api import build_server, set_health
 from serving.metrics import ServerMetrics
 from serving.model import load_model, pick_device, size_threads
@@ -54,7 +60,7 @@ def build(settings: ServerSettings, source: FeatureSource | None = None) -> Serv
     switches = Switches(SERVER_MECHANISMS, settings.disabled)
     metrics = ServerMetrics()
     metrics.set_breaker("closed")
-    src = source or RedisSource(settings.redis_url)
+    src = source or redis_source(settings.redis_url)
     key, decode = feature_codec()
     features = FeatureClient(
         src,

@@ -118,11 +118,14 @@ class Batcher(Generic[J, R]):
         item.future.add_done_callback(_retrieve)
         self._queue.put_nowait(item)
         self._gauge()
-        remaining = deadline - loop.time()
+        # one timer per request (cheaper than wait_for + shield): at the deadline the job's
+        # future fails, so the worker skips it if it has not started; a cancelled caller
+        # cancels the future, with the same effect
+        timer = loop.call_at(deadline, _expire, item.future)
         try:
-            return await asyncio.wait_for(asyncio.shield(item.future), timeout=max(0.0, remaining))
-        except TimeoutError as exc:
-            raise DeadlineExceeded("request deadline passed while queued or computing") from exc
+            return await item.future
+        finally:
+            timer.cancel()
 
     def _gauge(self) -> None:
         if self.metrics is not None and self._queue is not None:
@@ -169,6 +172,11 @@ class Batcher(Generic[J, R]):
             for it, res in zip(live, results, strict=True):
                 if not it.future.done():
                     it.future.set_result(res)
+
+
+def _expire(fut: asyncio.Future[R]) -> None:
+    if not fut.done():
+        fut.set_exception(DeadlineExceeded("request deadline passed while queued or computing"))
 
 
 def _retrieve(fut: asyncio.Future[R]) -> None:

@@ -132,10 +132,13 @@ class InferenceCore:
             raise ModelNotReady("model not ready: bundle not loaded or warm-up pending")
         for req in reqs:
             self.validate(req)
-        results = await asyncio.gather(*(self._one(r, deadline) for r in reqs))
+        if len(reqs) == 1:  # the usual case: no task and gather for one row
+            results = [await self._one(reqs[0], deadline)]
+        else:
+            results = list(await asyncio.gather(*(self._one(r, deadline) for r in reqs)))
         for res in results:
-            self.metrics.tiers.labels(tier=res.tier).inc()
-        return list(results)
+            self.metrics.tier(res.tier)
+        return results
 
     async def _one(self, req: RecRequest, deadline: float) -> RecResult:
         with self.batcher.admit():

@@ -169,10 +169,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             await context.abort(code, f"internal error: {type(exc).__name__}: {exc}")
             raise
         finally:
-            self.core.metrics.requests.labels(protocol="grpc", code=code.name).inc()
-            self.core.metrics.request_latency.labels(protocol="grpc").observe(
-                time.perf_counter() - started
-            )
+            self.core.metrics.request_done("grpc", code.name, time.perf_counter() - started)
 
 
 def build_server(

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from serving.breaker import STATE_CODES
+
+
+class _Children:
+    """Labelled children looked up once and kept (labels() per request costs a lock + hash)."""
+
+    def __init__(self) -> None:
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, metric: Any, **labels: str) -> Any:
+        key = (metric._name, *labels.values())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(**labels)
+        return child
+
 
 _LAT = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-class ServerMetrics:
+class ServerMetrics(_Children):
     """Request latency, batch sizes, queue depth, tiers, breaker, feature store, model version."""
 
     def __init__(self) -> None:
+        super().__init__()
         r = self.registry = CollectorRegistry()
         self.request_latency = Histogram(
             "cr_request_latency_seconds",
@@ -48,6 +66,15 @@ class ServerMetrics:
         )
         self.reloads = Counter("cr_reloads", "Hot reloads by result", ["result"], registry=r)
 
+    def tier(self, tier: str) -> None:
+        """Count one answer by fallback tier."""
+        self._child(self.tiers, tier=tier).inc()
+
+    def request_done(self, protocol: str, code: str, seconds: float) -> None:
+        """Count one inference request by outcome and observe its latency."""
+        self._child(self.requests, protocol=protocol, code=code).inc()
+        self._child(self.request_latency, protocol=protocol).observe(seconds)
+
     def set_breaker(self, state: str) -> None:
         """Export the breaker state as a number."""
         self.breaker_state.set(STATE_CODES[state])
@@ -62,10 +89,11 @@ class ServerMetrics:
         return generate_latest(self.registry)
 
 
-class GatewayMetrics:
+class GatewayMetrics(_Children):
     """Gateway request latency, attempts, retries, hedges, ejections, replica health."""
 
     def __init__(self) -> None:
+        super().__init__()
         r = self.registry = CollectorRegistry()
         self.request_latency = Histogram(
             "cr_gateway_latency_seconds", "Gateway request latency", buckets=_LAT, registry=r
@@ -94,6 +122,19 @@ class GatewayMetrics:
         self.tiers = Counter(
             "cr_gateway_fallback", "Answers by fallback tier", ["tier"], registry=r
         )
+
+    def tier(self, tier: str) -> None:
+        """Count one answer by fallback tier."""
+        self._child(self.tiers, tier=tier).inc()
+
+    def request_done(self, code: str, seconds: float) -> None:
+        """Count one request by status and observe its latency."""
+        self._child(self.requests, code=code).inc()
+        self.request_latency.observe(seconds)
+
+    def attempt(self, replica: str, result: str) -> None:
+        """Count one replica call by result."""
+        self._child(self.attempts, replica=replica, result=result).inc()
 
     def render(self) -> bytes:
         """Prometheus text exposition."""

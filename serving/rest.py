@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from serving import codec
@@ -47,6 +48,15 @@ def status_of(exc: ServingError) -> int:
         if cls in STATUS:
             return STATUS[cls]
     return 500
+
+
+def json_body(payload: object, status: int = 200) -> web.Response:
+    """A JSON response serialised by orjson (same JSON as json.dumps, a fraction of the CPU)."""
+    try:
+        body = orjson.dumps(payload)
+    except TypeError:  # what orjson refuses (an echoed id beyond 64 bits): the stdlib encoder
+        body = json.dumps(payload).encode()
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8")
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -198,7 +208,7 @@ class RestAdapter:
             }
             if "id" in header:
                 payload["id"] = header["id"]
-            return web.json_response(payload)
+            return json_body(payload)
         except ServingError as exc:
             code = status_of(exc)
             return _error(code, str(exc))
@@ -207,10 +217,7 @@ class RestAdapter:
             log.exception("infer failed")
             return _error(500, f"internal error: {type(exc).__name__}: {exc}")
         finally:
-            self.core.metrics.requests.labels(protocol="http", code=str(code)).inc()
-            self.core.metrics.request_latency.labels(protocol="http").observe(
-                time.perf_counter() - started
-            )
+            self.core.metrics.request_done("http", str(code), time.perf_counter() - started)
 
     async def _read_body(self, request: web.Request) -> bytes:
         try:

@@ -147,12 +147,12 @@ class ReplicaPool:
             ordered = sorted(self._recent)
             self._p95 = max(0.005, ordered[int(0.95 * (len(ordered) - 1))])
             self._since_p95 = 0
-        self.metrics.attempts.labels(replica=r.name, result="ok").inc()
+        self.metrics.attempt(r.name, "ok")
 
     def failure(self, r: Replica, *, stall: bool, result: str) -> None:
         """Record a failed call; eject after N in a row or at once on a stall."""
         r.failures += 1
-        self.metrics.attempts.labels(replica=r.name, result=result).inc()
+        self.metrics.attempt(r.name, result)
         if not self.switches["ejection"] or r.ejected:
             return
         if stall or r.failures >= self.settings.eject_after_failures:

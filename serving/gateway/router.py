@@ -97,7 +97,7 @@ class Router:
             if code != grpc.StatusCode.INVALID_ARGUMENT:
                 result = "shed" if code == grpc.StatusCode.RESOURCE_EXHAUSTED else code.name.lower()
                 if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    self.metrics.attempts.labels(replica=r.name, result=result).inc()
+                    self.metrics.attempt(r.name, result)
                 else:
                     self.pool.failure(r, stall=stall, result=result)
             raise _Failed(r, code, f"{r.name}: {code.name}: {exc.details()}") from exc

@@ -23,7 +23,7 @@ from serving.gateway.admission import Admission
 from serving.gateway.pool import ReplicaPool
 from serving.gateway.router import Router
 from serving.metrics import CONTENT_TYPE, GatewayMetrics
-from serving.rest import read_json_object, resilience_routes
+from serving.rest import json_body, read_json_object, resilience_routes
 from serving.settings import GATEWAY_MECHANISMS, GatewaySettings, Switches
 
 # The one error → HTTP status table of the gateway.
@@ -100,8 +100,8 @@ class Gateway:
                 await read_json_object(request), self.settings.max_k
             )
             ans = await self.router.recommend(user_id, k, query, self.settings.deadline_ms / 1000)
-            self.metrics.tiers.labels(tier=ans.fallback).inc()
-            return web.json_response(
+            self.metrics.tier(ans.fallback)
+            return json_body(
                 {
                     "user_id": user_id,
                     "items": [
@@ -119,8 +119,7 @@ class Gateway:
             return web.json_response({"error": str(exc)}, status=code)
         finally:
             self.admission.leave()
-            self.metrics.requests.labels(code=str(code)).inc()
-            self.metrics.request_latency.observe(time.perf_counter() - started)
+            self.metrics.request_done(str(code), time.perf_counter() - started)
 
     async def healthz(self, request: web.Request) -> web.Response:
         """Liveness."""
