@@ -68,10 +68,12 @@ def is_server_error(code: str) -> bool:
     return c == 0 or c >= 500
 
 
-def _merged_hist(rows: Iterable[Mapping[str, Any]]) -> dict[int, int] | None:
+def _merged_hist(
+    rows: Iterable[Mapping[str, Any]], field: str = "lat_hist"
+) -> dict[int, int] | None:
     merged: dict[int, int] = {}
     for row in rows:
-        hist = row.get("lat_hist")
+        hist = row.get(field)
         if hist is None:
             if int(row.get("requests", 0)):
                 return None  # an older row without histogram: cannot merge exactly
@@ -81,9 +83,21 @@ def _merged_hist(rows: Iterable[Mapping[str, Any]]) -> dict[int, int] | None:
     return merged
 
 
-def latency_percentile(rows: Sequence[Mapping[str, Any]], q: float) -> float | None:
-    """Latency percentile ``q`` over rows (histograms merged; else request-weighted)."""
-    hist = _merged_hist(rows)
+def latency_percentile(
+    rows: Sequence[Mapping[str, Any]], q: float, *, accepted: bool = False
+) -> float | None:
+    """Latency percentile ``q`` over rows (histograms merged; else request-weighted).
+
+    ``accepted``: of the answered requests only (no 5xx, no transport error), e.g. the requests
+    a shedding deployment took on during overload; None for rows that do not record them.
+    """
+    hist = _merged_hist(rows, "ok_hist" if accepted else "lat_hist")
+    if accepted:
+        if hist is None:
+            return None
+        value = hist_percentile(hist, q)
+        maxes = [float(r["ok_max_ms"]) for r in rows if r.get("ok_max_ms") is not None]
+        return min(value, max(maxes)) if value is not None and maxes else value
     if hist is not None:
         value = hist_percentile(hist, q)
         maxes = [float(r["max_ms"]) for r in rows if r.get("max_ms") is not None]
@@ -161,6 +175,7 @@ class SecondStats:
     def __init__(self, t: int) -> None:
         self.t = t
         self.latencies: list[float] = []
+        self.ok_latencies: list[float] = []  # answered requests only (no 5xx, no transport error)
         self.failures = 0
         self.status: dict[str, int] = {}
         self.tiers: dict[str, int] = {}
@@ -169,6 +184,8 @@ class SecondStats:
     def add(self, ms: float, status: int, tier: str | None, *, failed: bool, known: bool) -> None:
         """Record one finished request."""
         self.latencies.append(ms)
+        if not failed and status < 400:
+            self.ok_latencies.append(ms)
         code = str(status)
         self.status[code] = self.status.get(code, 0) + 1
         if failed:
@@ -180,12 +197,9 @@ class SecondStats:
                 self.cold += 1
 
     def row(self, phase: str) -> dict[str, Any]:
-        """The timeline row (contract shape plus ``lat_hist`` and ``unknown_users``)."""
+        """The timeline row (contract shape plus ``lat_hist``, ``ok_hist`` and ``unknown_users``)."""
         lat = sorted(self.latencies)
-        hist: dict[str, int] = {}
-        for ms in lat:
-            k = str(bucket_of(ms))
-            hist[k] = hist.get(k, 0) + 1
+        hist = _hist(lat)
 
         def pct(q: float) -> float | None:
             if not lat:
@@ -206,4 +220,14 @@ class SecondStats:
             "tiers": dict(self.tiers),
             "unknown_users": self.cold,
             "lat_hist": hist,
+            "ok_hist": _hist(self.ok_latencies),
+            "ok_max_ms": round(max(self.ok_latencies), 3) if self.ok_latencies else None,
         }
+
+
+def _hist(latencies: Iterable[float]) -> dict[str, int]:
+    hist: dict[str, int] = {}
+    for ms in latencies:
+        k = str(bucket_of(ms))
+        hist[k] = hist.get(k, 0) + 1
+    return hist

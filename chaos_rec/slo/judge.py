@@ -65,6 +65,8 @@ def _windows(rows: list[Mapping[str, Any]], window_s: float) -> list[list[Mappin
 
 
 def _measure(key: str, rows: Sequence[Mapping[str, Any]]) -> float | None:
+    if key.startswith("accepted_p") and key.endswith("_ms"):
+        return latency_percentile(rows, float(key[10:12]), accepted=True)
     if key.endswith("_ms"):
         return latency_percentile(rows, float(key[1:3]))
     if key == "availability":

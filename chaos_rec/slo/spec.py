@@ -19,6 +19,9 @@ PHASE_KEYS: Final[dict[str, tuple[str, str]]] = {
     "p50_ms": ("ms", "max"),
     "p95_ms": ("ms", "max"),
     "p99_ms": ("ms", "max"),
+    "accepted_p50_ms": ("ms", "max"),  # of answered requests only (sheds and errors left out)
+    "accepted_p95_ms": ("ms", "max"),
+    "accepted_p99_ms": ("ms", "max"),
     "availability": ("", "min"),
     "max_fallback_ratio": ("", "max"),
     "min_quality_ratio": ("", "min"),
@@ -46,6 +49,9 @@ class PhaseBudget:
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
+    accepted_p50_ms: float | None = None
+    accepted_p95_ms: float | None = None
+    accepted_p99_ms: float | None = None
     availability: float | None = None
     max_fallback_ratio: float | None = None
     min_quality_ratio: float | None = None
@@ -68,10 +74,12 @@ class PhaseBudget:
             if key == "min_quality_ratio" and not 0 < v <= 2:
                 raise _fail(f"{phase}.{key} must be within (0, 2], got {raw!r}")
             values[key] = v
-        order = [(k, values[k]) for k in ("p50_ms", "p95_ms", "p99_ms") if k in values]
-        for (ka, va), (kb, vb) in itertools.pairwise(order):
-            if va > vb:
-                raise _fail(f"{phase}.{ka} ({va:g}) must not exceed {phase}.{kb} ({vb:g})")
+        for prefix in ("", "accepted_"):
+            keys = (f"{prefix}p50_ms", f"{prefix}p95_ms", f"{prefix}p99_ms")
+            order = [(k, values[k]) for k in keys if k in values]
+            for (ka, va), (kb, vb) in itertools.pairwise(order):
+                if va > vb:
+                    raise _fail(f"{phase}.{ka} ({va:g}) must not exceed {phase}.{kb} ({vb:g})")
         return cls(**values)
 
     def items(self) -> list[tuple[str, float]]:

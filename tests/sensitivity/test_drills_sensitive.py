@@ -81,7 +81,7 @@ CASES = [
     Case(
         "traffic_spike",
         {"gateway": {"shedding": False}, "replicas": {"shedding": False}},
-        frozenset({("p99_ms", "fault")}),
+        frozenset({("p99_ms", "fault"), ("accepted_p99_ms", "fault")}),
     ),
     Case(
         "node_loss_during_slow_feature_store",

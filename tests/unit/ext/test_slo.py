@@ -200,3 +200,24 @@ def test_a_second_in_which_the_fault_begins_is_judged_as_fault_not_steady() -> N
     assert by[("availability", "steady")].passed
     assert by[("availability", "steady")].window == (T0, T0 + 9)  # second 9 is not in it
     assert by[("availability", "fault")].window[0] == T0 + 9
+
+
+def test_accepted_latency_leaves_out_fast_sheds() -> None:
+    s = SecondStats(T0)
+    for _ in range(50):
+        s.add(2.0, 503, None, failed=True, known=True)  # shed at once
+    for _ in range(50):
+        s.add(280.0, 200, "none", failed=False, known=True)  # accepted, slow
+    rows = [s.row("fault")]
+    spec = SLOSpec.parse({"fault": {"p50_ms": 100, "accepted_p50_ms": 100}, "window_s": 1})
+    verdict = evaluate(spec, rows, [{"t": T0, "phase": "fault", "by": "x"}])
+    by = {r.slo: r for r in verdict.results}
+    assert by["p50_ms"].passed  # the sheds drag the all-answers median down to 2 ms
+    assert not by["accepted_p50_ms"].passed
+    assert by["accepted_p50_ms"].observed == pytest.approx(280.0, rel=0.05)
+    assert rows[0]["ok_max_ms"] == 280.0 and sum(rows[0]["ok_hist"].values()) == 50
+
+
+def test_accepted_latency_budgets_are_validated_like_the_others() -> None:
+    with pytest.raises(ConfigError, match=r"fault.accepted_p50_ms \(300\) must not exceed"):
+        SLOSpec.parse({"fault": {"accepted_p50_ms": 300, "accepted_p99_ms": 100}})
