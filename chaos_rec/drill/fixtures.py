@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,7 @@ def drill(request: pytest.FixtureRequest, drill_config: DrillConfig) -> Iterator
     )
     run_dir = session.new_run_dir(item.name)
     record.run_dir = str(run_dir)
+    t0 = time.monotonic()
     guard = session.guard()
     guard.begin(item.name)
     run = PythonDrill(record, run_dir, drill_config.slo, lambda text: session.progress(item, text))
@@ -106,6 +108,7 @@ def drill(request: pytest.FixtureRequest, drill_config: DrillConfig) -> Iterator
             repaired = []
         if repaired:
             session.progress(item, "plugin repair: " + ", ".join(repaired))
+        record.duration_s = round(time.monotonic() - t0, 3)
         reports = item.stash.get(REPORT_KEY, {})
         call = reports.get("call")
         if call is None:

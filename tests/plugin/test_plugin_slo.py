@@ -86,6 +86,7 @@ def test_python_drill_assert_slo_fails_with_the_verdict_table(project: pytest.Py
 
             def test_passes(drill):
                 _rows(drill, 300)
+                time.sleep(0.4)
                 drill.assert_slo({spec})
 
             def test_misses(drill):
@@ -95,8 +96,12 @@ def test_python_drill_assert_slo_fails_with_the_verdict_table(project: pytest.Py
         )
     )
     (project.path / "test_pyslo.py").rename(project.path / "tests" / "test_pyslo.py")
-    result = project.runpytest("-m", "drill", "--junitxml", "j.xml")
+    result = project.runpytest("-m", "drill", "--junitxml", "j.xml", "--drill-report", "rep")
     result.assert_outcomes(passed=1, failed=1)
+    record = json.loads(
+        (project.path / "rep" / "drills" / "test_passes" / "record.json").read_text()
+    )
+    assert 0.4 <= record["duration_s"] < 30  # the report shows how long the drill ran
     result.stdout.fnmatch_lines(
         [
             "*drill test_misses FAILED*",
