@@ -3,9 +3,11 @@
 Two signals, either one sheds (switch `shedding`):
 
 - requests in progress >= ``max_inflight`` (the backlog waits on the replicas), and
-- the event loop's smoothed lag > ``max_loop_lag_ms`` (the backlog waits on the gateway itself:
-  when its CPU is short, requests queue in front of the handler, where no in-flight count sees
-  them; the same signal as Fastify's under-pressure ``maxEventLoopDelay``).
+- the event loop's smoothed lag > ``max_loop_lag_ms`` while at least ``LAG_MIN_INFLIGHT``
+  requests are in progress (the backlog waits on the gateway itself: when its CPU is short,
+  requests queue in front of the handler, where no in-flight count sees them; the same signal
+  as Fastify's under-pressure ``maxEventLoopDelay``). A laggy loop with next to nothing in
+  progress is a noisy neighbour, not overload: shedding then would only lose requests.
 
 Shedding a request costs a fraction of serving it, so shedding what cannot be served in time
 keeps the accepted requests fast instead of letting every request wait until its deadline.
@@ -21,6 +23,7 @@ from serving.settings import Switches
 
 SAMPLE_S = 0.01  # loop-lag timer period
 SMOOTHING = 0.3  # EWMA weight of the newest lag sample
+LAG_MIN_INFLIGHT = 8  # loop lag sheds only while this many requests are in progress
 
 
 class Admission:
@@ -70,7 +73,7 @@ class Admission:
             return None
         if self.inflight >= self.max_inflight:
             return f"gateway full ({self.max_inflight} requests in progress)"
-        if self.loop_lag_s > self.max_loop_lag_s:
+        if self.loop_lag_s > self.max_loop_lag_s and self.inflight >= LAG_MIN_INFLIGHT:
             return (
                 f"gateway overloaded (event-loop lag {self.loop_lag_s * 1000:.0f} ms "
                 f"> {self.max_loop_lag_s * 1000:g} ms)"
