@@ -9,6 +9,7 @@ Importing this module loads no dataset and no model.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,6 +106,11 @@ class RecommenderBundle:
             for c in range(len(self.categories))
         }
         self._index = {int(e): i for i, e in enumerate(self.item_ids)}
+        # dense external id -> internal index (-1 unknown) for mapping a whole batch at once
+        top = int(self.item_ids.max(initial=-1))
+        self._lookup = np.full(top + 1, -1, dtype=np.int64)
+        ok = self.item_ids >= 0
+        self._lookup[self.item_ids[ok]] = np.arange(len(self.item_ids), dtype=np.int64)[ok]
 
     @property
     def n_items(self) -> int:
@@ -114,6 +120,33 @@ class RecommenderBundle:
     def to_internal(self, external: list[int]) -> list[int]:
         """Map external item ids to internal indices, dropping unknown ids."""
         return [self._index[i] for i in external if i in self._index]
+
+    def padded(self, histories: list[list[int]]) -> torch.Tensor:
+        """``Scorer.pad([to_internal(h) for h in histories])``, built for the whole batch in numpy.
+
+        The same tensor (unknown ids dropped, order and repeats kept, right-padded with
+        ``n_items`` to the longest mapped row, at least 1 wide) without a Python loop per item.
+        """
+        import torch
+
+        lens = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+        try:
+            flat = np.fromiter(
+                itertools.chain.from_iterable(histories), dtype=np.int64, count=int(lens.sum())
+            )
+        except (OverflowError, TypeError, ValueError):  # ids beyond int64: the plain path
+            return self._scorer.pad([self.to_internal(h) for h in histories])
+        top = len(self._lookup) - 1
+        inside = (flat >= 0) & (flat <= top)
+        idx = np.where(inside, self._lookup[np.clip(flat, 0, max(top, 0))], -1)
+        keep = idx >= 0
+        rows = np.repeat(np.arange(len(histories), dtype=np.int64), lens)[keep]
+        kept = np.bincount(rows, minlength=len(histories))
+        starts = np.cumsum(kept) - kept
+        cols = np.arange(len(rows), dtype=np.int64) - starts[rows]
+        out = np.full((len(histories), max(int(kept.max(initial=0)), 1)), self.n_items, np.int64)
+        out[rows, cols] = idx[keep]
+        return torch.from_numpy(out).to(self._scorer.item_vecs.device)
 
     def _text_encoder(self) -> TextEncoder:
         if self._text is None:
@@ -160,10 +193,10 @@ class RecommenderBundle:
         if k < 1:
             raise ValueError("k must be >= 1")
         k = min(int(k), self.n_items)
-        internal = [self.to_internal(h) for h in histories]
         with torch.inference_mode():
+            padded = self.padded(histories)
             qv = self.encode_queries(queries)
-            idx, probs = self._scorer.rank(internal, qv, k, exclude_seen)
+            idx, probs = self._scorer.rank(padded, qv, k, exclude_seen)
         return (
             self.item_ids[idx.cpu().numpy()].astype(np.int64),
             probs.cpu().numpy().astype(np.float32),
@@ -205,6 +238,7 @@ def load_bundle(path: str | Path, *, device: str = "cpu", verify: bool = True) -
     dev = torch.device(device)
     model.eval().to(dev)
     head.eval().to(dev)
+    model.enable_direct_encoder()
     scorer = Scorer(
         model=model,
         head=head,

@@ -127,13 +127,13 @@ class Scorer:
 
     def rank(
         self,
-        histories: list[list[int]],
+        histories: list[list[int]] | torch.Tensor,
         qvecs: torch.Tensor | None,
         k: int,
         exclude_seen: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-k internal indices [B, k] and interaction probabilities [B, k]."""
-        padded = self.pad(histories)
+        padded = histories if isinstance(histories, torch.Tensor) else self.pad(histories)
         u, scores = self.retrieval(padded, qvecs, exclude_seen)
         c = min(max(self.rerank, k), self.n_items)
         cand_scores, cand = scores.topk(c, dim=1)

@@ -87,3 +87,40 @@ if __name__ == "__main__" and "--write" in sys.argv:
     GOLDEN.parent.mkdir(exist_ok=True)
     GOLDEN.write_text(json.dumps({"model_version": b.model_version, "cases": run(b)}) + "\n")
     print(f"wrote {GOLDEN}")
+
+
+def test_batch_padding_equals_the_per_item_path(bundle: Any) -> None:
+    import torch
+
+    rng = np.random.default_rng(7)
+    ids = bundle.item_ids
+    batches = [[[]], [[], []], [[-5, 10**12]], [[2**63 - 1, int(ids[0])]], [[10**30, int(ids[1])]]]
+    for _ in range(20):
+        b = int(rng.integers(1, 40))
+        batches.append(
+            [
+                [int(x) for x in rng.choice(ids, size=int(rng.integers(0, 70)))]
+                + [int(x) for x in rng.integers(-3, 5000, size=int(rng.integers(0, 4)))]
+                for _ in range(b)
+            ]
+        )
+    for hs in batches:
+        want = bundle._scorer.pad([bundle.to_internal(h) for h in hs])
+        got = bundle.padded(hs)
+        assert got.dtype == torch.long and torch.equal(got, want), hs
+
+
+def test_the_direct_encoder_path_is_on_and_bit_identical(bundle: Any) -> None:
+    import torch
+
+    model = bundle._scorer.model
+    assert model._direct  # so the golden comparison above ran through it
+    seq = bundle._scorer.seqs(bundle.padded(cases(bundle.item_ids)[3]["histories"]))
+    with torch.inference_mode():
+        fast = model.encode(seq, bundle._scorer.item_vecs)
+        model._direct = False
+        try:
+            slow = model.encode(seq, bundle._scorer.item_vecs)
+        finally:
+            model._direct = True
+    assert torch.equal(fast, slow)
