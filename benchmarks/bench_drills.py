@@ -29,6 +29,7 @@ MAX_KEYS = (
     "accepted_p95_ms",
     "accepted_p99_ms",
     "max_fallback_ratio",
+    "max_timeout_ratio",
     "max_recovery_s",
 )
 

@@ -24,6 +24,7 @@ __all__ = [
     "is_server_error",
     "latency_percentile",
     "summarize",
+    "timeout_ratio",
 ]
 
 GROWTH: Final = 1.04
@@ -128,6 +129,21 @@ def availability(rows: Iterable[Mapping[str, Any]]) -> float | None:
         else:
             bad += int(row.get("failures", 0))
     return None if total == 0 else (total - bad) / total
+
+
+def timeout_ratio(rows: Iterable[Mapping[str, Any]]) -> float | None:
+    """Share of requests that waited out a deadline: 504 or a transport failure (status ``0``).
+
+    Unlike a shed (503 at once), a timeout is a request the deployment took on and could not
+    answer in time: what load shedding exists to prevent.
+    """
+    total = 0
+    late = 0
+    for row in rows:
+        total += int(row.get("requests", 0))
+        status = row.get("status") or {}
+        late += int(status.get("504", 0)) + int(status.get("0", 0))
+    return None if total == 0 else late / total
 
 
 def fallback_ratio(rows: Iterable[Mapping[str, Any]]) -> float | None:

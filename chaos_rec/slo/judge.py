@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chaos_rec.load.metrics import availability, fallback_ratio, latency_percentile
+from chaos_rec.load.metrics import availability, fallback_ratio, latency_percentile, timeout_ratio
 from chaos_rec.runctx import phase_at
 from chaos_rec.slo.result import SLOResult, Verdict
 from chaos_rec.slo.spec import PHASE_KEYS, PhaseBudget, SLOSpec
@@ -73,6 +73,8 @@ def _measure(key: str, rows: Sequence[Mapping[str, Any]]) -> float | None:
         return availability(rows)
     if key == "max_fallback_ratio":
         return fallback_ratio(rows)
+    if key == "max_timeout_ratio":
+        return timeout_ratio(rows)
     raise AssertionError(key)
 
 

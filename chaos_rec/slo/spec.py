@@ -24,6 +24,7 @@ PHASE_KEYS: Final[dict[str, tuple[str, str]]] = {
     "accepted_p99_ms": ("ms", "max"),
     "availability": ("", "min"),
     "max_fallback_ratio": ("", "max"),
+    "max_timeout_ratio": ("", "max"),  # share of 504s and transport timeouts
     "min_quality_ratio": ("", "min"),
 }
 _TOP_KEYS: Final = frozenset({*PHASES, "max_recovery_s", "min_quality_ratio", "window_s"})
@@ -54,6 +55,7 @@ class PhaseBudget:
     accepted_p99_ms: float | None = None
     availability: float | None = None
     max_fallback_ratio: float | None = None
+    max_timeout_ratio: float | None = None
     min_quality_ratio: float | None = None
 
     @classmethod
@@ -69,7 +71,10 @@ class PhaseBudget:
             v = _number(f"{phase}.{key}", raw)
             if key.endswith("_ms") and v <= 0:
                 raise _fail(f"{phase}.{key} must be > 0 ms, got {raw!r}")
-            if key in ("availability", "max_fallback_ratio") and not 0 <= v <= 1:
+            if (
+                key in ("availability", "max_fallback_ratio", "max_timeout_ratio")
+                and not 0 <= v <= 1
+            ):
                 raise _fail(f"{phase}.{key} must be within [0, 1], got {raw!r}")
             if key == "min_quality_ratio" and not 0 < v <= 2:
                 raise _fail(f"{phase}.{key} must be within (0, 2], got {raw!r}")

@@ -243,6 +243,8 @@ def _gateway(config: StackConfig, ctx: dict[str, object]) -> list[ComponentSpec]
         "--admin-token", config.admin_token,
     ]  # fmt: skip
     cmd += ["--max-inflight", str(config.gateway_max_inflight)]
+    if config.gateway_max_loop_lag_ms is not None:
+        cmd += ["--max-loop-lag-ms", str(config.gateway_max_loop_lag_ms)]
     if config.gateway_deadline_ms is not None:
         cmd += ["--deadline-ms", str(config.gateway_deadline_ms)]
     if config.gateway_disable:

@@ -53,7 +53,8 @@ class StackConfig:
     gateway_disable: tuple[str, ...] = ()
     gateway_deadline_ms: int | None = None
     # requests in progress at the gateway beyond which new ones are shed (503 + Retry-After)
-    gateway_max_inflight: int = 32
+    gateway_max_inflight: int = 16
+    gateway_max_loop_lag_ms: float | None = None  # its --max-loop-lag-ms (None: the gateway's 30)
     admin_token: str = "chaos-rec"
     ready_timeout_s: float = 120.0
     restart_backoff_s: float = 0.5
@@ -164,6 +165,8 @@ class StackConfig:
             raise ConfigError("model_server_threads must be > 0")
         if self.model_server_queue_capacity <= 0:
             raise ConfigError("model_server_queue_capacity must be > 0")
+        if self.gateway_max_loop_lag_ms is not None and self.gateway_max_loop_lag_ms <= 0:
+            raise ConfigError("gateway_max_loop_lag_ms must be > 0")
         if self.gateway_max_inflight <= 0:
             raise ConfigError("gateway_max_inflight must be > 0")
         if self.gateway_deadline_ms is not None and self.gateway_deadline_ms <= 0:
@@ -228,7 +231,9 @@ def _coerce(name: str, type_: Any, value: Any) -> Any:
             if isinstance(value, bool):
                 raise TypeError
             return int(value)
-        if t == "float":
+        if t in ("float", "float | None"):
+            if value is None and t.endswith("None"):
+                return None
             if isinstance(value, bool):
                 raise TypeError
             return float(value)

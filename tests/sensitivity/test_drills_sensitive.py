@@ -81,7 +81,9 @@ CASES = [
     Case(
         "traffic_spike",
         {"gateway": {"shedding": False}, "replicas": {"shedding": False}},
-        frozenset({("p99_ms", "fault"), ("accepted_p99_ms", "fault")}),
+        frozenset(
+            {("max_timeout_ratio", "fault"), ("accepted_p99_ms", "fault"), ("p99_ms", "fault")}
+        ),
     ),
     Case(
         "node_loss_during_slow_feature_store",

@@ -221,3 +221,17 @@ def test_accepted_latency_leaves_out_fast_sheds() -> None:
 def test_accepted_latency_budgets_are_validated_like_the_others() -> None:
     with pytest.raises(ConfigError, match=r"fault.accepted_p50_ms \(300\) must not exceed"):
         SLOSpec.parse({"fault": {"accepted_p50_ms": 300, "accepted_p99_ms": 100}})
+
+
+def test_timeout_ratio_counts_504s_and_transport_failures_not_sheds() -> None:
+    s = SecondStats(T0)
+    for code, n in ((200, 70), (503, 20), (504, 8), (0, 2)):
+        for _ in range(n):
+            s.add(5.0, code, "none" if code == 200 else None, failed=code != 200, known=True)
+    spec = SLOSpec.parse({"fault": {"max_timeout_ratio": 0.05}, "window_s": 1})
+    verdict = evaluate(spec, [s.row("fault")], [{"t": T0, "phase": "fault", "by": "x"}])
+    (res,) = verdict.results
+    assert res.observed == pytest.approx(0.10) and not res.passed
+    assert "max_timeout_ratio missed in phase fault" in res.line()
+    with pytest.raises(ConfigError, match=r"fault.max_timeout_ratio must be within \[0, 1\]"):
+        SLOSpec.parse({"fault": {"max_timeout_ratio": 2}})
