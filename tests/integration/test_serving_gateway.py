@@ -119,7 +119,13 @@ def test_contract_response_and_bad_input(gateway_stack: tuple[Proc, list[Proc], 
     off = httpx.post(
         f"{gw.http}/admin/resilience", json={"hedging": False}, headers=auth, timeout=5
     )
-    assert off.json() == {"retries": True, "hedging": False, "ejection": True, "deadlines": True}
+    assert off.json() == {
+        "retries": True,
+        "hedging": False,
+        "ejection": True,
+        "deadlines": True,
+        "shedding": True,
+    }
     httpx.post(f"{gw.http}/admin/resilience", json={"hedging": True}, headers=auth, timeout=5)
     assert "cr_gateway_latency_seconds_bucket" in httpx.get(f"{gw.http}/metrics", timeout=5).text
 
