@@ -34,7 +34,10 @@ class Case:
     problems: tuple[str, ...] = field(default=())  # or a problem line containing one of these
 
 
-GW_FAILOVER = {"gateway": {"retries": False, "ejection": False}}
+# A call to a dead or cut-off replica fails only once its channel gives up connecting; since the
+# serving path got faster the adaptive hedge delay (p95 of recent calls, ~5-10 ms) fires first
+# and the hedge to the other replica masks the loss: failover is retries, ejection and hedging.
+GW_FAILOVER = {"gateway": {"retries": False, "ejection": False, "hedging": False}}
 # Without the lookup deadline the breaker still opens after the first hung lookups and masks the
 # fault after a second or so: the feature-store drills are protected by the two together.
 TIMEOUTS = {"replicas": {"timeouts": False, "breaker": False}}
