@@ -24,7 +24,7 @@ from serving.features import (
 )
 from serving.grpc_api import build_server, set_health
 from serving.metrics import ServerMetrics
-from serving.model import load_model, pick_device, size_threads
+from serving.model import pick_device, size_threads
 from serving.rest import RestAdapter
 from serving.settings import SERVER_MECHANISMS, ServerSettings, Switches
 
@@ -79,7 +79,8 @@ def build(settings: ServerSettings, source: FeatureSource | None = None) -> Serv
 
 async def serve(settings: ServerSettings) -> int:
     """Run REST + gRPC on one loop until SIGTERM/SIGINT; exit 1 if the bundle is refused."""
-    size_threads(settings.threads)
+    # with a model worker, this process runs no forward pass: one torch thread is plenty
+    size_threads(1 if settings.model_process else settings.threads)
     parts = build(settings)
     core = parts.core
     rest = RestAdapter(core, settings.name, settings.admin_token)
@@ -98,14 +99,17 @@ async def serve(settings: ServerSettings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     code = 0
+
+    def model_lost(reason: str) -> None:  # fail fast, like a replica that lost its GPU
+        nonlocal code
+        print(f"error: {settings.name}: {reason}; shutting down", file=sys.stderr, flush=True)
+        code = 1
+        stop.set()
+
+    core.on_model_lost = model_lost
     try:
         try:
-            model = await loop.run_in_executor(
-                None,
-                lambda: load_model(
-                    settings.bundle, device=core.device, verify=parts.switches["checksum"]
-                ),
-            )
+            model = await loop.run_in_executor(None, core.load, settings.bundle)
         except ServingError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -128,4 +132,5 @@ async def serve(settings: ServerSettings) -> int:
         await core.batcher.stop()
         await runner.cleanup()
         await parts.source.close()
+        core.close()
     return code

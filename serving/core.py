@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from serving.batcher import Batcher
-from serving.errors import BadRequest, BundleRefused, FeatureStoreError, ModelNotReady
+from serving.errors import (
+    BadRequest,
+    BundleRefused,
+    FeatureStoreError,
+    ModelNotReady,
+    ModelRetired,
+)
 from serving.features import FeatureClient, Lookup, UserFeatures
 from serving.metrics import ServerMetrics
 from serving.model import Model, load_model
 from serving.settings import ServerSettings, Switches
+from serving.worker import ProcessModel
 
 TIERS = ("none", "cached_features", "popular_in_category", "global_popular", "cold_start")
 
@@ -66,6 +73,8 @@ class InferenceCore:
         self.metrics = metrics
         self.device = device
         self.model: Model | None = None
+        # told (on the loop) when a model worker process dies on its own; serve() fails fast
+        self.on_model_lost: Callable[[str], None] | None = None
         self._reload_lock = threading.Lock()
         self.batcher: Batcher[_Job, tuple[list[int], list[float]]] = Batcher(
             self._run_batch,
@@ -86,10 +95,33 @@ class InferenceCore:
         """Version of the model serving now, or '' before the first load."""
         return "" if self.model is None else self.model.model_version
 
+    def load(self, path: Path) -> Model:
+        """Load, verify and warm up a bundle (blocking): in a model worker process of its own
+        (serving.worker) unless the server runs with `--model-in-process`."""
+        verify = self.switches["checksum"]
+        if self.settings.model_process:
+            return ProcessModel.load(
+                path, device=self.device, verify=verify, threads=self.settings.threads
+            )
+        return load_model(path, device=self.device, verify=verify)
+
     def set_model(self, model: Model) -> None:
-        """Swap in an already loaded and warmed-up model."""
-        self.model = model
+        """Swap in an already loaded and warmed-up model (on the loop); a replaced model
+        worker is stopped once its batch in flight is answered."""
+        old, self.model = self.model, model
         self.metrics.set_model(model.model_version)
+        if isinstance(model, ProcessModel) and self.on_model_lost is not None:
+            model.watch(self.on_model_lost)
+        if isinstance(old, ProcessModel) and old is not model:
+            old.unwatch()
+            threading.Thread(target=old.close, name="cr-retire-model", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop the model worker, if any (blocking; on the loop, at shutdown)."""
+        model, self.model = self.model, None
+        if isinstance(model, ProcessModel):
+            model.unwatch()
+            model.close()
 
     async def reload(self, path: Path) -> str:
         """Load, verify and warm up a bundle off the loop; swap only if every step passed."""
@@ -97,7 +129,7 @@ class InferenceCore:
 
         def load() -> Model:
             with self._reload_lock:
-                return load_model(path, device=self.device, verify=self.switches["checksum"])
+                return self.load(path)
 
         try:
             model = await loop.run_in_executor(None, load)
@@ -113,7 +145,14 @@ class InferenceCore:
         if model is None:
             raise ModelNotReady("no model loaded")
         k = max(j.k for j in jobs)
-        ids, scores = model.recommend([j.history for j in jobs], [j.query for j in jobs], k)
+        histories, queries = [j.history for j in jobs], [j.query for j in jobs]
+        try:
+            ids, scores = model.recommend(histories, queries, k)
+        except ModelRetired:  # hot-swapped as this batch started: the new model answers it
+            model = self.model
+            if model is None:
+                raise
+            ids, scores = model.recommend(histories, queries, k)
         return [
             (ids[i, : j.k].astype(np.int64).tolist(), scores[i, : j.k].astype(float).tolist())
             for i, j in enumerate(jobs)

@@ -36,6 +36,10 @@ class ModelNotReady(ServingError):
     """No model is loaded and warmed up."""
 
 
+class ModelRetired(ModelNotReady):
+    """The model was swapped out (hot reload) just before this batch could use it."""
+
+
 class Overloaded(ServingError):
     """The queue is full; the request was shed."""
 

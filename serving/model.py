@@ -56,8 +56,9 @@ def size_threads(threads: int) -> int:
     return n
 
 
-def load_model(path: Path, *, device: str, verify: bool) -> Model:
-    """Load, verify (unless `checksum` is off) and warm up a bundle, or raise BundleRefused."""
+def load_model(path: Path, *, device: str, verify: bool, warm: bool = True) -> Model:
+    """Load, verify (unless `checksum` is off) and warm up (unless `warm` is False) a bundle,
+    or raise BundleRefused."""
     try:
         from training.bundle import load_bundle
         from training.errors import TrainingError
@@ -71,6 +72,8 @@ def load_model(path: Path, *, device: str, verify: bool) -> Model:
         raise BundleRefused(f"bundle {path} refused: {exc}") from exc
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise BundleRefused(f"bundle {path} could not be loaded: {exc}") from exc
+    if not warm:
+        return model
     try:
         model.warmup()
     except Exception as exc:  # any warm-up failure refuses the bundle; the old model keeps serving

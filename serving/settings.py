@@ -85,6 +85,7 @@ class ServerSettings:
     disabled: tuple[str, ...] = ()
     admin_token: str | None = None
     threads: int = 0
+    model_process: bool = True
 
     @classmethod
     def from_argv(cls, argv: Sequence[str] | None = None) -> ServerSettings:
@@ -103,6 +104,11 @@ class ServerSettings:
         p.add_argument("--feature-timeout-ms", type=_positive(float), default=25.0)
         p.add_argument("--request-timeout-ms", type=_positive(float), default=1000.0)
         p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = auto)")
+        p.add_argument(
+            "--model-in-process",
+            action="store_true",
+            help="run forward passes on a thread of the server process, not in a model worker",
+        )
         p.add_argument(
             "--disable", type=lambda t: _mechs(t, SERVER_MECHANISMS), default=(), metavar="MECH,..."
         )
@@ -124,6 +130,7 @@ class ServerSettings:
             disabled=a.disable,
             admin_token=a.admin_token,
             threads=a.threads,
+            model_process=not a.model_in_process,
         )
 
 

@@ -215,6 +215,8 @@ def _replicas(config: StackConfig, ctx: dict[str, object]) -> list[ComponentSpec
             cmd += ["--disable", ",".join(config.model_server_disable)]
         if config.model_server_threads is not None:
             cmd += ["--threads", str(config.model_server_threads)]
+        if config.model_server_in_process:
+            cmd.append("--model-in-process")
         base = f"http://{LOOPBACK}:{http}"
         out.append(
             ComponentSpec(

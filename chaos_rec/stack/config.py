@@ -47,6 +47,8 @@ class StackConfig:
     setup: bool = True
     device: str = "auto"
     model_server_threads: int | None = None  # torch intra-op threads per replica (None: auto)
+    # forward passes on a thread of the replica process instead of its model worker process
+    model_server_in_process: bool = False
     # per-replica batch queue; beyond it requests are shed (503 / RESOURCE_EXHAUSTED)
     model_server_queue_capacity: int = 256
     model_server_disable: tuple[str, ...] = ()

@@ -22,6 +22,15 @@ def test_queue_capacity_reaches_every_replica_command(tmp_path: Path) -> None:
         assert spec.cmd[i + 1] == "12"
 
 
+def test_model_in_process_is_off_by_default_and_reaches_replicas_when_set(tmp_path: Path) -> None:
+    base = {"state_dir": str(tmp_path), "replicas": 2}
+    for spec in build_plan(StackConfig.from_dict(base)).components:
+        assert "--model-in-process" not in spec.cmd
+    cfg = StackConfig.from_dict(base | {"model_server_in_process": "true"})
+    replicas = [s for s in build_plan(cfg).components if s.role == "replica"]
+    assert len(replicas) == 2 and all("--model-in-process" in s.cmd for s in replicas)
+
+
 def test_queue_capacity_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="model_server_queue_capacity"):
         StackConfig.from_dict({"state_dir": str(tmp_path), "model_server_queue_capacity": 0})
