@@ -36,7 +36,12 @@ _CTX = multiprocessing.get_context("spawn")  # never fork a process that runs gr
 
 
 def _die_with_parent() -> None:
-    """Linux: get SIGKILL when the parent dies (a SIGKILLed replica leaves no orphan)."""
+    """Linux: get SIGKILL when the parent dies (a SIGKILLed replica leaves no orphan).
+
+    The kernel sends it when the *thread* that started the child exits; replicas start
+    workers from executor threads, which live as long as the loop. The pipe's EOF stops the
+    child in every case anyway; this covers a parent killed while the child is mid-batch.
+    """
     with contextlib.suppress(Exception):
         import ctypes
 
