@@ -21,6 +21,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import orjson
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -103,8 +105,6 @@ def naive_server(bundle: str, port: int, redis_url: str, device: str) -> None:
 
 def _personalised(kind: str, payload: bytes) -> bool:
     """Whether an answer came from the model (tier `none`), not a popularity fallback."""
-    import orjson
-
     body = orjson.loads(payload)
     if kind == "gateway":
         return bool(body.get("fallback") == "none")

@@ -66,9 +66,9 @@ def _child(conn: Connection, path: str, device: str, verify: bool, threads: int)
             return
         if msg is None:
             return
-        histories, queries, k = msg
+        histories, queries, k, exclude_seen = msg
         try:
-            ids, scores = model.recommend(histories, queries, k)
+            ids, scores = model.recommend(histories, queries, k, exclude_seen)
         except Exception as exc:  # a failed batch fails its requests, not the worker
             reply: tuple[Any, ...] = ("error", f"{type(exc).__name__}: {exc}")
         else:
@@ -143,13 +143,11 @@ class ProcessModel:
         exclude_seen: bool = True,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """One forward pass in the worker (blocking: call it off the event loop)."""
-        if not exclude_seen:
-            raise ValueError("the model worker always excludes seen items")
         with self._lock:
             if self._closed:
                 raise ModelRetired("model worker retired")
             try:
-                self._conn.send((histories, queries, k))
+                self._conn.send((histories, queries, k, exclude_seen))
                 reply = self._conn.recv()
             except (EOFError, OSError) as exc:
                 raise ModelNotReady(f"model worker gone (exit code {_code(self._proc)})") from exc

@@ -141,3 +141,26 @@ def test_in_process_mode_has_no_worker_and_answers_the_same(tmp_path: Path) -> N
             assert outputs(infer_json(rep.http, [1, 2, 77], k=10)) == want
         finally:
             rep.stop()
+
+
+def test_process_model_answers_like_the_bundle_in_process() -> None:
+    """The pipe carries every argument: same ids and scores, seen items kept or excluded."""
+    import numpy as np
+
+    from serving.worker import ProcessModel
+    from tests.integration.test_serving_helpers import bundle_path
+    from training.bundle import load_bundle
+
+    local = load_bundle(bundle_path(), device="cpu")
+    hist = [int(i) for i in local.item_ids[local.popular[:6]]]
+    remote = ProcessModel.load(bundle_path(), device="cpu", verify=True, threads=1)
+    try:
+        for exclude_seen in (True, False):
+            want = local.recommend([hist, []], [None, None], 10, exclude_seen)
+            got = remote.recommend([hist, []], [None, None], 10, exclude_seen)
+            assert np.array_equal(got[0], want[0])
+            assert np.allclose(got[1], want[1], atol=1e-6)
+        kept = remote.recommend([hist], [None], 10, exclude_seen=False)[0][0]
+        assert set(hist) & set(kept.tolist())  # the most popular items come back when kept
+    finally:
+        remote.close()
