@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.integration.test_serving_helpers import (
@@ -138,15 +139,18 @@ def test_in_process_mode_has_no_worker_and_answers_the_same(tmp_path: Path) -> N
         rep = start_replica(tmp_path, url, name="in-process", extra=("--model-in-process",))
         try:
             assert [k for k in _children(rep.proc.pid) if _is_worker(k)] == []
-            assert outputs(infer_json(rep.http, [1, 2, 77], k=10)) == want
+            got = outputs(infer_json(rep.http, [1, 2, 77], k=10))
+            # Same ids, order and tiers; scores equal up to float32 summation order
+            # (the two processes may split a matmul over threads differently).
+            assert got["item_ids"] == want["item_ids"]
+            assert got["fallback"] == want["fallback"]
+            assert np.allclose(got["scores"], want["scores"], rtol=1e-5, atol=1e-7)
         finally:
             rep.stop()
 
 
 def test_process_model_answers_like_the_bundle_in_process() -> None:
     """The pipe carries every argument: same ids and scores, seen items kept or excluded."""
-    import numpy as np
-
     from serving.worker import ProcessModel
     from tests.integration.test_serving_helpers import bundle_path
     from training.bundle import load_bundle
