@@ -176,6 +176,18 @@ def outputs(resp: httpx.Response) -> dict[str, list[object]]:
     return out
 
 
+def assert_same_answers(got: dict[str, list[object]], want: dict[str, list[object]]) -> None:
+    """Same ids, order and tiers; scores equal up to float32 summation order (a forward pass
+    in another process, or on other buffers, may sum a matmul in another order)."""
+    import numpy as np
+
+    assert got["item_ids"] == want["item_ids"]
+    assert got["fallback"] == want["fallback"]
+    assert np.allclose(
+        np.asarray(got["scores"]), np.asarray(want["scores"]), rtol=1e-5, atol=1e-7
+    ), (got["scores"], want["scores"])
+
+
 def put_user(redis_url: str, user_id: int, history: list[int], category: int = 0) -> None:
     """Write one user's features with training.featurestore (the contract's encoder)."""
     import redis
