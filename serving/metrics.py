@@ -104,6 +104,11 @@ class GatewayMetrics(_Children):
         )
         self.retries = Counter("cr_gateway_retries", "Retries on another replica", registry=r)
         self.hedges = Counter("cr_gateway_hedges", "Hedged calls sent", registry=r)
+        self.spills = Counter(
+            "cr_gateway_affinity_spills",
+            "Calls sent past the user's replica because it had too many calls in flight",
+            registry=r,
+        )
         self.shed = Counter(
             "cr_gateway_shed", "Requests shed (503): too many in progress or loop lag", registry=r
         )

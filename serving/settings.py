@@ -12,6 +12,7 @@ from serving.errors import BadRequest
 
 SERVER_MECHANISMS = ("timeouts", "breaker", "cache", "fallback", "shedding", "checksum")
 GATEWAY_MECHANISMS = ("retries", "hedging", "ejection", "deadlines", "shedding")
+ROUTINGS = ("affinity", "round-robin")  # the gateway's --routing
 
 
 class Switches:
@@ -59,6 +60,16 @@ def _positive(kind: type[int] | type[float]) -> argparse._ActionType:
         return value
 
     return parse
+
+
+def _at_least_one(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,11 @@ class GatewaySettings:
     # shed (switch `shedding`) beyond this many requests in progress, or this event-loop lag
     max_inflight: int = 64
     max_loop_lag_ms: float = 30.0
+    # `affinity`: a user's calls go to the same replica (rendezvous hashing with bounded
+    # loads: a replica with more than balance_factor x the mean calls in flight is passed
+    # over); `round-robin`: each call to the next replica
+    routing: str = "affinity"
+    balance_factor: float = 1.25
 
     @classmethod
     def from_argv(cls, argv: Sequence[str] | None = None) -> GatewaySettings:
@@ -166,6 +182,8 @@ class GatewaySettings:
         p.add_argument("--hedge-after-ms", type=float, default=0.0)
         p.add_argument("--max-inflight", type=_positive(int), default=64)
         p.add_argument("--max-loop-lag-ms", type=_positive(float), default=30.0)
+        p.add_argument("--routing", choices=ROUTINGS, default="affinity")
+        p.add_argument("--balance-factor", type=_at_least_one, default=1.25)
         p.add_argument(
             "--disable",
             type=lambda t: _mechs(t, GATEWAY_MECHANISMS),
@@ -185,6 +203,8 @@ class GatewaySettings:
             hedge_after_ms=a.hedge_after_ms,
             max_inflight=a.max_inflight,
             max_loop_lag_ms=a.max_loop_lag_ms,
+            routing=a.routing,
+            balance_factor=a.balance_factor,
             disabled=a.disable,
             admin_token=a.admin_token,
         )

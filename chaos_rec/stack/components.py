@@ -245,6 +245,7 @@ def _gateway(config: StackConfig, ctx: dict[str, object]) -> list[ComponentSpec]
         "--admin-token", config.admin_token,
     ]  # fmt: skip
     cmd += ["--max-inflight", str(config.gateway_max_inflight)]
+    cmd += ["--routing", config.gateway_routing]
     if config.gateway_max_loop_lag_ms is not None:
         cmd += ["--max-loop-lag-ms", str(config.gateway_max_loop_lag_ms)]
     if config.gateway_deadline_ms is not None:

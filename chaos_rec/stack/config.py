@@ -18,6 +18,7 @@ __all__ = ["MECHANISMS_GATEWAY", "MECHANISMS_SERVER", "StackConfig", "default_bu
 ENV_PREFIX = "CHAOS_REC_"
 MECHANISMS_SERVER = ("timeouts", "breaker", "cache", "fallback", "shedding", "checksum")
 MECHANISMS_GATEWAY = ("retries", "hedging", "ejection", "deadlines", "shedding")
+GATEWAY_ROUTINGS = ("affinity", "round-robin")  # the gateway's --routing
 MAX_PORT_OFFSET = 300  # base_port + this must still be a valid port (see docs/contracts.md)
 
 
@@ -57,6 +58,9 @@ class StackConfig:
     # requests in progress at the gateway beyond which new ones are shed (503 + Retry-After)
     gateway_max_inflight: int = 16
     gateway_max_loop_lag_ms: float | None = None  # its --max-loop-lag-ms (None: the gateway's 30)
+    # how the gateway picks a replica: `affinity` (a user stays on one replica, so its feature
+    # cache holds that user; bounded loads) or `round-robin` (its --routing)
+    gateway_routing: str = "affinity"
     admin_token: str = "chaos-rec"
     ready_timeout_s: float = 120.0
     restart_backoff_s: float = 0.5
@@ -151,6 +155,11 @@ class StackConfig:
             raise ConfigError("gateway needs at least one replica (set gateway = false)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.gateway_routing not in GATEWAY_ROUTINGS:
+            raise ConfigError(
+                f"gateway_routing must be {' or '.join(GATEWAY_ROUTINGS)}, "
+                f"got {self.gateway_routing!r}"
+            )
         for name, allowed in (
             ("model_server_disable", MECHANISMS_SERVER),
             ("gateway_disable", MECHANISMS_GATEWAY),

@@ -1,17 +1,27 @@
-"""Replicas behind the gateway: gRPC channels, round-robin, outlier ejection, health checks.
+"""Replicas behind the gateway: gRPC channels, routing, outlier ejection, health checks.
 
 grpcio does the per-channel work (keepalive, reconnect backoff, a service-config retry of
 UNAVAILABLE on the same channel, grpc.health.v1 through the same link). Picking a replica,
 ejecting outliers and re-admitting them is done here, across channels: a per-channel policy
 only ever sees its own replica (one address each, so that a fault-proxy link per replica
 can partition exactly one of them).
+
+Routing (`--routing`): `affinity` (default) sends a user's calls to the same replica, so that
+the replica's cache of last-known features holds that user when the feature store fails: the
+replicas are ranked per user by rendezvous (highest-random-weight) hashing, so only the users
+of a lost or ejected replica move, each to its second choice. Bounded loads (Mirrokni et al.,
+"Consistent Hashing with Bounded Loads", as in HAProxy's hash-balance-factor): a replica with
+`balance_factor` x the mean calls in flight or more is passed over for the next one, so a hot
+user or a slow replica cannot pile work onto one replica. `round-robin` spreads each call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -67,10 +77,26 @@ class Replica:
     ejected_until: float = 0.0
     ejected: bool = False
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=256))
+    inflight: int = 0  # calls sent and not yet answered (bounded-load routing)
+    seed: int = field(init=False)  # rendezvous-hash seed, from the name (stable over restarts)
+
+    def __post_init__(self) -> None:
+        self.seed = int.from_bytes(hashlib.blake2b(self.name.encode(), digest_size=8).digest())
+
+
+_M64 = (1 << 64) - 1
+
+
+def _mix64(x: int) -> int:
+    """splitmix64's finaliser: a well-spread 64-bit hash of a 64-bit integer."""
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
 
 
 class ReplicaPool:
-    """Round-robin over replicas in rotation; eject on failures/stalls; re-admit on health."""
+    """Route over replicas in rotation; eject on failures/stalls; re-admit on health."""
 
     def __init__(
         self,
@@ -124,14 +150,29 @@ class ReplicaPool:
             return True
         return r.healthy and not r.ejected
 
-    def candidates(self) -> list[Replica]:
-        """Replicas in round-robin order, in-rotation first; all of them if none is (panic)."""
-        n = len(self.replicas)
-        start = self._rr % n
-        self._rr += 1
-        order = [self.replicas[(start + i) % n] for i in range(n)]
-        live = [r for r in order if self.in_rotation(r)]
-        return live or order
+    def candidates(self, key: int | None = None) -> list[Replica]:
+        """Replicas to try in order: the ones in rotation (all of them if none is: panic).
+
+        With `affinity` routing and a key (the user id), in the key's rendezvous-hash order,
+        the first one under its bounded load moved to the front; else round-robin.
+        """
+        if key is None or self.settings.routing != "affinity":
+            n = len(self.replicas)
+            start = self._rr % n
+            self._rr += 1
+            order = [self.replicas[(start + i) % n] for i in range(n)]
+        else:
+            h = key & _M64
+            order = sorted(self.replicas, key=lambda r: _mix64(h ^ r.seed), reverse=True)
+        live = [r for r in order if self.in_rotation(r)] or order
+        if key is not None and self.settings.routing == "affinity" and len(live) > 1:
+            total = sum(r.inflight for r in live)
+            cap = math.ceil(self.settings.balance_factor * (total + 1) / len(live))
+            if live[0].inflight >= cap:  # some replica is under the cap: the mean is
+                i = next(i for i, r in enumerate(live) if r.inflight < cap)
+                live.insert(0, live.pop(i))
+                self.metrics.spills.inc()
+        return live
 
     def ready(self) -> bool:
         """At least one replica in rotation."""

@@ -89,6 +89,7 @@ class Router:
     async def _attempt(self, r: Replica, req: pb.ModelInferRequest, timeout: float) -> Answer:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
+        r.inflight += 1
         try:
             resp = await r.stub.ModelInfer(req, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
@@ -101,8 +102,8 @@ class Router:
                 else:
                     self.pool.failure(r, stall=stall, result=result)
             raise _Failed(r, code, f"{r.name}: {code.name}: {exc.details()}") from exc
-        except asyncio.CancelledError:
-            raise
+        finally:
+            r.inflight -= 1
         self.pool.success(r, loop.time() - t0)
         return parse_response(resp, r.name)
 
@@ -112,7 +113,7 @@ class Router:
         use_deadline = self.switches["deadlines"]
         deadline = loop.time() + (budget_s if use_deadline else NO_DEADLINE_S)
         req = build_request(user_id, k, query)
-        cands = self.pool.candidates()
+        cands = self.pool.candidates(user_id)
         retries_left = 1 if self.switches["retries"] else 0
         hedges_left = 1 if self.switches["hedging"] else 0
         hedge_at = loop.time() + self.pool.hedge_delay_s()

@@ -1,4 +1,5 @@
-"""Gateway over two real replicas: routing, a SIGKILLed replica, a hung one, re-admission."""
+"""Gateway over two real replicas: routing, a SIGKILLed replica, a hung one, re-admission,
+user affinity through a feature-store wipe."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ class Load:
                 n += 1
                 try:
                     r = client.post(
-                        f"{self.gw.http}/v1/recommend", json={"user_id": 1 + (n + i) % 5, "k": 5}
+                        f"{self.gw.http}/v1/recommend", json={"user_id": 1 + (n + i) % 40, "k": 5}
                     )
                 except httpx.HTTPError as exc:
                     self.errors.append(repr(exc))
@@ -102,8 +103,8 @@ def test_contract_response_and_bad_input(gateway_stack: tuple[Proc, list[Proc], 
     assert set(body) == {"user_id", "items", "fallback", "model_version", "replica", "latency_ms"}
     assert body["fallback"] == "none" and len(body["items"]) == 5
     assert body["replica"] in {r.name for r in reps}
-    seen = {_rec(gw, 2).json()["replica"] for _ in range(6)}
-    assert seen == {"replica-0", "replica-1"}  # round-robin spreads load
+    assert len({_rec(gw, 2).json()["replica"] for _ in range(6)}) == 1  # a user stays put
+    assert {_rec(gw, u).json()["replica"] for u in range(1, 41)} == {"replica-0", "replica-1"}
     for bad, msg in (
         ({"user_id": "1"}, "user_id"),
         ({"user_id": 1, "k": 0}, "'k'"),
@@ -178,3 +179,32 @@ def test_hung_replica_is_hedged_around_and_ejected(
     metrics = httpx.get(f"{gw.http}/metrics", timeout=5).text
     hedges = [ln for ln in metrics.splitlines() if ln.startswith("cr_gateway_hedges_total ")]
     assert hedges and float(hedges[0].split()[-1]) > 0  # calls stuck on it were hedged
+
+
+def test_affinity_serves_a_wiped_users_features_from_the_replica_that_cached_them(
+    gateway_stack: tuple[Proc, list[Proc], str, Path],
+) -> None:
+    """Each replica caches the last-known features of the users it served; with the gateway
+    keeping a user on one replica, a feature-store wipe degrades none of them (round-robin
+    would send about half of them to a replica that never saw them: cold start)."""
+    import redis
+
+    gw, _, url, _ = gateway_stack
+    auth = {"Authorization": "Bearer tok"}
+    users = range(101, 121)  # never asked for before: no replica has them cached yet
+    for u in users:
+        put_user(url, u, [u % 50 + 1, u % 50 + 2, u % 50 + 3], category=0)
+    # no hedging here: a hedge answered by the other replica would warm both caches
+    httpx.post(f"{gw.http}/admin/resilience", json={"hedging": False}, headers=auth, timeout=5)
+    try:
+        first = {u: _rec(gw, u).json() for u in users}
+        assert {b["fallback"] for b in first.values()} == {"none"}
+        assert {b["replica"] for b in first.values()} == {"replica-0", "replica-1"}
+        redis.Redis.from_url(url).flushall()  # the feature store loses every key
+        again = {u: _rec(gw, u).json() for u in reversed(users)}  # round-robin: other replica
+    finally:
+        httpx.post(f"{gw.http}/admin/resilience", json={"hedging": True}, headers=auth, timeout=5)
+    assert {u: b["fallback"] for u, b in again.items()} == dict.fromkeys(users, "cached_features")
+    assert {u: b["replica"] for u, b in again.items()} == {
+        u: b["replica"] for u, b in first.items()
+    }

@@ -1,4 +1,4 @@
-"""The model server's queue capacity is a stack setting passed to every replica."""
+"""Replica and gateway settings of the stack reach their command lines (and are validated)."""
 
 from __future__ import annotations
 
@@ -62,3 +62,14 @@ def test_gateway_admission_limits_are_validated(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         StackConfig.from_dict({"state_dir": str(tmp_path), key: value})
+
+
+def test_gateway_routing_is_affinity_by_default_and_reaches_the_gateway(tmp_path: Path) -> None:
+    base = {"state_dir": str(tmp_path), "replicas": 2}
+    (gw,) = [s for s in build_plan(StackConfig.from_dict(base)).components if s.role == "gateway"]
+    assert gw.cmd[gw.cmd.index("--routing") + 1] == "affinity"
+    cfg = StackConfig.from_dict(base | {"gateway_routing": "round-robin"})
+    (gw,) = [s for s in build_plan(cfg).components if s.role == "gateway"]
+    assert gw.cmd[gw.cmd.index("--routing") + 1] == "round-robin"
+    with pytest.raises(ConfigError, match="gateway_routing must be affinity or round-robin"):
+        StackConfig.from_dict(base | {"gateway_routing": "random"})
