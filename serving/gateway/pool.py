@@ -156,19 +156,20 @@ class ReplicaPool:
         With `affinity` routing and a key (the user id), in the key's rendezvous-hash order,
         the first one under its bounded load moved to the front; else round-robin.
         """
-        if key is None or self.settings.routing != "affinity":
+        affinity = key is not None and self.settings.routing == "affinity"
+        if affinity:
+            h = (key or 0) & _M64
+            order = sorted(self.replicas, key=lambda r: _mix64(h ^ r.seed), reverse=True)
+        else:
             n = len(self.replicas)
             start = self._rr % n
             self._rr += 1
             order = [self.replicas[(start + i) % n] for i in range(n)]
-        else:
-            h = key & _M64
-            order = sorted(self.replicas, key=lambda r: _mix64(h ^ r.seed), reverse=True)
         live = [r for r in order if self.in_rotation(r)] or order
-        if key is not None and self.settings.routing == "affinity" and len(live) > 1:
+        if affinity and len(live) > 1:
             total = sum(r.inflight for r in live)
             cap = math.ceil(self.settings.balance_factor * (total + 1) / len(live))
-            if live[0].inflight >= cap:  # some replica is under the cap: the mean is
+            if live[0].inflight >= cap:  # the mean is under the cap, so some replica is
                 i = next(i for i, r in enumerate(live) if r.inflight < cap)
                 live.insert(0, live.pop(i))
                 self.metrics.spills.inc()
