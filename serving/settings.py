@@ -49,27 +49,21 @@ def _mechs(text: str, known: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def _positive(kind: type[int] | type[float]) -> argparse._ActionType:
+def _positive(kind: type[int] | type[float], at_least: float | None = None) -> argparse._ActionType:
+    """An argparse type: a number > 0 (or >= `at_least`)."""
+
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
-        if value <= 0:
+        if at_least is not None and not value >= at_least:
+            raise argparse.ArgumentTypeError(f"must be >= {at_least:g}, got {text}")
+        if not value > 0:
             raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
         return value
 
     return parse
-
-
-def _at_least_one(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
-    if not value >= 1.0:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -183,7 +177,7 @@ class GatewaySettings:
         p.add_argument("--max-inflight", type=_positive(int), default=64)
         p.add_argument("--max-loop-lag-ms", type=_positive(float), default=30.0)
         p.add_argument("--routing", choices=ROUTINGS, default="affinity")
-        p.add_argument("--balance-factor", type=_at_least_one, default=1.25)
+        p.add_argument("--balance-factor", type=_positive(float, at_least=1), default=1.25)
         p.add_argument(
             "--disable",
             type=lambda t: _mechs(t, GATEWAY_MECHANISMS),

@@ -156,9 +156,8 @@ class ReplicaPool:
         With `affinity` routing and a key (the user id), in the key's rendezvous-hash order,
         the first one under its bounded load moved to the front; else round-robin.
         """
-        affinity = key is not None and self.settings.routing == "affinity"
-        if affinity:
-            h = (key or 0) & _M64
+        h = None if key is None or self.settings.routing != "affinity" else key & _M64
+        if h is not None:
             order = sorted(self.replicas, key=lambda r: _mix64(h ^ r.seed), reverse=True)
         else:
             n = len(self.replicas)
@@ -166,7 +165,7 @@ class ReplicaPool:
             self._rr += 1
             order = [self.replicas[(start + i) % n] for i in range(n)]
         live = [r for r in order if self.in_rotation(r)] or order
-        if affinity and len(live) > 1:
+        if h is not None and len(live) > 1:
             total = sum(r.inflight for r in live)
             cap = math.ceil(self.settings.balance_factor * (total + 1) / len(live))
             if live[0].inflight >= cap:  # the mean is under the cap, so some replica is
