@@ -7,6 +7,16 @@ Settings come from the JSON file named by ``CHAOS_REC_LOAD_CONFIG`` (written by
 ``LoadRunner``): ``run_dir``, ``rps``, ``users``, ``seed``, ``k``, ``timeout_s``,
 ``mix`` (weights of ``personalised``/``search``/``unknown``), ``holdout``
 (path or null), ``timeline`` (file name), ``level_file`` (file name).
+
+The level file holds ``{"multiplier": m}`` (rate = m x rps) and, during a capacity probe,
+``"closed": n``: then the first n users send back to back (closed loop, no think time) and the
+others wait, so the answered rate of those seconds is what the deployment sustains at that
+concurrency. Each row also says what the generator itself did: ``sent`` (requests started),
+``busy_skipped`` (slots a user skipped because its last request was still in flight: the
+deployment held it up), ``target_rps`` (requests the schedule asked for in that second: the
+rate, or its share in a second where the level changed) and ``gen_lag_ms`` (the
+worst delay of its own event loop in that second): a generator that lags or cannot send its
+schedule measures itself.
 """
 
 from __future__ import annotations
@@ -48,7 +58,12 @@ class _Recorder:
         self.base_rps = float(cfg["rps"])
         self.users = int(cfg["users"])
         self.multiplier = 1.0
+        self.closed = 0  # > 0 during a capacity probe: that many users send back to back
         self.buckets: dict[int, SecondStats] = {}
+        self.sent: dict[int, int] = {}
+        self.busy: dict[int, int] = {}  # slots a user skipped while its request was in flight
+        self.lag_ms: dict[int, float] = {}
+        self.asked: dict[int, float] = {}  # requests the schedule asked for, per second
         self.next_t: int | None = None
         self._level_mtime = 0.0
         self._level_checked = 0.0
@@ -60,6 +75,22 @@ class _Recorder:
         if stats is None:
             stats = self.buckets[t] = SecondStats(t)
         stats.add(ms, status, tier, failed=failed, known=known)
+
+    def started(self) -> None:
+        """Count one request sent in the current second."""
+        t = int(time.time())
+        self.sent[t] = self.sent.get(t, 0) + 1
+
+    def skipped_busy(self, slots: int) -> None:
+        """Count slots a user could not send in because it still waited for an answer."""
+        t = int(time.time())
+        self.busy[t] = self.busy.get(t, 0) + slots
+
+    def lagged(self, ms: float) -> None:
+        """Record a delay of the generator's own event loop in the current second."""
+        t = int(time.time())
+        if ms > self.lag_ms.get(t, 0.0):
+            self.lag_ms[t] = ms
 
     def interval(self) -> float:
         """Seconds between two requests of one user at the current level (re-read every 0.1 s)."""
@@ -78,9 +109,11 @@ class _Recorder:
         if mtime == self._level_mtime:
             return
         try:
-            self.multiplier = float(json.loads(self.level_file.read_text())["multiplier"])
-        except (ValueError, KeyError, OSError):
+            level = json.loads(self.level_file.read_text())
+            multiplier, closed = float(level["multiplier"]), int(level.get("closed") or 0)
+        except (ValueError, KeyError, OSError, TypeError):
             return  # being rewritten; read again next second
+        self.multiplier, self.closed = multiplier, closed
         self._level_mtime = mtime
 
     def flush(self, *, final: bool = False) -> None:
@@ -95,6 +128,12 @@ class _Recorder:
             stats = self.buckets.pop(t, None) or SecondStats(t)
             row = stats.row(phase_at(marks, float(t)))
             row["level"] = self.multiplier
+            row["sent"] = self.sent.pop(t, 0)
+            row["busy_skipped"] = self.busy.pop(t, 0)
+            row["target_rps"] = round(self.asked.pop(t, 0.0), 1)
+            row["gen_lag_ms"] = round(self.lag_ms.pop(t, 0.0), 3)
+            if self.closed:
+                row["closed"] = self.closed
             lines.append(json.dumps(row, separators=(",", ":")) + "\n")
         self.next_t = max(self.next_t, limit)
         if lines:
@@ -112,6 +151,23 @@ class _Recorder:
             self._read_level()
             self.flush()
 
+    def watch(self) -> None:
+        """Every 10 ms: the schedule's requests so far (rate x time, so a second in which the
+        level changes asks for its share), and the generator's own event-loop delay (a 10 ms
+        sleep that wakes up late)."""
+        last = time.time()
+        while True:
+            start = time.perf_counter()
+            gevent.sleep(0.01)
+            self.lagged(max(0.0, (time.perf_counter() - start - 0.01) * 1000.0))
+            now = time.time()
+            rate = 0.0 if self.closed else self.base_rps * self.multiplier
+            for t in range(int(last), int(now) + 1):  # split the elapsed time at second marks
+                share = min(now, t + 1.0) - max(last, float(t))
+                if share > 0:
+                    self.asked[t] = self.asked.get(t, 0.0) + rate * share
+            last = now
+
 
 CONFIG: dict[str, Any] = {}
 RECORDER: list[_Recorder] = []
@@ -128,6 +184,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         rows = json.loads(Path(holdout).read_text(encoding="utf-8"))
         HOLDOUT.extend(r for r in rows if isinstance(r, dict) and "user_id" in r)
     gevent.spawn(rec.loop)
+    gevent.spawn(rec.watch)
 
 
 def _on_quit(environment: Environment, **_: Any) -> None:
@@ -146,7 +203,7 @@ class Shopper(FastHttpUser):
         self.network_timeout = float(CONFIG.get("timeout_s", 5.0))
         self.connection_timeout = float(CONFIG.get("timeout_s", 5.0))
         super().__init__(environment)
-        idx = next(_USER_SEQ)
+        idx = self.idx = next(_USER_SEQ)
         self.rng = random.Random(int(CONFIG.get("seed", 0)) * 1_000_003 + idx)
         mix = CONFIG.get("mix") or {"personalised": 0.6, "search": 0.25, "unknown": 0.15}
         self.kinds = list(mix)
@@ -170,6 +227,13 @@ class Shopper(FastHttpUser):
         """
         while True:
             gap = RECORDER[0].interval()
+            closed = RECORDER[0].closed
+            if closed:  # capacity probe: the first `closed` users send back to back
+                self._gap = 0.0  # rejoin the schedule afterwards
+                if self.idx < closed:
+                    return
+                gevent.sleep(0.05)
+                continue
             now = time.time()
             x = now / gap + self.phase
             n = math.floor(x)
@@ -197,6 +261,7 @@ class Shopper(FastHttpUser):
         """POST /v1/recommend and record latency, status and fallback tier."""
         self._pace()
         body, known = self._body()
+        RECORDER[0].started()
         start = time.perf_counter()
         with self.client.post(
             "/v1/recommend", json=body, catch_response=True, name="recommend"
@@ -216,3 +281,9 @@ class Shopper(FastHttpUser):
             else:
                 resp.success()
         RECORDER[0].record(ms, status, tier, failed, known)
+        if self._gap and not RECORDER[0].closed:
+            # slots that began while this request was in flight, bar the one it sends in next:
+            # the deployment held this user up (closed loop per user), not the generator
+            missed = math.floor(time.time() / self._gap + self.phase) - self._slot - 1
+            if missed > 0:
+                RECORDER[0].skipped_busy(missed)

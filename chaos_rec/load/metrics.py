@@ -20,9 +20,11 @@ __all__ = [
     "availability",
     "bucket_of",
     "fallback_ratio",
+    "generator_lag_ms",
     "hist_percentile",
     "is_server_error",
     "latency_percentile",
+    "send_ratio",
     "summarize",
     "timeout_ratio",
 ]
@@ -156,6 +158,32 @@ def fallback_ratio(rows: Iterable[Mapping[str, Any]]) -> float | None:
         total += n
         degraded += n - int(tiers.get("none", 0))
     return None if total == 0 else degraded / total
+
+
+def send_ratio(rows: Iterable[Mapping[str, Any]]) -> float | None:
+    """Share of its schedule the load generator offered (None: not recorded).
+
+    Offered = sent + slots a user skipped while its request was in flight (the deployment, not
+    the generator, held those up); a ratio below 1 is then the generator falling behind.
+    """
+    sent = 0.0
+    asked = 0.0
+    for row in rows:
+        target = row.get("target_rps")
+        if row.get("sent") is None or not target:
+            continue
+        sent += int(row["sent"]) + int(row.get("busy_skipped") or 0)
+        asked += float(target)
+    return None if asked <= 0 else sent / asked
+
+
+def generator_lag_ms(rows: Iterable[Mapping[str, Any]]) -> float | None:
+    """Median over the seconds of the generator's worst event-loop delay in each (None: none)."""
+    lags = sorted(float(r["gen_lag_ms"]) for r in rows if r.get("gen_lag_ms") is not None)
+    if not lags:
+        return None
+    mid = len(lags) // 2
+    return lags[mid] if len(lags) % 2 else (lags[mid - 1] + lags[mid]) / 2
 
 
 def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

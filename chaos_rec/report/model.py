@@ -6,10 +6,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from chaos_rec.slo.spec import PHASE_KEYS
+
 Result = Literal["passed", "failed", "dry", "interrupted"]
 
-# SLOs where a larger observed value is better (budget is a floor).
-HIGHER_IS_BETTER = frozenset({"availability", "min_quality_ratio", "quality_ratio"})
+# SLOs where a larger observed value is better (budget is a floor): from the one SLO table.
+HIGHER_IS_BETTER = frozenset(
+    {key for key, (_, direction) in PHASE_KEYS.items() if direction == "min"} | {"quality_ratio"}
+)
 
 
 @dataclass(frozen=True)

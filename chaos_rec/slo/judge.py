@@ -6,7 +6,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chaos_rec.load.metrics import availability, fallback_ratio, latency_percentile, timeout_ratio
+from chaos_rec.load.metrics import (
+    availability,
+    fallback_ratio,
+    generator_lag_ms,
+    latency_percentile,
+    send_ratio,
+    timeout_ratio,
+)
 from chaos_rec.runctx import phase_at
 from chaos_rec.slo.result import SLOResult, Verdict
 from chaos_rec.slo.spec import PHASE_KEYS, PhaseBudget, SLOSpec
@@ -17,7 +24,9 @@ __all__ = ["evaluate"]
 def _label(
     timeline: Sequence[Mapping[str, Any]], phases: Sequence[Mapping[str, Any]]
 ) -> list[tuple[str, Mapping[str, Any]]]:
-    rows = sorted(timeline, key=lambda r: int(r["t"]))
+    # seconds of a capacity probe (closed-loop clients, see measure_capacity) are a measurement
+    # of the deployment, not user traffic: no budget applies to them
+    rows = sorted((r for r in timeline if not r.get("closed")), key=lambda r: int(r["t"]))
     if phases:
         return [(_phase_of_second(phases, int(r["t"])), r) for r in rows]
     return [(str(r.get("phase", "steady")), r) for r in rows]
@@ -65,6 +74,10 @@ def _windows(rows: list[Mapping[str, Any]], window_s: float) -> list[list[Mappin
 
 
 def _measure(key: str, rows: Sequence[Mapping[str, Any]]) -> float | None:
+    if key == "min_send_ratio":
+        return send_ratio(rows)
+    if key == "max_generator_lag_ms":
+        return generator_lag_ms(rows)
     if key.startswith("accepted_p") and key.endswith("_ms"):
         return latency_percentile(rows, float(key[10:12]), accepted=True)
     if key.endswith("_ms"):

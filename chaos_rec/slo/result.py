@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from chaos_rec.slo.spec import PHASE_KEYS
+from chaos_rec.slo.spec import GENERATOR_KEYS, PHASE_KEYS
 
-__all__ = ["SLOResult", "Verdict"]
+__all__ = ["SLOResult", "Verdict", "direction_of", "margin"]
 
 
 def _clock(t: float) -> str:
@@ -27,6 +27,26 @@ def _fmt_budget(v: float, unit: str) -> str:
     return f"{v:g} {unit}".rstrip()
 
 
+def direction_of(slo: str) -> str:
+    """``max`` when an SLO's observed value must stay at or below its budget, else ``min``."""
+    return "max" if slo == "max_recovery_s" else PHASE_KEYS[slo][1]
+
+
+def margin(slo: str, observed: float | None, budget: float) -> float | None:
+    """Headroom left, as a share: 1 = as far from the budget as can be, 0 = at it, < 0 = missed.
+
+    A ceiling (latency, ratios of bad requests, recovery time): (budget - observed) / budget.
+    A floor on a share that is at best 1 (availability, send ratio, quality ratio): the part of
+    the error budget (1 - budget) not used, (observed - budget) / (1 - budget); so availability
+    0.99 against 0.97 keeps 0.67 of its budget of failures.
+    """
+    if observed is None:
+        return None
+    if direction_of(slo) == "max":
+        return (budget - observed) / budget if budget > 0 else None
+    return (observed - budget) / (1.0 - budget) if budget < 1 else None
+
+
 @dataclass(frozen=True)
 class SLOResult:
     """The judgement of one SLO in one phase (worst window)."""
@@ -43,9 +63,7 @@ class SLOResult:
     @property
     def direction(self) -> str:
         """``max`` when observed must stay at or below the budget, else ``min``."""
-        if self.slo == "max_recovery_s":
-            return "max"
-        return PHASE_KEYS[self.slo][1]
+        return direction_of(self.slo)
 
     def line(self) -> str:
         """One line naming the SLO, phase, window, observed value and budget."""
@@ -60,7 +78,13 @@ class SLOResult:
             if self.direction == "max"
             else ("<" if not self.passed else ">=")
         )
-        return f"{head}: observed {_fmt(self.observed, self.unit)} {cmp} budget {budget}"
+        line = f"{head}: observed {_fmt(self.observed, self.unit)} {cmp} budget {budget}"
+        if self.slo in GENERATOR_KEYS and not self.passed:
+            line += (
+                " — the load generator could not offer the load, so this window measured the"
+                " generator, not the deployment (give it CPU, or lower the load)"
+            )
+        return line
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""

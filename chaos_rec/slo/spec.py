@@ -13,7 +13,7 @@ from typing import Any, Final
 from chaos_rec.errors import ConfigError
 from chaos_rec.runctx import PHASES
 
-__all__ = ["PHASE_KEYS", "PhaseBudget", "SLOSpec"]
+__all__ = ["GENERATOR_KEYS", "PHASE_KEYS", "PhaseBudget", "SLOSpec"]
 
 PHASE_KEYS: Final[dict[str, tuple[str, str]]] = {
     "p50_ms": ("ms", "max"),
@@ -26,7 +26,11 @@ PHASE_KEYS: Final[dict[str, tuple[str, str]]] = {
     "max_fallback_ratio": ("", "max"),
     "max_timeout_ratio": ("", "max"),  # share of 504s and transport timeouts
     "min_quality_ratio": ("", "min"),
+    # the load generator's own health: below/above these, the window measured the generator
+    "min_send_ratio": ("", "min"),  # (sent + held up by the deployment) / its schedule
+    "max_generator_lag_ms": ("ms", "max"),  # median of its event loop's worst delay per second
 }
+GENERATOR_KEYS: Final = frozenset({"min_send_ratio", "max_generator_lag_ms"})
 _TOP_KEYS: Final = frozenset({*PHASES, "max_recovery_s", "min_quality_ratio", "window_s"})
 
 
@@ -57,6 +61,8 @@ class PhaseBudget:
     max_fallback_ratio: float | None = None
     max_timeout_ratio: float | None = None
     min_quality_ratio: float | None = None
+    min_send_ratio: float | None = None
+    max_generator_lag_ms: float | None = None
 
     @classmethod
     def parse(cls, phase: str, data: Any) -> PhaseBudget:
@@ -72,7 +78,7 @@ class PhaseBudget:
             if key.endswith("_ms") and v <= 0:
                 raise _fail(f"{phase}.{key} must be > 0 ms, got {raw!r}")
             if (
-                key in ("availability", "max_fallback_ratio", "max_timeout_ratio")
+                key in ("availability", "max_fallback_ratio", "max_timeout_ratio", "min_send_ratio")
                 and not 0 <= v <= 1
             ):
                 raise _fail(f"{phase}.{key} must be within [0, 1], got {raw!r}")

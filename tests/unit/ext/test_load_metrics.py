@@ -85,3 +85,24 @@ def test_summary_of_rows_without_histograms_is_request_weighted() -> None:
     out = summarize(rows)
     assert out["p50_ms"] == pytest.approx(20.0) and out["max_ms"] == 99.0
     assert out["rps"] == 20.0 and out["availability"] == 1.0
+
+
+def test_send_ratio_counts_slots_the_deployment_held_up_and_skips_unrecorded_rows() -> None:
+    from chaos_rec.load.metrics import send_ratio
+
+    rows = [
+        {"sent": 80, "busy_skipped": 10, "target_rps": 100.0},
+        {"sent": 50, "busy_skipped": 0, "target_rps": 100.0},
+        {"requests": 5},  # an older row without generator figures
+        {"sent": 7, "target_rps": 0.0},  # a capacity-probe second: no schedule
+    ]
+    assert send_ratio(rows) == (80 + 10 + 50) / 200
+    assert send_ratio([{"requests": 3}]) is None
+
+
+def test_generator_lag_is_the_median_of_each_seconds_worst_delay() -> None:
+    from chaos_rec.load.metrics import generator_lag_ms
+
+    assert generator_lag_ms([{"gen_lag_ms": v} for v in (5.0, 300.0, 7.0)]) == 7.0
+    assert generator_lag_ms([{"gen_lag_ms": v} for v in (4.0, 8.0)]) == 6.0
+    assert generator_lag_ms([{"requests": 1}]) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +236,56 @@ def test_timeout_ratio_counts_504s_and_transport_failures_not_sheds() -> None:
     assert "max_timeout_ratio missed in phase fault" in res.line()
     with pytest.raises(ConfigError, match=r"fault.max_timeout_ratio must be within \[0, 1\]"):
         SLOSpec.parse({"fault": {"max_timeout_ratio": 2}})
+
+
+def test_margin_of_ceilings_and_floors() -> None:
+    from chaos_rec.slo.result import margin
+
+    assert margin("p99_ms", 300.0, 400.0) == pytest.approx(0.25)
+    assert margin("max_recovery_s", 12.0, 10.0) == pytest.approx(-0.2)
+    assert margin("availability", 0.99, 0.97) == pytest.approx(2 / 3)
+    assert margin("availability", 0.96, 0.97) == pytest.approx(-1 / 3)
+    assert margin("min_send_ratio", 1.0, 0.9) == pytest.approx(1.0)
+    assert margin("availability", 1.0, 1.0) is None and margin("p99_ms", None, 400.0) is None
+
+
+def test_capacity_probe_seconds_are_not_judged_and_generator_misses_say_so() -> None:
+    spec = SLOSpec.parse(
+        {
+            "steady": {"availability": 0.97},
+            "fault": {"min_send_ratio": 0.9, "max_generator_lag_ms": 150},
+        }
+    )
+    t0 = 1_700_000_000
+    ok = {"requests": 50, "status": {"200": 50}, "sent": 50, "target_rps": 50.0, "gen_lag_ms": 3.0}
+    probe = {"requests": 90, "status": {"503": 90}, "closed": 8}  # would miss availability
+    late = {
+        "requests": 40,
+        "status": {"200": 40},
+        "sent": 40,
+        "target_rps": 100.0,
+        "gen_lag_ms": 200.0,
+    }
+    timeline = [{"t": t0 + i, **ok} for i in range(5)] + [
+        {"t": t0 + 5 + i, **probe} for i in range(3)
+    ]
+    timeline += [{"t": t0 + 8 + i, **late} for i in range(5)]
+    phases = [{"t": t0, "phase": "steady", "by": "t"}, {"t": t0 + 8, "phase": "fault", "by": "t"}]
+    verdict = evaluate(spec, timeline, phases)
+    got = {(r.slo, r.phase): (r.observed, r.passed) for r in verdict.results}
+    assert got[("availability", "steady")] == (1.0, True)
+    assert got[("min_send_ratio", "fault")] == (0.4, False)
+    assert got[("max_generator_lag_ms", "fault")] == (200.0, False)
+    assert all("the load generator could not offer the load" in line for line in verdict.lines())
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"fault": {"min_send_ratio": 1.5}}, "fault.min_send_ratio must be within [0, 1]"),
+        ({"fault": {"max_generator_lag_ms": 0}}, "fault.max_generator_lag_ms must be > 0 ms"),
+    ],
+)
+def test_generator_budgets_are_validated(data: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        SLOSpec.parse(data)
