@@ -13,14 +13,8 @@ from chaos_rec.actions.data import (
     restore_bundle,
 )
 from chaos_rec.actions.links import add_toxic, clear_link, cut_link, remove_toxic, restore_link
-from chaos_rec.actions.ops import (
-    end_spike,
-    mark_phase,
-    reset_resilience,
-    rollback_all,
-    set_resilience,
-    spike_load,
-)
+from chaos_rec.actions.load import end_spike, measure_capacity, spike_load
+from chaos_rec.actions.ops import mark_phase, reset_resilience, rollback_all, set_resilience
 from chaos_rec.actions.replicas import (
     hang_replica,
     kill_replica,
@@ -36,6 +30,7 @@ __all__ = [
     "hang_replica",
     "kill_replica",
     "mark_phase",
+    "measure_capacity",
     "push_bundle",
     "push_corrupt_bundle",
     "rematerialize_features",

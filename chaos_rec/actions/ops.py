@@ -1,25 +1,21 @@
-"""Operational actions: resilience switches, load spikes, phase marks, rollback of everything."""
+"""Operational actions: resilience switches, phase marks, rollback of everything."""
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from chaos_rec.actions._common import LEDGER, Cfg, forget, mark, remember, setup
+from chaos_rec.actions._common import LEDGER, Cfg, forget, remember, setup
 from chaos_rec.errors import ChaosRecError, ConfigError, FaultError
 from chaos_rec.extconfig import ext_config
-from chaos_rec.runctx import read_jsonl
 from chaos_rec.targets import Deployment, admin_request
 
 __all__ = [
-    "end_spike",
     "mark_phase",
     "reset_resilience",
     "rollback_all",
     "set_resilience",
-    "spike_load",
 ]
 
 
@@ -118,51 +114,6 @@ def reset_resilience(
         )
     forget(f"resilience:{target}")
     return result
-
-
-def _set_level(
-    configuration: Cfg, secrets: Cfg, multiplier: float, phase: str, by: str
-) -> dict[str, Any]:
-    if isinstance(multiplier, bool) or not 0 < float(multiplier) <= 100:
-        raise ConfigError(f"multiplier must be within (0, 100], got {multiplier!r}")
-    cfg = ext_config(configuration, secrets)
-    ctx = cfg.run_context()
-    if not ctx.timeline():
-        raise FaultError("no load is running in this run: add the chaos_rec.controls control")
-    # mark first: the runner picks the level up within ~0.2 s, so no second of the new load is
-    # ever labelled with the old phase
-    mark(cfg, phase, by)
-    since = int(time.time())
-    ctx.write_json("load_level.json", {"multiplier": float(multiplier)})
-    deadline = time.monotonic() + 5.0
-    while True:
-        rows = [r for r in read_jsonl(ctx.timeline_path) if int(r.get("t", 0)) >= since]
-        if any(float(r.get("level", 0)) == float(multiplier) for r in rows):
-            break
-        if time.monotonic() > deadline:
-            raise FaultError(f"the load runner did not pick up level x{multiplier:g} within 5s")
-        time.sleep(0.2)
-    return {"multiplier": float(multiplier)}
-
-
-def spike_load(
-    multiplier: float = 3.0, *, configuration: Cfg = None, secrets: Cfg = None
-) -> dict[str, Any]:
-    """Load spike: multiply the running load's request rate; verifies the runner applied it."""
-    out = _set_level(configuration, secrets, multiplier, "fault", "spike_load")
-    remember(
-        "spike",
-        "end the load spike",
-        lambda: end_spike(configuration=configuration, secrets=secrets),
-    )
-    return out
-
-
-def end_spike(*, configuration: Cfg = None, secrets: Cfg = None) -> dict[str, Any]:
-    """Bring the load back to its configured rate."""
-    out = _set_level(configuration, secrets, 1.0, "recovery", "end_spike")
-    forget("spike")
-    return out
 
 
 def mark_phase(phase: str, *, configuration: Cfg = None, secrets: Cfg = None) -> dict[str, Any]:

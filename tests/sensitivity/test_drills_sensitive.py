@@ -84,9 +84,9 @@ CASES = [
     Case(
         "traffic_spike",
         {"gateway": {"shedding": False}, "replicas": {"shedding": False}},
-        frozenset(
-            {("max_timeout_ratio", "fault"), ("accepted_p99_ms", "fault"), ("p99_ms", "fault")}
-        ),
+        # taken on and queued, not shed. With the server saturating the 2 cores the generator
+        # may also miss min_send_ratio: it then offered less than asked, and still timed out
+        frozenset({("max_timeout_ratio", "fault")}),
     ),
     Case(
         "node_loss_during_slow_feature_store",

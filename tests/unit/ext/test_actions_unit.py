@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,42 @@ def test_faults_refuse_hosts_outside_the_allowlist(tmp_path: Path) -> None:
         actions.cut_link("link:feature-store", configuration=conf)
     with pytest.raises(FaultError, match=r"host '10\.9\.9\.9' is not on the fault allowlist"):
         actions.set_resilience({"retries": False}, "gateway", configuration=conf)
+
+
+@pytest.mark.parametrize(
+    ("call", "needle"),
+    [
+        (
+            lambda c: actions.spike_load(3, relative_to="cores", configuration=c),
+            "relative_to must be one of rate, capacity",
+        ),
+        (
+            lambda c: actions.measure_capacity(0, configuration=c),
+            "concurrency must be an integer within [1, 256]",
+        ),
+        (
+            lambda c: actions.measure_capacity(8, 1, configuration=c),
+            "duration_s must be within [3, 60] s",
+        ),
+    ],
+)
+def test_load_actions_refuse_bad_arguments_before_touching_the_load(
+    call: Any, needle: str, tmp_path: Path
+) -> None:
+    conf = {"chaos_rec_run_dir": str(tmp_path / "run")}
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        call(conf)
+    assert not (tmp_path / "run" / "load_level.json").exists()
+
+
+def test_a_spike_relative_to_capacity_needs_a_measured_capacity(tmp_path: Path) -> None:
+    from chaos_rec.runctx import RunContext
+
+    ctx = RunContext(tmp_path / "run")
+    ctx.timeline_path.write_text('{"t": 1, "phase": "steady", "requests": 1}\n')
+    conf = {"chaos_rec_run_dir": str(ctx.run_dir)}
+    with pytest.raises(
+        FaultError, match="no capacity measured in this run: call measure_capacity first"
+    ):
+        actions.spike_load(3, relative_to="capacity", configuration=conf)
+    assert not (ctx.run_dir / "load_level.json").exists()
