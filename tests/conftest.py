@@ -1,4 +1,4 @@
-"""Shared fixtures for the whole suite."""
+"""Shared fixtures for the whole suite; `tests.support.leftovers` guards against stray processes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.procs import redis_server
+
+pytest_plugins = ["tests.support.leftovers"]
 
 
 @pytest.fixture

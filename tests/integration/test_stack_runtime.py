@@ -10,7 +10,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,13 @@ from chaos_rec.stack import (
     wait_component_ready,
 )
 from chaos_rec.stack.procs import is_alive, is_paused, port_in_use
-from tests.support.procs import redis_server_binary
+from tests.support.procs import (
+    default_sigint,
+    ignore_sigint,
+    pids_mentioning,
+    redis_server_binary,
+    wait_gone,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -206,36 +212,68 @@ def _slow_redis(tmp_path: Path, delay: float) -> str:
 
 def _stack_pids(state_dir: Path) -> list[int]:
     """Pids of processes whose command line names this state dir (supervisor) or its redis."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if str(state_dir).encode() in cmd:
-                out.append(int(entry.name))
-    return out
+    return pids_mentioning(str(state_dir))
 
 
-def test_ctrl_c_during_up_leaves_nothing_running(tmp_path: Path) -> None:
-    cfg = minimal(tmp_path, redis_binary=_slow_redis(tmp_path, 3))
-    proc = subprocess.Popen(
+def _start_up(cfg: StackConfig, preexec: Callable[[], None]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [sys.executable, "-m", "chaos_rec", "stack", "up", "--state-dir", str(cfg.state_dir),
          "--base-port", str(cfg.base_port), "--replicas", "0", "--no-gateway", "--no-toxiproxy"],
         env=dict(ENV, CHAOS_REC_REDIS_BINARY=cfg.redis_binary or ""),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec,
     )  # fmt: skip
-    deadline = time.monotonic() + 20
-    while not (cfg.state_dir / "stack.json").exists():
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    assert _stack_pids(cfg.state_dir) == []
-    assert not port_in_use(cfg.base_port) and not (cfg.state_dir / "stack.json").exists()
+
+
+# Moments of `stack up` to interrupt: seconds after the launcher started (importing, parsing,
+# preflight) and after its state file appeared (supervisor starting, Redis not ready yet).
+UP_MOMENTS = [("start", d) for d in (0.3, 0.6)] + [("state", d) for d in (0, 0.3, 0.8, 1.5, 2.5)]
+
+
+@pytest.mark.parametrize(("after", "delay"), UP_MOMENTS, ids=[f"{a}+{d}s" for a, d in UP_MOMENTS])
+def test_ctrl_c_during_up_leaves_nothing_running(
+    tmp_path: Path, after: str, delay: float, record_property: Callable[[str, object], None]
+) -> None:
+    cfg = minimal(tmp_path, redis_binary=_slow_redis(tmp_path, 4))
+    proc = _start_up(cfg, default_sigint)
+    try:
+        deadline = time.monotonic() + 20
+        while after == "state" and not (cfg.state_dir / "stack.json").exists():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        left = wait_gone(lambda: _stack_pids(cfg.state_dir), 5.0)
+        record_property("signal_sweep", {"moment": f"{after}+{delay}s", "rc": proc.returncode,
+                                         "leftovers": len(left)})  # fmt: skip
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err and "interrupted" in err
+        assert left == []
+        assert not port_in_use(cfg.base_port) and not (cfg.state_dir / "stack.json").exists()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        down(cfg.state_dir)
+
+
+def test_up_started_with_sigint_ignored_keeps_ignoring_it(tmp_path: Path) -> None:
+    """An inherited SIG_IGN (nohup, `cmd &` in a script) is respected: Ctrl-C does not stop up."""
+    cfg = minimal(tmp_path, redis_binary=_slow_redis(tmp_path, 1))
+    proc = _start_up(cfg, ignore_sigint)
+    try:
+        deadline = time.monotonic() + 20
+        while not (cfg.state_dir / "stack.json").exists():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert load_state(cfg.state_dir)["phase"] == "ready"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        down(cfg.state_dir)
+    assert _stack_pids(cfg.state_dir) == [] and not port_in_use(cfg.base_port)
 
 
 def test_launcher_sigkilled_then_down_cleans(tmp_path: Path) -> None:

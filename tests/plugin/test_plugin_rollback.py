@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from chaos_rec.toxiproxy.client import ToxiproxyClient
 from tests.plugin.conftest import Writer, action
+from tests.support.procs import default_sigint, pids_mentioning, sigint_reaches_children, wait_gone
 
 
 def _toxics(url: str) -> dict[str, list[str]]:
@@ -123,7 +127,8 @@ def test_python_drill_fault_proxy_context_managers_and_ctrl_c(
         )
     )
     (project.path / "test_pydrill.py").rename(project.path / "tests" / "test_pydrill.py")
-    result = project.runpytest_subprocess("-m", "drill", "--drill-stack", str(deployment), "-v")
+    with sigint_reaches_children():  # the child Ctrl-Cs itself: it must not inherit SIG_IGN
+        result = project.runpytest_subprocess("-m", "drill", "--drill-stack", str(deployment), "-v")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*test_toxic_and_cut PASSED*"])
     assert _toxics(fault_proxy_url) == {"feature-store": []}
@@ -190,3 +195,50 @@ def test_python_drill_fault_errors_are_one_line(
         "Traceback" not in result.stdout.str()
         and "def test_unknown_link" not in result.stdout.str()
     )
+
+
+# Moments of a drill to Ctrl-C: seconds after its in-progress marker appeared (the steady-state
+# hypothesis, the toxic going in, the fault held, the next action).
+DRILL_MOMENTS = (0.0, 0.2, 0.5, 1.0, 1.6, 2.4)
+
+
+@pytest.mark.parametrize("delay", DRILL_MOMENTS, ids=[f"drill+{d}s" for d in DRILL_MOMENTS])
+def test_ctrl_c_at_any_moment_of_a_drill_leaves_nothing(
+    project: pytest.Pytester,
+    write_experiment: Writer,
+    deployment: Path,
+    fault_proxy_url: str,
+    delay: float,
+    record_property: Callable[[str, object], None],
+) -> None:
+    write_experiment(
+        "a_swept",
+        method=[
+            action("nap", "nap", seconds=0.3),
+            action("inject", "add_toxic", url=fault_proxy_url, link="feature-store"),
+            action("hold", "nap", seconds=3),
+        ],
+    )
+    marker = project.path / ".chaos-rec" / "drill-in-progress.json"
+    cmd = [sys.executable, "-m", "pytest", "-m", "drill", "--drill-stack", str(deployment)]
+    proc = project.popen(cmd, stdin=subprocess.DEVNULL, preexec_fn=default_sigint)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    left = wait_gone(lambda: pids_mentioning(str(project.path)), 5.0)
+    record_property(
+        "signal_sweep", {"moment": f"drill+{delay}s", "rc": proc.returncode, "leftovers": len(left)}
+    )
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out.decode()[-2000:] + err.decode()
+    assert _toxics(fault_proxy_url) == {"feature-store": []}
+    assert ToxiproxyClient(fault_proxy_url).get_proxy("feature-store")["enabled"] is True
+    assert not marker.exists()
+    assert left == []

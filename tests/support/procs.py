@@ -1,14 +1,17 @@
-"""Test support: free ports and a real, throw-away Redis server."""
+"""Test support: free ports, a real throw-away Redis server, signals and leftover processes."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -68,3 +71,111 @@ def redis_server(port: int | None = None) -> Iterator[str]:
         proc.kill()
         proc.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child a test will Ctrl-C: SIGINT back to its default disposition.
+
+    A shell's background job starts with SIGINT ignored, and the ignore is inherited across
+    ``exec``; a child that should see Ctrl-C must not depend on how the suite was started.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def ignore_sigint() -> None:
+    """``preexec_fn`` that starts the child with SIGINT ignored (as ``nohup`` or ``cmd &`` do)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def sigint_reaches_children() -> Iterator[None]:
+    """While inside, children this process execs get SIGINT at its default (not inherited IGN).
+
+    For children started by code that takes no ``preexec_fn`` (``pytester``): a Python-level
+    handler is reset to the default in an exec'd child, an ignored signal stays ignored.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _pids() -> Iterator[int]:
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != me:
+            yield int(entry)
+
+
+def pids_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains ``text`` (a state dir, a tmp path)."""
+    needle = text.encode()
+    out = []
+    for pid in _pids():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if needle in fh.read():
+                    out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
+def pids_with_env(name: str, value: str) -> list[int]:
+    """Live processes whose environment holds ``name=value`` (inherited by every descendant)."""
+    needle = f"{name}={value}".encode()
+    out = []
+    for pid in _pids():
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if needle in env:
+            out.append(pid)
+    return out
+
+
+def describe(pid: int) -> str:
+    """``pid: command line`` of a process, for a report of leftovers."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        cmd = "(gone)"
+    return f"{pid}: {cmd[:200]}"
+
+
+def kill_all(pids: list[int]) -> None:
+    """SIGKILL each process (gone already is fine)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def wait_gone(find: Callable[[], list[int]], timeout: float) -> list[int]:
+    """Poll ``find`` until it returns nothing or ``timeout`` passes; the pids still there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = find()
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+def stop_stacks_under(root: Path) -> list[str]:
+    """Stop every stack whose state dir lies under ``root``, then kill what still names it."""
+    from chaos_rec.stack import down
+
+    stopped = []
+    for state_file in sorted(root.rglob("stack.json")):
+        try:
+            down(state_file.parent)
+            stopped.append(str(state_file.parent))
+        except Exception as exc:  # a finalizer: every stack gets its turn; the kill below follows
+            stopped.append(f"{state_file.parent}: down failed: {exc}")
+    left = wait_gone(lambda: pids_mentioning(str(root)), 0.5)
+    kill_all(left)
+    stopped += [describe(pid) for pid in left]
+    return stopped
