@@ -21,17 +21,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-MAX_KEYS = (
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-    "accepted_p50_ms",
-    "accepted_p95_ms",
-    "accepted_p99_ms",
-    "max_fallback_ratio",
-    "max_timeout_ratio",
-    "max_recovery_s",
-)
 
 
 def _run_once(report: Path, k: str | None) -> tuple[int, float, list[dict[str, Any]]]:
@@ -51,7 +40,9 @@ def _run_once(report: Path, k: str | None) -> tuple[int, float, list[dict[str, A
 
 
 def _worse(key: str, a: float, b: float) -> float:
-    return max(a, b) if key in MAX_KEYS else min(a, b)
+    from chaos_rec.slo.result import direction_of
+
+    return max(a, b) if direction_of(key) == "max" else min(a, b)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,14 +96,25 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if started:
             stack.down()
-    print(f"== worst value over {len(runs)} run(s) vs budget")
+    from chaos_rec.slo.result import margin
+
+    print(
+        f"== worst value over {len(runs)} run(s) vs budget, and the margin left (< 0.25: redesign)"
+    )
     for key, w in sorted(worst.items()):
-        print(f"   {key:<60} {w['worst']:>10.3f}  budget {w['budget']:g}")
+        m = margin(w["slo"], w["worst"], w["budget"])
+        flag = "  TIGHT" if m is not None and m < 0.25 else ""
+        shown = "n/a" if m is None else f"{m:.2f}"
+        print(f"   {key:<60} {w['worst']:>10.3f}  budget {w['budget']:<6g} margin {shown}{flag}")
     out = {
         "bench": "drills",
         "stack_up_s": round(up_s, 1),
         "runs": runs,
         "worst": {k: round(v["worst"], 4) for k, v in sorted(worst.items())},
+        "margin": {
+            k: None if (m := margin(v["slo"], v["worst"], v["budget"])) is None else round(m, 3)
+            for k, v in sorted(worst.items())
+        },
         "reports": str(parent),
     }
     print(json.dumps(out))

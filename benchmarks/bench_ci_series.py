@@ -1,0 +1,108 @@
+"""The gate's own stability: N clean-clone `CI=true bash .ci/run` runs in a row, one at a time.
+
+Each run clones the repository's HEAD into a fresh folder (as CI does), runs `.ci/run` there in
+the foreground with SIGINT at its default, and reads the drill report it wrote. Per run it
+prints the exit code, the wall time, the tests' own time, and each drill's tightest SLO margin
+(`chaos_rec.slo.result.margin`: 0 = at the budget; below 0.25 the budget is too tight for a
+slower machine); then one JSON line. Logs stay in --keep DIR (default: a temp dir).
+Usage: .venv/bin/python benchmarks/bench_ci_series.py [--runs 5] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from chaos_rec.slo.result import margin  # noqa: E402
+
+_SUMMARY = re.compile(r"=+ (.*\d+ (?:passed|failed).*) in ([\d.]+)s")
+
+
+def _tightest(summary: Path) -> dict[str, dict[str, Any]]:
+    """Per drill: its result and the SLO with the least margin (name, observed, budget, margin)."""
+    if not summary.is_file():
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for d in json.loads(summary.read_text(encoding="utf-8"))["drills"]:
+        best: dict[str, Any] | None = None
+        for s in d.get("slos", []):
+            m = margin(s["slo"], s["observed"], float(s["budget"]))
+            if m is not None and (best is None or m < best["margin"]):
+                best = {"slo": f"{s['phase']}.{s['slo']}", "observed": s["observed"],
+                        "budget": s["budget"], "margin": round(m, 3)}  # fmt: skip
+        out[d["name"]] = {"result": d["result"], "tightest": best}
+    return out
+
+
+def _run(n: int, keep: Path) -> dict[str, Any]:
+    clone = Path(tempfile.mkdtemp(prefix=f"ci-series-{n}-"))
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    log = keep / f"run{n}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAOS_REC_", "PYTEST_"))}
+    env["CI"] = "true"
+    t0 = time.monotonic()
+    with log.open("wb") as fh:
+        rc = subprocess.run(
+            ["bash", ".ci/run"], cwd=clone, stdin=subprocess.DEVNULL, stdout=fh,
+            stderr=subprocess.STDOUT, env=env, check=False,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        ).returncode  # fmt: skip
+    wall = time.monotonic() - t0
+    text = log.read_text(errors="replace")
+    found = _SUMMARY.findall(text)
+    drills = _tightest(clone / "reports" / "drills" / "summary.json")
+    shutil.copytree(clone / "reports", keep / f"run{n}-reports", dirs_exist_ok=True)
+    shutil.rmtree(clone, ignore_errors=True)
+    return {
+        "run": n,
+        "exit": rc,
+        "wall_s": round(wall, 1),
+        "tests": found[-1][0] if found else None,
+        "tests_s": float(found[-1][1]) if found else None,
+        "drills": drills,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the clean-clone CI N times; print each run and the tightest margins; JSON line."""
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5, help="clean-clone CI runs in a row (default 5)")
+    ap.add_argument("--keep", default=None, help="folder for logs and reports (default: temp)")
+    args = ap.parse_args(argv)
+    keep = Path(args.keep or tempfile.mkdtemp(prefix="ci-series-")).absolute()
+    keep.mkdir(parents=True, exist_ok=True)
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    print(f"clean-clone CI series of {head}, {args.runs} run(s); logs in {keep}", flush=True)
+    runs = []
+    for n in range(1, args.runs + 1):
+        r = _run(n, keep)
+        runs.append(r)
+        print(f"== run {n}: exit {r['exit']}, {r['wall_s'] / 60:.1f} min in all, "
+              f"tests {r['tests']} in {(r['tests_s'] or 0) / 60:.1f} min", flush=True)  # fmt: skip
+        for name, d in sorted(r["drills"].items()):
+            t = d["tightest"] or {}
+            print(f"   {name:<38} {d['result']:<7} tightest {t.get('slo', '-'):<28} "
+                  f"{t.get('observed')!s:>10.10} / {t.get('budget')!s:<6} "
+                  f"margin {t.get('margin')}", flush=True)  # fmt: skip
+    passed = sum(r["exit"] == 0 for r in runs)
+    print(f"== {passed}/{len(runs)} runs passed")
+    print(json.dumps({"bench": "ci_series", "commit": head, "passed": passed, "runs": runs}))
+    return 0 if passed == len(runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
