@@ -36,15 +36,19 @@ def margin(slo: str, observed: float | None, budget: float) -> float | None:
     """Headroom left, as a share: 1 = as far from the budget as can be, 0 = at it, < 0 = missed.
 
     A ceiling (latency, ratios of bad requests, recovery time): (budget - observed) / budget.
-    A floor on a share that is at best 1 (availability, send ratio, quality ratio): the part of
-    the error budget (1 - budget) not used, (observed - budget) / (1 - budget); so availability
-    0.99 against 0.97 keeps 0.67 of its budget of failures.
+    A floor of 0.5 or more on a share that is at best 1 (availability, send ratio, quality): an
+    error budget, so the part of (1 - budget) not used: availability 0.99 against 0.97 keeps
+    0.67 of its budget of failures. A lower floor (the spike's goodput floor of 0.1): how far
+    the observed value may fall, as a share of itself, before it fails: (observed - budget) /
+    observed.
     """
     if observed is None:
         return None
     if direction_of(slo) == "max":
         return (budget - observed) / budget if budget > 0 else None
-    return (observed - budget) / (1.0 - budget) if budget < 1 else None
+    if budget >= 0.5:
+        return (observed - budget) / (1.0 - budget) if budget < 1 else None
+    return (observed - budget) / observed if observed > 0 else -1.0
 
 
 @dataclass(frozen=True)

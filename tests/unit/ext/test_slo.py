@@ -246,6 +246,8 @@ def test_margin_of_ceilings_and_floors() -> None:
     assert margin("availability", 0.99, 0.97) == pytest.approx(2 / 3)
     assert margin("availability", 0.96, 0.97) == pytest.approx(-1 / 3)
     assert margin("min_send_ratio", 1.0, 0.9) == pytest.approx(1.0)
+    assert margin("availability", 0.4, 0.1) == pytest.approx(0.75)  # a goodput floor
+    assert margin("availability", 0.0, 0.1) == -1.0
     assert margin("availability", 1.0, 1.0) is None and margin("p99_ms", None, 400.0) is None
 
 
