@@ -56,3 +56,21 @@ def test_a_failing_test_still_has_its_processes_stopped(inner: pytest.Pytester) 
     result.assert_outcomes(failed=1)
     assert "tests left" not in result.stdout.str()  # the per-test finalizer stopped it already
     assert pids_mentioning(str(inner.path)) == []
+
+
+def test_multiprocessing_helpers_of_the_session_itself_are_not_leftovers(
+    inner: pytest.Pytester,
+) -> None:
+    inner.makepyfile(
+        test_mp=textwrap.dedent(
+            """
+            import multiprocessing
+            def test_uses_spawn():
+                ctx = multiprocessing.get_context("spawn")
+                ctx.Lock()  # starts the resource tracker, which lives as long as this process
+            """
+        )
+    )
+    result = inner.runpytest_subprocess("-p", "tests.support.leftovers", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()

@@ -122,8 +122,26 @@ def pids_mentioning(text: str) -> list[int]:
     return out
 
 
+# helpers that multiprocessing starts for this very process and that end with it
+_OWN_HELPERS = (b"multiprocessing.resource_tracker", b"multiprocessing.forkserver")
+
+
+def _own_helper(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmd = fh.read()
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            ppid = next(int(ln.split()[1]) for ln in fh if ln.startswith(b"PPid:"))
+    except (OSError, StopIteration, ValueError):
+        return False
+    return ppid == os.getpid() and any(h in cmd for h in _OWN_HELPERS)
+
+
 def pids_with_env(name: str, value: str) -> list[int]:
-    """Live processes whose environment holds ``name=value`` (inherited by every descendant)."""
+    """Live processes whose environment holds ``name=value`` (inherited by every descendant).
+
+    multiprocessing's resource tracker (a child of this process that exits with it) is left out.
+    """
     needle = f"{name}={value}".encode()
     out = []
     for pid in _pids():
@@ -132,7 +150,7 @@ def pids_with_env(name: str, value: str) -> list[int]:
                 env = fh.read().split(b"\0")
         except OSError:
             continue
-        if needle in env:
+        if needle in env and not _own_helper(pid):
             out.append(pid)
     return out
 
