@@ -40,11 +40,13 @@ def margin(slo: str, observed: float | None, budget: float) -> float | None:
     error budget, so the part of (1 - budget) not used: availability 0.99 against 0.97 keeps
     0.67 of its budget of failures. A lower floor (the spike's goodput floor of 0.1): how far
     the observed value may fall, as a share of itself, before it fails: (observed - budget) /
-    observed.
+    observed. None where there is no limit to keep (a share's ceiling of 1) or no value.
     """
     if observed is None:
         return None
     if direction_of(slo) == "max":
+        if slo.endswith("_ratio") and budget >= 1:
+            return None  # a share can never exceed 1: such a ceiling sets no limit
         return (budget - observed) / budget if budget > 0 else None
     if budget >= 0.5:
         return (observed - budget) / (1.0 - budget) if budget < 1 else None

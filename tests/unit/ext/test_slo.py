@@ -248,6 +248,8 @@ def test_margin_of_ceilings_and_floors() -> None:
     assert margin("min_send_ratio", 1.0, 0.9) == pytest.approx(1.0)
     assert margin("availability", 0.4, 0.1) == pytest.approx(0.75)  # a goodput floor
     assert margin("availability", 0.0, 0.1) == -1.0
+    assert margin("max_fallback_ratio", 1.0, 1.0) is None  # "any share may fall back"
+    assert margin("max_fallback_ratio", 0.1, 0.25) == pytest.approx(0.6)
     assert margin("availability", 1.0, 1.0) is None and margin("p99_ms", None, 400.0) is None
 
 
