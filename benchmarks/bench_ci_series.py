@@ -2,7 +2,8 @@
 
 Each run clones the repository's HEAD into a fresh folder (as CI does), runs `.ci/run` there in
 the foreground with SIGINT at its default, and reads the drill report it wrote. Per run it
-prints the exit code, the wall time, the tests' own time, and each drill's tightest SLO margin
+prints the exit code, the wall time, the tests' own time, the SIGINT sweep's moments, exit codes
+and leftovers (from the junit properties of the sweep tests), and each drill's tightest SLO margin
 (`chaos_rec.slo.result.margin`: 0 = at the budget; below 0.25 the budget is too tight for a
 slower machine); then one JSON line. Logs stay in --keep DIR (default: a temp dir).
 Usage: .venv/bin/python benchmarks/bench_ci_series.py [--runs 5] [--keep DIR]
@@ -47,6 +48,28 @@ def _tightest(summary: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _sweep(junit: Path) -> dict[str, Any]:
+    """The SIGINT sweep of that run (junit properties `signal_sweep`): moments, exit codes, left."""
+    if not junit.is_file():
+        return {}
+    import ast
+    import xml.etree.ElementTree as ET
+
+    seen = [
+        ast.literal_eval(str(p.get("value")))
+        for p in ET.parse(junit).iter("property")
+        if p.get("name") == "signal_sweep"
+    ]
+    codes: dict[str, int] = {}
+    for s in seen:
+        codes[str(s["rc"])] = codes.get(str(s["rc"]), 0) + 1
+    return {
+        "moments": len(seen),
+        "exit_codes": codes,
+        "leftovers": sum(s["leftovers"] for s in seen),
+    }
+
+
 def _run(n: int, keep: Path) -> dict[str, Any]:
     clone = Path(tempfile.mkdtemp(prefix=f"ci-series-{n}-"))
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
@@ -64,6 +87,7 @@ def _run(n: int, keep: Path) -> dict[str, Any]:
     text = log.read_text(errors="replace")
     found = _SUMMARY.findall(text)
     drills = _tightest(clone / "reports" / "drills" / "summary.json")
+    sweep = _sweep(clone / "reports" / "junit.xml")
     shutil.copytree(clone / "reports", keep / f"run{n}-reports", dirs_exist_ok=True)
     shutil.rmtree(clone, ignore_errors=True)
     return {
@@ -73,6 +97,7 @@ def _run(n: int, keep: Path) -> dict[str, Any]:
         "tests": found[-1][0] if found else None,
         "tests_s": float(found[-1][1]) if found else None,
         "drills": drills,
+        "signal_sweep": sweep,
     }
 
 
@@ -93,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(r)
         print(f"== run {n}: exit {r['exit']}, {r['wall_s'] / 60:.1f} min in all, "
               f"tests {r['tests']} in {(r['tests_s'] or 0) / 60:.1f} min", flush=True)  # fmt: skip
+        print(f"   signal sweep: {r['signal_sweep']}", flush=True)
         for name, d in sorted(r["drills"].items()):
             t = d["tightest"] or {}
             print(f"   {name:<38} {d['result']:<7} tightest {t.get('slo', '-'):<28} "
