@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -80,12 +81,14 @@ async def populate(request: web.Request) -> web.Response:
     """POST /populate."""
     coll = _coll(request)
     body = await _body(request)
-    try:
-        async with coll.lock:
-            proxies = await coll.populate(body)
-    except ProxyRequestError as exc:
-        return _json({"error": str(exc), "status": exc.status, "proxies": []}, exc.status)
-    return _json({"proxies": [p.to_json() for p in proxies]}, 201)
+    async with coll.lock:
+        proxies, failed = await coll.populate(body)  # a bad body raises: nothing changed
+    applied = [p.to_json() for p in proxies]
+    if failed is not None:  # the proxies before the one that failed stay, as in the real server
+        return _json(
+            {"error": str(failed), "status": failed.status, "proxies": applied}, failed.status
+        )
+    return _json({"proxies": applied}, 201)
 
 
 async def proxy_show(request: web.Request) -> web.Response:
@@ -178,9 +181,15 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
+async def _request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer carries ``X-Toxiproxy-Request-Id``, as the real server's do (errors too)."""
+    response.headers["X-Toxiproxy-Request-Id"] = secrets.token_hex(10)
+
+
 def build_app(collection: ProxyCollection) -> web.Application:
     """The aiohttp application serving the Toxiproxy API over ``collection``."""
     app = web.Application(middlewares=[_guard], client_max_size=4 * 1024 * 1024)
+    app.on_response_prepare.append(_request_id)
     app[_COLLECTION] = collection
     r = app.router
     r.add_post("/reset", reset)

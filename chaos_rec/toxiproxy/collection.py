@@ -109,8 +109,12 @@ class ProxyCollection:
         proxy.stop()
         del self.proxies[name]
 
-    async def populate(self, body: Any) -> list[Proxy]:
-        """Create or replace many proxies; all are validated before anything changes."""
+    async def populate(self, body: Any) -> tuple[list[Proxy], ProxyRequestError | None]:
+        """Create or replace many proxies: all are validated before anything changes.
+
+        As in the real server, applying stops at the first proxy that cannot be started (a
+        port in use): the proxies applied before it stay, and are returned with the error.
+        """
         if not isinstance(body, list):
             raise bad_body("expected a JSON array of proxies")
         specs: list[ProxyInput] = []
@@ -122,7 +126,6 @@ class ProxyCollection:
             seen.add(spec.name)
             specs.append(spec)
         result: list[Proxy] = []
-        created: list[str] = []
         try:
             for spec in specs:
                 old = self.proxies.get(spec.name)
@@ -140,12 +143,9 @@ class ProxyCollection:
                 if old is not None:
                     self.delete(spec.name)
                 result.append(await self.create(spec))
-                created.append(spec.name)
-        except ProxyRequestError:
-            for name in created:
-                self.delete(name)
-            raise
-        return result
+        except ProxyRequestError as exc:
+            return result, exc
+        return result, None
 
     async def reset(self) -> None:
         """Re-enable every proxy and remove every toxic; proxies stay."""

@@ -5,6 +5,12 @@ inside ``data_received`` (backpressure: the writer's pause_writing pauses the re
 When a toxic acts on it, chunks queue up and one task per direction runs them through
 the toxic stages; when the last toxic is gone and the queue is drained, the direction
 returns to the fast path.
+
+Each direction ends on its own, as in the real Toxiproxy's links: once its end of stream has
+gone through its toxics, it closes its destination socket; the other direction, whose source
+that socket was, then ends too, pushing its own end of stream through its own toxics (so a
+``slow_close`` delays the close toward the client also when the client hung up first). The
+connection is done when both directions have ended.
 """
 
 from __future__ import annotations
@@ -90,6 +96,7 @@ class Pipe:
         self.qbytes = 0
         self.task: asyncio.Task[None] | None = None
         self.bytes = 0
+        self.ended = False  # its end of stream went through: the destination is closed
         self._paused_by_dst = False
         self._paused_by_queue = False
         self._drain: asyncio.Future[None] | None = None
@@ -101,9 +108,11 @@ class Pipe:
 
     def feed(self, data: bytes | None) -> None:
         """Bytes (or None = EOF) read from the source socket."""
+        if self.ended:
+            return
         if self.task is None and not self.stages:
             if data is None or self.conn.closed:
-                self.conn.close()
+                self.finish()
                 return
             dst = self.dst.transport
             if dst is not None:
@@ -215,7 +224,8 @@ class Pipe:
                         self._update_reading()
                 await self._through(list(self.stages), 0, chunk)
                 if chunk.data is None:
-                    self.conn.close()
+                    self.task = None
+                    self.finish()
                     return
         except Exception:  # a bug must not leave the connection hanging
             log.exception("toxic pipeline failed on proxy %s", self.conn.proxy.name)
@@ -244,6 +254,16 @@ class Pipe:
         if self._paused_by_dst:
             self._drain = asyncio.get_running_loop().create_future()
             await self._drain
+
+    def finish(self) -> None:
+        """The end of stream went through: close the destination; done once both have ended."""
+        self.ended = True
+        self.queue.clear()
+        transport = self.dst.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()  # flushes what it buffered; the other direction's source ends
+        if self.conn.other(self).ended:
+            self.conn.close()
 
     def stop(self) -> None:
         """Cancel the pipeline task and detach every stage."""
@@ -284,8 +304,18 @@ class Connection:
         """The direction named by a toxic's ``stream``."""
         return self.up if stream == "upstream" else self.down
 
+    def other(self, pipe: Pipe) -> Pipe:
+        """The opposite direction."""
+        return self.down if pipe is self.up else self.up
+
     def _side_lost(self, side: Side) -> None:
-        if not self.closed:
+        """A socket is gone: the direction reading from it ends (through its toxics)."""
+        if self.closed:
+            return
+        reader = side.reader
+        if reader is not None and not reader.ended:
+            reader.feed(None)
+        elif reader is None or self.other(reader).ended:
             self.close()
 
     def close(self) -> None:

@@ -102,8 +102,6 @@ def _attributes(type_: str, raw: Any, base: dict[str, int]) -> dict[str, int]:
     for key in TOXIC_ATTRIBUTES[type_]:
         if key in raw:
             out[key] = _int_attr(key, raw[key])
-    if type_ == "slicer" and out["average_size"] == 0 and "average_size" in raw:
-        raise bad_body("attribute average_size must be > 0")
     return out
 
 
@@ -136,12 +134,9 @@ def parse_toxic(body: Any, *, seed: int | None, proxy: str) -> ToxicSpec:
     if type_ not in TOXIC_ATTRIBUTES:
         raise ProxyRequestError("invalid toxic type", 400)
     toxicity = _toxicity(body["toxicity"]) if body.get("toxicity") is not None else 1.0
-    zero = dict.fromkeys(TOXIC_ATTRIBUTES[type_], 0)
-    if type_ == "slicer":
-        zero["average_size"] = 0
-    attrs = _attributes(type_, body.get("attributes"), zero)
-    if type_ == "slicer" and attrs["average_size"] == 0:
-        raise bad_body("attribute average_size must be > 0")
+    # every attribute defaults to 0, and 0 is accepted, as the real server does (a slicer of
+    # average_size 0 sends 1-byte pieces)
+    attrs = _attributes(type_, body.get("attributes"), dict.fromkeys(TOXIC_ATTRIBUTES[type_], 0))
     return ToxicSpec(
         name=name,
         type=type_,

@@ -58,10 +58,12 @@ async def serve(config: ServerConfig, stop: asyncio.Event | None = None) -> None
     if config.config is not None:
         proxies = load_config_file(config.config)
         try:
-            await coll.populate(proxies)
+            _, failed = await coll.populate(proxies)
         except ProxyRequestError as exc:
+            failed = exc
+        if failed is not None:  # a server that cannot start what its config names stops at once
             coll.shutdown()
-            raise ConfigError(f"toxiproxy config {config.config}: {exc}") from exc
+            raise ConfigError(f"toxiproxy config {config.config}: {failed}") from failed
     app = build_app(coll)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()

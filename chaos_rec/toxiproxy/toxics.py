@@ -143,7 +143,11 @@ class SlowClose(Stage):
 
 
 class Timeout(Stage):
-    """Hold all data; close the connection after ``timeout`` ms (0 = never). Removal releases it."""
+    """Drop all data; close the connection after ``timeout`` ms (0 = never).
+
+    As the real toxic's Cleanup does, removing it closes the connections it held (what it
+    dropped is gone); clients reconnect.
+    """
 
     def __init__(self, spec: ToxicSpec, pipe: Pipe, rng: random.Random) -> None:
         super().__init__(spec, pipe, rng)
@@ -165,16 +169,19 @@ class Timeout(Stage):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        was_removed, self.removed = self.removed, True
         super().detach()
+        if not was_removed:
+            self.pipe.conn.close()
 
     def updated(self) -> None:
         self._arm()
         super().updated()
 
     async def handle(self, chunk: Chunk, emit: Emit) -> None:
-        while not self.removed and not self.pipe.conn.closed:
-            await self.sleep(None)
-        await emit(chunk)
+        if chunk.data is None:
+            await emit(chunk)  # the end of stream closes the connection at once
+        # data is dropped on the ground
 
 
 class ResetPeer(Stage):

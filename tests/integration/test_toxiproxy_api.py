@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -191,7 +192,7 @@ def test_raw_http_shapes_and_status_codes(clean: str) -> None:
     assert _req(api, "GET", "/proxies").json() == {}
 
 
-def test_populate_is_idempotent_and_all_or_nothing(clean: str) -> None:
+def test_populate_is_idempotent_and_validates_before_changing_anything(clean: str) -> None:
     client = ToxiproxyClient(clean)
     up1, up2 = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     first = client.populate([{"name": "p1", "listen": "127.0.0.1:0", "upstream": up1}])
@@ -216,6 +217,41 @@ def test_populate_is_idempotent_and_all_or_nothing(clean: str) -> None:
     assert "p2" not in client.proxies()
     r = httpx.post(clean + "/populate", json={"name": "x"}, timeout=5)
     assert r.status_code == 400
+
+
+def test_populate_keeps_the_proxies_before_one_that_cannot_bind(clean: str) -> None:
+    """As the real server: applying stops at a proxy that fails to start; earlier ones stay."""
+    client = ToxiproxyClient(clean)
+    up = f"127.0.0.1:{free_port()}"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = f"127.0.0.1:{busy.getsockname()[1]}"
+        r = httpx.post(
+            clean + "/populate",
+            json=[
+                {"name": "q1", "listen": "127.0.0.1:0", "upstream": up},
+                {"name": "q2", "listen": taken, "upstream": up},
+                {"name": "q3", "listen": "127.0.0.1:0", "upstream": up},
+            ],
+            timeout=5,
+        )
+    body = r.json()
+    assert r.status_code >= 400 and body["status"] == r.status_code and body["error"]
+    assert [p["name"] for p in body["proxies"]] == ["q1"]
+    assert sorted(client.proxies()) == ["q1"]
+
+
+def test_every_answer_carries_a_request_id(clean: str) -> None:
+    answers = [
+        httpx.get(clean + "/version", timeout=5),
+        httpx.get(clean + "/proxies/nope", timeout=5),  # 404
+        httpx.get(clean + "/nowhere", timeout=5),  # no route
+        httpx.get(clean + "/version", headers={"User-Agent": "Mozilla/5.0"}, timeout=5),  # 403
+    ]
+    ids = [a.headers.get("X-Toxiproxy-Request-Id") for a in answers]
+    assert [a.status_code for a in answers] == [200, 404, 404, 403]
+    assert all(ids) and len(set(ids)) == len(ids)
 
 
 def test_listen_and_upstream_changes_restart(clean: str) -> None:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import redis
 
@@ -64,6 +65,14 @@ def source() -> Iterator[str]:
     srv.server_close()
 
 
+def _open_connections(client: ToxiproxyClient, proxy: str) -> int:
+    """The fault proxy's own count of open proxied connections of one proxy (/metrics)."""
+    text = httpx.get(client.url + "/metrics", timeout=5.0).text
+    needle = f'chaos_rec_toxiproxy_connections{{proxy="{proxy}"}} '
+    line = next(ln for ln in text.splitlines() if ln.startswith(needle))
+    return int(float(line[len(needle) :]))
+
+
 def _addr(listen: str) -> tuple[str, int]:
     host, port = listen.rsplit(":", 1)
     return host, int(port)
@@ -116,7 +125,9 @@ def test_bandwidth_toxic_caps_throughput(client: ToxiproxyClient, source: str) -
     assert 150 <= rate_kb_s <= 215
 
 
-def test_timeout_zero_holds_until_removed(client: ToxiproxyClient, redis_url: str) -> None:
+def test_timeout_zero_drops_and_its_removal_closes_what_it_held(
+    client: ToxiproxyClient, redis_url: str
+) -> None:
     listen = _redis_proxy(client, redis_url)
     with socket.create_connection(_addr(listen), timeout=5) as s:
         s.sendall(b"PING\r\n")
@@ -126,9 +137,13 @@ def test_timeout_zero_holds_until_removed(client: ToxiproxyClient, redis_url: st
         s.sendall(b"PING\r\n")
         with pytest.raises(TimeoutError):
             s.recv(100)  # the black hole hangs the client
+        t0 = time.perf_counter()
         client.remove_toxic("fs", "timeout_downstream")
         s.settimeout(2)
-        assert s.recv(100) == b"+PONG\r\n"  # held reply released by the removal
+        assert s.recv(100) == b""  # closed, as the real Cleanup does: the dropped reply is gone
+        assert time.perf_counter() - t0 < 1.0
+    r = _redis(listen)  # a new connection works again
+    assert r.ping()
 
 
 def test_timeout_closes_after_delay(client: ToxiproxyClient, redis_url: str) -> None:
@@ -184,6 +199,52 @@ def test_slicer_and_slow_close(client: ToxiproxyClient, source: str) -> None:
     assert t_data - t0 >= 0.05  # ~50 slices, 2 ms apart
     assert reads > 5
     assert t_close - t_data >= 0.25
+
+
+def test_slow_close_delays_the_close_also_when_the_client_hangs_up_first(
+    client: ToxiproxyClient, redis_url: str
+) -> None:
+    listen = _redis_proxy(client, redis_url)
+    client.add_toxic("fs", "slow_close", {"delay": 400})
+    with socket.create_connection(_addr(listen), timeout=3) as s:
+        s.sendall(b"PING\r\n")
+        assert s.recv(100) == b"+PONG\r\n"
+        t0 = time.perf_counter()
+        s.shutdown(socket.SHUT_WR)  # the client is done: upstream ends, Redis closes
+        assert s.recv(10) == b""
+        waited = time.perf_counter() - t0
+    assert 0.35 <= waited <= 1.5  # the close toward the client waited for the delay
+
+
+def test_without_a_toxic_a_client_hang_up_closes_at_once(
+    client: ToxiproxyClient, redis_url: str
+) -> None:
+    listen = _redis_proxy(client, redis_url)
+    with socket.create_connection(_addr(listen), timeout=3) as s:
+        s.sendall(b"PING\r\n")
+        assert s.recv(100) == b"+PONG\r\n"
+        t0 = time.perf_counter()
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(10) == b""
+    assert time.perf_counter() - t0 < 0.3
+    deadline = time.monotonic() + 2
+    while _open_connections(client, "fs") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _open_connections(client, "fs") == 0  # both directions ended, nothing lingers
+
+
+def test_slicer_accepts_zero_attributes(client: ToxiproxyClient, source: str) -> None:
+    listen = client.create_proxy("sz", "127.0.0.1:0", source)["listen"]
+    toxic = client.add_toxic("sz", "slicer", {"average_size": 0, "size_variation": 0, "delay": 0})
+    assert toxic["attributes"] == {"average_size": 0, "size_variation": 0, "delay": 0}
+    with socket.create_connection(_addr(listen), timeout=3) as s:
+        s.sendall(b"300\n")
+        got = b""
+        while len(got) < 300:
+            chunk = s.recv(65536)
+            assert chunk
+            got += chunk
+    assert got == b"x" * 300
 
 
 def test_noop_passes(client: ToxiproxyClient, redis_url: str) -> None:

@@ -87,18 +87,22 @@ def test_latency_delays_from_arrival() -> None:
     assert time.monotonic() - t >= 0.029
 
 
-def test_timeout_zero_holds_until_removed_then_releases() -> None:
-    async def scenario() -> tuple[list[bytes | None], bool]:
+def test_timeout_zero_drops_data_and_its_removal_closes_the_connection() -> None:
+    async def scenario() -> tuple[list[bytes | None], bool, bool]:
         stage, pipe = _stage({"type": "timeout", "attributes": {"timeout": 0}})
         stage.attach()
-        task = asyncio.create_task(_run(stage, [b"held"]))
-        await asyncio.sleep(0.05)
-        assert not task.done()  # black hole
-        stage.detach()
-        return await asyncio.wait_for(task, 1), pipe.conn.closed
+        out = await asyncio.wait_for(_run(stage, [b"dropped", b"gone"]), 1)
+        open_before = not pipe.conn.closed  # a black hole: nothing through, nothing closed
+        stage.detach()  # the real Cleanup closes the stub: the connection ends
+        return out, open_before, pipe.conn.closed
 
-    out, closed = asyncio.run(scenario())
-    assert out == [b"held"] and not closed
+    out, open_before, closed = asyncio.run(scenario())
+    assert out == [] and open_before and closed
+
+
+def test_timeout_passes_the_end_of_stream() -> None:
+    stage, _ = _stage({"type": "timeout", "attributes": {"timeout": 0}})
+    assert asyncio.run(_run(stage, [b"dropped", None])) == [None]
 
 
 def test_timeout_closes_after_delay() -> None:
