@@ -133,7 +133,7 @@ class ToxiproxyClient:
         return _dict(self._request("POST", path, fields), f"POST {path}")
 
     def remove_toxic(self, proxy: str, name: str) -> None:
-        """Remove a toxic; held data is released."""
+        """Remove a toxic (a timeout toxic closes the connections it held, as the real one does)."""
         self._request("DELETE", f"/proxies/{proxy}/toxics/{name}")
 
 

@@ -158,7 +158,7 @@ class Pipe:
         self._ensure_task()
 
     def remove_toxic(self, spec: ToxicSpec) -> None:
-        """Stop a removed toxic here; anything it held is released."""
+        """Stop a removed toxic here: what it delayed goes on (a timeout closes the connection)."""
         for stage in [s for s in self.stages if s.spec is spec]:
             self.stages.remove(stage)
             stage.detach()

@@ -187,7 +187,7 @@ class Proxy:
         return spec
 
     def remove_toxic(self, name: str) -> None:
-        """Remove a toxic; live connections release what it held, never hang."""
+        """Remove a toxic from live connections too; they never hang (a timeout closes them)."""
         spec = self.toxics.pop(name, None)
         if spec is None:
             raise ProxyRequestError("toxic not found", 404)
