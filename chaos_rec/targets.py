@@ -147,6 +147,7 @@ class Deployment:
 
 def _from_state(cfg: ExtConfig) -> Deployment:
     from chaos_rec.stack import load_state
+    from chaos_rec.stack.secret import read_token
 
     state = load_state(cfg.state_dir)
     replicas = []
@@ -175,7 +176,7 @@ def _from_state(cfg: ExtConfig) -> Deployment:
         holdout=Path(holdout) if holdout else None,
         bundle=Path(bundle) if bundle else None,
         state_dir=state.state_dir,
-        admin_token=cfg.admin_token or (state.get("config") or {}).get("admin_token"),
+        admin_token=cfg.admin_token or read_token(state.state_dir),
     )
 
 

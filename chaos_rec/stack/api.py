@@ -19,6 +19,7 @@ from chaos_rec.stack import procs
 from chaos_rec.stack.components import build_plan, missing_modules
 from chaos_rec.stack.config import StackConfig
 from chaos_rec.stack.links import delete_links, reset_proxy
+from chaos_rec.stack.secret import forget_token, read_token, write_token
 from chaos_rec.stack.state import (
     CONFIG_FILE,
     ERROR_FILE,
@@ -92,6 +93,7 @@ def up(config: StackConfig) -> StackState:
     (sdir / "logs").mkdir(exist_ok=True)
     (sdir / ERROR_FILE).unlink(missing_ok=True)
     (sdir / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=1), encoding="utf-8")
+    write_token(sdir, config.admin_token)  # 0600; the supervisor hands it on by environment
     sup_log = sdir / "logs" / "supervisor.log"
     with sup_log.open("ab") as log:
         proc = subprocess.Popen(
@@ -171,6 +173,7 @@ def down(state_dir: Path | None = None) -> None:
     if held:
         raise StackError(f"stack stopped but port(s) still held: {', '.join(map(str, held))}")
     (sdir / "stack.json").unlink(missing_ok=True)
+    forget_token(sdir)
 
 
 def _control(state: StackState, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -180,7 +183,8 @@ def _control(state: StackState, method: str, path: str, body: dict[str, Any]) ->
     timeout = float((state.get("config") or {}).get("ready_timeout_s", 60)) + 20
     if path == "/shutdown":
         timeout = _CONTROL_TIMEOUT
-    resp = httpx.request(method, url + path, json=body, timeout=timeout)
+    headers = {"Authorization": f"Bearer {read_token(state.state_dir) or ''}"}
+    resp = httpx.request(method, url + path, json=body, timeout=timeout, headers=headers)
     data: dict[str, Any] = resp.json() if resp.content else {}
     if resp.status_code >= 400:
         raise StackError(f"supervisor refused {path[1:]}: {data.get('error', resp.text)}")

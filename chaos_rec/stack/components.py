@@ -208,7 +208,6 @@ def _replicas(config: StackConfig, ctx: dict[str, object]) -> list[ComponentSpec
             sys.executable, "-m", "serving.model_server", "--bundle", str(config.bundle),
             "--http-port", str(http), "--grpc-port", str(grpc), "--redis-url", redis_url,
             "--name", f"replica-{i}", "--device", config.device,
-            "--admin-token", config.admin_token,
             "--queue-capacity", str(config.model_server_queue_capacity),
         ]  # fmt: skip
         if config.model_server_disable:
@@ -239,10 +238,10 @@ def _gateway(config: StackConfig, ctx: dict[str, object]) -> list[ComponentSpec]
         grpc = b + 200 + i if config.uses_proxy_links else b + 101 + 10 * i
         targets.append(f"replica-{i}={LOOPBACK}:{grpc}")
         health.append(f"replica-{i}=http://{LOOPBACK}:{b + 100 + 10 * i}")
+    # the admin token comes by environment, never on a command line (chaos_rec.stack.secret)
     cmd = [
         sys.executable, "-m", "serving.gateway", "--port", str(port),
         "--replicas", ",".join(targets), "--replica-health", ",".join(health),
-        "--admin-token", config.admin_token,
     ]  # fmt: skip
     cmd += ["--max-inflight", str(config.gateway_max_inflight)]
     cmd += ["--routing", config.gateway_routing]

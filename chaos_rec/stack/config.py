@@ -61,7 +61,7 @@ class StackConfig:
     # how the gateway picks a replica: `affinity` (a user stays on one replica, so its feature
     # cache holds that user; bounded loads) or `round-robin` (its --routing)
     gateway_routing: str = "affinity"
-    admin_token: str = "chaos-rec"
+    admin_token: str | None = None  # None: a random token per stack (chaos_rec.stack.secret)
     ready_timeout_s: float = 120.0
     restart_backoff_s: float = 0.5
     restart_backoff_max_s: float = 10.0
@@ -94,9 +94,11 @@ class StackConfig:
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (paths as strings, tuples as lists)."""
+        """JSON-ready form (paths as strings, tuples as lists); never the admin token."""
         out: dict[str, Any] = {}
         for f in fields(self):
+            if f.name == "admin_token":
+                continue  # it lives in the state dir's 0600 token file only
             value = getattr(self, f.name)
             if isinstance(value, Path):
                 value = str(value)
@@ -182,8 +184,8 @@ class StackConfig:
             raise ConfigError("gateway_max_inflight must be > 0")
         if self.gateway_deadline_ms is not None and self.gateway_deadline_ms <= 0:
             raise ConfigError("gateway_deadline_ms must be > 0")
-        if not self.admin_token:
-            raise ConfigError("admin_token must not be empty")
+        if self.admin_token is not None and not self.admin_token:
+            raise ConfigError("admin_token must not be empty (leave it out for a random one)")
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -1,7 +1,12 @@
-"""The supervisor's loopback control API (tiny JSON-over-HTTP, stdlib server)."""
+"""The supervisor's loopback control API (tiny JSON-over-HTTP, stdlib server).
+
+Every request must carry the stack's admin token (``Authorization: Bearer <token>``): any
+local user can reach a loopback port, only the stack's owner can read the token file.
+"""
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 from collections.abc import Callable
@@ -15,13 +20,18 @@ Handler = Callable[[str, str, dict[str, Any]], tuple[int, dict[str, Any]]]
 
 
 class ControlServer:
-    """Serve ``handler`` on 127.0.0.1 (a free port) in a daemon thread."""
+    """Serve ``handler`` on 127.0.0.1 (a free port) in a daemon thread, for ``token`` holders."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, token: str) -> None:
         outer = handler
+        expected = f"Bearer {token}".encode()
 
         class _Req(BaseHTTPRequestHandler):
             def _reply(self, method: str) -> None:
+                given = self.headers.get("Authorization", "").encode()
+                if not hmac.compare_digest(given, expected):
+                    self._send(401, {"error": "the control API needs the stack's admin token"})
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 body: dict[str, Any] = {}
                 if length:

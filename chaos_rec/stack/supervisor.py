@@ -27,6 +27,7 @@ from chaos_rec.stack.config import StackConfig
 from chaos_rec.stack.control import ControlServer
 from chaos_rec.stack.links import ensure_links
 from chaos_rec.stack.records import Child, Command
+from chaos_rec.stack.secret import TOKEN_ENV, read_token, write_token
 from chaos_rec.stack.state import (
     CONFIG_FILE,
     ERROR_FILE,
@@ -60,10 +61,12 @@ class Supervisor:
         self.phase = "starting"
         self.stack_id = uuid.uuid4().hex[:12]
         self.started_at = time.time()
-        self.control = ControlServer(self.handle)
+        token = read_token(self.state_dir) or write_token(self.state_dir, self.config.admin_token)
+        self.control = ControlServer(self.handle, token)
         self.snapshot: dict[str, Any] = {}
         self.env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
         self.env["PYTHONUNBUFFERED"] = "1"
+        self.env[TOKEN_ENV] = token  # components read it from their environment, not argv
 
     # ---- lifecycle ----------------------------------------------------
     def run(self) -> int:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -111,6 +112,35 @@ def test_up_waits_for_readiness_and_down_leaves_nothing(tmp_path: Path) -> None:
     assert not (cfg.state_dir / "stack.json").exists()
     with pytest.raises(StackNotRunning):
         load_state(cfg.state_dir)
+
+
+def test_admin_token_is_random_private_and_required_by_the_control_api(tmp_path: Path) -> None:
+    cfg = minimal(tmp_path)
+    state = up(cfg)
+    try:
+        token_file = cfg.state_dir / "admin_token"
+        token = token_file.read_text()
+        assert len(token) >= 32 and stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        for name in ("stack.json", "supervisor.config.json"):
+            assert token not in (cfg.state_dir / name).read_text()
+        pids = [state.supervisor_pid or -1, state.component("redis")["pid"] or -1]
+        assert pids_mentioning(token) == []  # on no command line
+        url = str(state.control_url) + "/state"
+        assert httpx.get(url, timeout=5).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert httpx.get(url, headers=wrong, timeout=5).status_code == 401
+        right = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(url, headers=right, timeout=5).status_code == 200
+        signal_component("redis", "cont", cfg.state_dir)  # the API's own calls carry it
+    finally:
+        down(cfg.state_dir)
+    assert not token_file.exists() and not any(is_alive(p) for p in pids)
+    second = up(cfg)
+    try:
+        assert (cfg.state_dir / "admin_token").read_text() != token  # a new stack, a new token
+    finally:
+        down(cfg.state_dir)
+    assert second["stack_id"] != state["stack_id"]
 
 
 def test_cli_up_status_json_down(tmp_path: Path) -> None:

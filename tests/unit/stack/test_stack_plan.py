@@ -46,7 +46,9 @@ def test_full_plan_order_ports_and_commands(tmp_path: Path) -> None:
     cmd = list(r1.cmd)
     assert cmd[1:3] == ["-m", "serving.model_server"]
     assert cmd[cmd.index("--grpc-port") + 1] == "20111"
-    assert cmd[cmd.index("--admin-token") + 1] == "t0k"
+    # the token never goes on a command line (ps shows it to every local user)
+    assert not any("t0k" in arg for c in plan.components for arg in c.cmd)
+    assert "admin_token" not in plan.config.to_dict()  # nor into the config or state files
     assert r1.ready == Check("http", "http://127.0.0.1:20110/v2/health/ready")
     gw = list(plan.component("gateway").cmd)
     assert gw[gw.index("--replicas") + 1] == "replica-0=127.0.0.1:20200,replica-1=127.0.0.1:20201"
