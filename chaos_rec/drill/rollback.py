@@ -54,6 +54,17 @@ def repair(state_dir: Path, toxiproxy_url: str | None = None) -> list[str]:
     return done
 
 
+def _stop_stale_load(state_dir: Path) -> list[str]:
+    """Stop the load generators (Locust) a crashed session left running, from their pid files."""
+    from chaos_rec.load.runner import stop_stale
+
+    done = []
+    for pid_file in sorted(state_dir.glob("runs/*/*.pid")):
+        if stop_stale(pid_file.parent, pid_file.stem):
+            done.append(f"stopped the load generator of run {pid_file.parent.name}")
+    return done
+
+
 class DrillGuard:
     """Marks a drill in progress on disk so that a crashed session is repaired by the next one."""
 
@@ -112,6 +123,8 @@ class DrillGuard:
             return []
         url = self.toxiproxy_url or (left or {}).get("toxiproxy_url")
         done = repair(self.state_dir, url)
+        if left is not None:
+            done += _stop_stale_load(self.state_dir)
         lines: list[str] = []
         if left is not None:
             lines.append(

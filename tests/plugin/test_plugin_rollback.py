@@ -242,3 +242,26 @@ def test_ctrl_c_at_any_moment_of_a_drill_leaves_nothing(
     assert ToxiproxyClient(fault_proxy_url).get_proxy("feature-store")["enabled"] is True
     assert not marker.exists()
     assert left == []
+
+
+def test_recovery_stops_the_load_generator_a_crashed_session_left(tmp_path: Path) -> None:
+    from chaos_rec.drill.rollback import DrillGuard
+
+    state = tmp_path / "state"
+    run = state / "runs" / "20261201T000000Z-crashed"
+    run.mkdir(parents=True)
+    # a stand-in for a Locust that outlived its session (stop_stale checks the command line)
+    stray = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "locust"], start_new_session=True
+    )
+    (run / "load.pid").write_text(str(stray.pid))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (state / "drill-in-progress.json").write_text(json.dumps({"pid": dead.pid, "drill": "d"}))
+    lines = DrillGuard(state).recover()
+    assert stray.wait(timeout=5) != 0  # killed
+    assert lines == [
+        f"drill d (pid {dead.pid}) did not finish: repaired stopped the load generator of run "
+        f"{run.name}"
+    ]
+    assert not (run / "load.pid").exists()
