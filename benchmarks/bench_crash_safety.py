@@ -3,14 +3,14 @@
 Starts a reference stack of its own (2 replicas, fault proxy) in a temp state dir. Each round
 runs a drill that, under Locust load, hangs replica-0, slows the feature store and cuts the
 gateway's link to replica-1, holds them, then undoes them; at a random moment after the drill
-began (its in-progress marker appeared) the `pytest` (or `chaos run`) process is SIGKILLed, so
+began (its in-progress marker appeared) the `pytest -m drill` process is SIGKILLed, so
 nothing of its own clean-up runs. The next `pytest -m drill` session then runs a no-op drill,
 which must find and repair what was left. After it, the round counts leftovers: a toxic, a
 disabled link, a stopped (SIGSTOP) replica, a stray load generator or other process of the
-killed session, a stack not healthy. Prints one line per round, the totals (leftovers must be
+killed session, and a gateway not ready again within 15 s (the time it takes is printed). Prints one line per round, the totals (leftovers must be
 0) and the repair time, then one JSON line.
 Usage: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_crash_safety.py [--runs 50]
-       [--seed 0] [--via pytest|chaos] [--max-delay-s 12]
+       [--seed 0] [--max-delay-s 9]
 """
 
 from __future__ import annotations
@@ -126,13 +126,21 @@ def _leftovers(sdir: Path, mark: str) -> list[str]:
         if comp["status"] != "ready":
             found.append(f"{comp['name']} {comp['status']}")
     found += [f"stray process {pid}" for pid in _session_pids(mark)]
-    try:
-        ok = httpx.get(str(state.get("gateway_url")) + "/readyz", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        ok = False
-    if not ok:
-        found.append("gateway not ready")
     return found
+
+
+def _healthy_after(sdir: Path, limit_s: float = 15.0) -> float | None:
+    """Seconds until the gateway is ready again (it re-admits ejected replicas), None: never."""
+    url = str(stack.load_state(sdir).get("gateway_url")) + "/readyz"
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return time.monotonic() - t0
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return None
 
 
 def _round(n: int, rng: random.Random, args: argparse.Namespace, sdir: Path, proj: Path,
@@ -140,20 +148,8 @@ def _round(n: int, rng: random.Random, args: argparse.Namespace, sdir: Path, pro
     mark = f"CHAOS_REC_CRASH_ROUND={n}-{os.getpid()}"
     env = dict(os.environ, CHAOS_REC_STATE_DIR=str(sdir), HF_HUB_OFFLINE="1")
     env["CHAOS_REC_CRASH_ROUND"] = mark.split("=", 1)[1]
-    if args.via == "chaos":
-        cmd = [str(Path(sys.executable).parent / "chaos"), "--no-version-check", "run", str(crash)]
-    else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            "drill",
-            str(crash),
-        ]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "drill"]
+    cmd.append(str(crash))
     marker = sdir / "drill-in-progress.json"
     proc = subprocess.Popen(cmd, cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL)  # fmt: skip
@@ -174,7 +170,10 @@ def _round(n: int, rng: random.Random, args: argparse.Namespace, sdir: Path, pro
     repair_s = time.monotonic() - t0
     repaired = [ln.strip() for ln in nxt.stdout.splitlines() if "did not finish" in ln]
     left = _leftovers(sdir, mark)
-    return {"round": n, "kill_after_s": round(delay, 2), "finished_first": finished_first,
+    healthy = _healthy_after(sdir)
+    if healthy is None:
+        left.append("gateway not ready within 15 s of the repair")
+    return {"healthy_after_s": None if healthy is None else round(healthy, 1), "round": n, "kill_after_s": round(delay, 2), "finished_first": finished_first,
             "next_exit": nxt.returncode, "repaired": repaired, "leftovers": left,
             "repair_s": round(repair_s, 1)}  # fmt: skip
 
@@ -184,8 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--via", choices=("pytest", "chaos"), default="pytest")
-    ap.add_argument("--max-delay-s", type=float, default=12.0)
+    ap.add_argument("--max-delay-s", type=float, default=9.0)
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="crash-safety-"))
@@ -202,15 +200,16 @@ def main(argv: list[str] | None = None) -> int:
             rounds.append(r)
             print(f"round {n:>3}: killed {r['kill_after_s']:>5.2f}s into the drill"
                   f"{' (it had ended)' if r['finished_first'] else ''}, next session exit "
-                  f"{r['next_exit']} in {r['repair_s']:.1f}s, leftovers {r['leftovers'] or 0}",
+                  f"{r['next_exit']} in {r['repair_s']:.1f}s, gateway ready {r['healthy_after_s']}s later, "
+                  f"leftovers {r['leftovers'] or 0}",
                   flush=True)  # fmt: skip
     finally:
         stack.down(sdir)
     left = sum(len(r["leftovers"]) for r in rounds)
     times = [r["repair_s"] for r in rounds]
-    print(f"== {len(rounds)} rounds via {args.via}: leftovers found {left}; next session (repair "
+    print(f"== {len(rounds)} rounds: leftovers found {left}; next session (repair "
           f"included) median {statistics.median(times):.1f}s, max {max(times):.1f}s")  # fmt: skip
-    print(json.dumps({"bench": "crash_safety", "via": args.via, "rounds": len(rounds),
+    print(json.dumps({"bench": "crash_safety", "rounds": len(rounds),
                       "leftovers": left, "repair_s_median": statistics.median(times),
                       "repair_s_max": max(times), "detail": rounds}))  # fmt: skip
     return 0 if left == 0 else 1
