@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from chaos_rec.core.active import ACTIVE
+from chaos_rec.core.rundir import RunContext
 from chaos_rec.errors import ConfigError
-from chaos_rec.runctx import RunContext
 
-__all__ = ["ExtConfig", "active_run", "ext_config", "set_active_run"]
+__all__ = ["ExtConfig", "ext_config"]
 
 KEYS: Final[frozenset[str]] = frozenset(
     {
@@ -38,22 +39,6 @@ KEYS: Final[frozenset[str]] = frozenset(
         "chaos_rec_timeout_s",
     }
 )
-
-# the run dir opened by the control for this process (stock `chaos run`)
-_ACTIVE_RUN: list[RunContext] = []
-
-
-def set_active_run(ctx: RunContext | None) -> None:
-    """Remember (or forget) the run dir that activities of this process write into."""
-    _ACTIVE_RUN.clear()
-    if ctx is not None:
-        _ACTIVE_RUN.append(ctx)
-
-
-def active_run() -> RunContext | None:
-    """The run dir opened by the control in this process, if any."""
-    return _ACTIVE_RUN[0] if _ACTIVE_RUN else None
-
 
 def _as_float(key: str, value: Any, lo: float, hi: float) -> float:
     try:
@@ -170,15 +155,14 @@ class ExtConfig:
             admin_token=_find_secret(secrets, "chaos_rec_admin_token"),
         )
 
-    def run_context(self, *, create: bool = False) -> RunContext:
+    def run_context(self, *, create: bool = False, name: str = "run") -> RunContext:
         """The run dir: configured, else opened by the control, else (create) a new one."""
         if self.run_dir is not None:
             return RunContext(self.run_dir)
-        ctx = active_run()
-        if ctx is not None:
-            return ctx
+        if ACTIVE.ctx is not None:
+            return ACTIVE.ctx
         if create:
-            return RunContext.create(self.state_dir or Path(".chaos-rec").absolute())
+            return RunContext.create(self.state_dir or Path(".chaos-rec").absolute(), name)
         raise ConfigError(
             "no run dir: add the chaos_rec.controls control to the experiment "
             "or set configuration chaos_rec_run_dir"

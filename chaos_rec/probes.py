@@ -7,22 +7,20 @@ timeline (``timeline.jsonl`` in the run dir) over a window of recent seconds.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import random
-import subprocess
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from chaos_rec import backends
+from chaos_rec.core import quality
+from chaos_rec.core.rundir import RunContext, phase_at
+from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ChaosRecError, ConfigError, ProbeError
 from chaos_rec.extconfig import ExtConfig, ext_config
-from chaos_rec.load import metrics
-from chaos_rec.runctx import RunContext, phase_at
-from chaos_rec.slo import SLOSpec, evaluate
-from chaos_rec.targets import Deployment, load_deployment
+from chaos_rec.slo import SLOSpec, evaluate, metrics
+from chaos_rec.targets import load_deployment
 
 __all__ = [
     "availability",
@@ -42,7 +40,6 @@ __all__ = [
 ]
 
 Cfg = Mapping[str, Any] | None
-MIN_BASELINE_HITS = 10  # below this the NDCG ratio is noise; use top-k agreement instead
 
 
 def _setup(configuration: Cfg, secrets: Cfg) -> tuple[ExtConfig, Deployment]:
@@ -190,113 +187,21 @@ def current_phase(*, configuration: Cfg = None, secrets: Cfg = None) -> str:
 # ---- quality on a replay of held-out interactions -------------------------------------
 
 
-def _replay(cfg: ExtConfig, dep: Deployment, sample: int, k: int) -> dict[str, Any]:
-    if dep.holdout is None or not dep.holdout.is_file():
-        raise ProbeError(
-            f"no holdout file to replay ({dep.holdout}); build it with `python -m training holdout`"
-        )
-    rows = [r for r in json.loads(dep.holdout.read_text(encoding="utf-8")) if "target_item" in r]
-    if not rows:
-        raise ProbeError(f"holdout file {dep.holdout} holds no interaction")
-    rng = random.Random(cfg.seed)
-    picked = rng.sample(rows, min(sample, len(rows)))
-    hits = 0
-    ndcg = 0.0
-    answered = 0
-    tiers: dict[str, int] = {}
-    lists: dict[str, list[int]] = {}
-    t0 = time.time()
-    with httpx.Client(timeout=cfg.timeout_s) as client:
-        for row in picked:
-            try:
-                resp = client.post(
-                    dep.gateway_url + "/v1/recommend",
-                    json={"user_id": int(row["user_id"]), "k": k, "query": None},
-                )
-            except httpx.HTTPError:
-                continue
-            if resp.status_code != 200:
-                continue
-            body = resp.json()
-            answered += 1
-            tier = str(body.get("fallback"))
-            tiers[tier] = tiers.get(tier, 0) + 1
-            items = [int(i["item_id"]) for i in body.get("items", [])][:k]
-            lists[str(row["user_id"])] = items
-            target = int(row["target_item"])
-            if target in items:
-                hits += 1
-                ndcg += 1.0 / math.log2(items.index(target) + 2)
-    n = len(picked)
-    return {
-        "t": time.time(),
-        "duration_s": round(time.time() - t0, 3),
-        "n": n,
-        "answered": answered,
-        f"hr@{k}": hits / n,
-        f"ndcg@{k}": ndcg / n,
-        "hits": hits,
-        "tiers": tiers,
-        "lists": lists,
-    }
-
-
-def _agreement(now: Mapping[str, list[int]], base: Mapping[str, list[int]], k: int) -> float:
-    """Mean share of each user's healthy top-k that is still recommended (0 for no answer)."""
-    if not base:
-        return 0.0
-    total = sum(
-        len(set(now.get(u, [])) & set(items)) / max(1, min(k, len(items)))
-        for u, items in base.items()
-    )
-    return total / len(base)
-
-
 def quality_baseline(
     sample: int = 200, k: int = 10, *, configuration: Cfg = None, secrets: Cfg = None
 ) -> dict[str, Any]:
     """Measure HR@k/NDCG@k on a seeded replay of held-out interactions; store it as the baseline."""
     cfg, dep = _setup(configuration, secrets)
     ctx = _ctx(configuration, secrets)
-    base = _replay(cfg, dep, sample, k)
-    if not base["answered"]:
-        raise ProbeError(f"the gateway answered none of {base['n']} replayed requests: no baseline")
-    data = ctx.read_json("quality.json") or {}
-    data.update({"baseline": base, "sample": sample, "k": k})
-    data.setdefault("measurements", [])
-    ctx.write_json("quality.json", data)
-    return base
+    traffic = backends.traffic(dep, cfg.timeout_s)
+    return quality.measure_baseline(ctx, traffic, dep.holdout, sample, k, cfg.seed)
 
 
 def quality_ratio(*, configuration: Cfg = None, secrets: Cfg = None) -> float:
     """Quality now relative to the healthy baseline (NDCG@k ratio; 1.0 = no loss); recorded."""
     cfg, dep = _setup(configuration, secrets)
     ctx = _ctx(configuration, secrets)
-    data = ctx.read_json("quality.json") or {}
-    base = data.get("baseline")
-    if not base:
-        raise ProbeError(
-            "no quality baseline in this run: call the probe quality_baseline in the steady state first"
-        )
-    k = int(data.get("k", 10))
-    now = _replay(cfg, dep, int(data.get("sample", 200)), k)
-    agreement = _agreement(now.pop("lists"), base.get("lists") or {}, k)
-    if int(base.get("hits", 0)) >= MIN_BASELINE_HITS:
-        ratio, basis = float(now[f"ndcg@{k}"]) / float(base[f"ndcg@{k}"]), f"ndcg@{k}"
-    else:  # too few held-out hits for a stable NDCG ratio: how much of the healthy top-k survives
-        ratio, basis = agreement, "agreement"
-    now.update(
-        {
-            "ratio": round(ratio, 4),
-            "ratio_basis": basis,
-            "agreement": round(agreement, 4),
-            "hr_ratio": round(now[f"hr@{k}"] / max(base[f"hr@{k}"], 1e-9), 4),
-            "phase": ctx.current_phase(),
-        }
-    )
-    data.setdefault("measurements", []).append(now)
-    ctx.write_json("quality.json", data)
-    return round(ratio, 4)
+    return quality.measure_ratio(ctx, backends.traffic(dep, cfg.timeout_s), dep.holdout, cfg.seed)
 
 
 # ---- feature store, recovery, SLO ------------------------------------------------------
@@ -306,21 +211,11 @@ def feature_store_consistent(
     timeout_s: float = 120.0, *, configuration: Cfg = None, secrets: Cfg = None
 ) -> bool:
     """True when Redis matches the offline features (`python -m training materialize --verify-only`)."""
-    _cfg, dep = _setup(configuration, secrets)
+    cfg, dep = _setup(configuration, secrets)
     try:
-        cmd = dep.materialize_command(verify_only=True)
-    except ConfigError as exc:
+        return backends.data(dep, cfg.timeout_s).verify(timeout_s)
+    except ChaosRecError as exc:
         raise ProbeError(str(exc)) from exc
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ProbeError(f"materialize --verify-only did not finish within {timeout_s:g}s") from exc
-    if proc.returncode not in (0, 1):
-        last = (proc.stdout + proc.stderr).strip().splitlines()[-1:] or [""]
-        raise ProbeError(
-            f"materialize --verify-only could not check (exit {proc.returncode}): {last[0]}"
-        )
-    return proc.returncode == 0
 
 
 def time_to_recover(
@@ -354,16 +249,16 @@ def time_to_recover(
 def slo_met(*, configuration: Cfg = None, secrets: Cfg = None) -> bool:
     """True when the run's SLO spec holds over the timeline so far (verdict written to the run dir)."""
     ctx = _ctx(configuration, secrets)
-    raw = ctx.read_json("slo_spec.json")
+    raw = ctx.slo_spec()
     if raw is None:
         raise ProbeError(
             "no SLO spec in this run: add extensions[name=chaos_rec].slo to the experiment"
         )
     spec = SLOSpec.parse(raw)
-    quality = ctx.read_json("quality.json")
+    measured = ctx.quality()
     # quality is judged at the end of the run, not in a mid-run hypothesis
     phases = {p: dataclasses.replace(b, min_quality_ratio=None) for p, b in spec.phases.items()}
     spec = SLOSpec(phases, spec.max_recovery_s, None, spec.window_s)
-    verdict = evaluate(spec, ctx.timeline(), ctx.phases(), quality)
+    verdict = evaluate(spec, ctx.timeline(), ctx.phases(), measured)
     ctx.write_json("slo_verdict_latest.json", verdict.to_dict())
     return verdict.passed

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from chaos_rec.actions._common import Cfg, forget, mark, remember, setup
+from chaos_rec import backends
+from chaos_rec.actions._common import Cfg, ledger, mark, setup
 from chaos_rec.errors import ConfigError, FaultError
-from chaos_rec.extconfig import ExtConfig
-from chaos_rec.targets import Deployment, ReplicaTarget, admin_request
 
 __all__ = [
     "push_bundle",
@@ -23,54 +21,23 @@ __all__ = [
 ]
 
 
-def _dbsize(url: str, timeout: float) -> int:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-    try:
-        return int(client.dbsize())
-    except redis.RedisError as exc:
-        raise FaultError(f"cannot read the feature store at {url}: {exc}") from exc
-    finally:
-        client.close()
-
-
 def restart_redis_empty(*, configuration: Cfg = None, secrets: Cfg = None) -> dict[str, Any]:
     """Feature-store data loss: restart Redis with its data wiped; verifies it holds no key."""
-    from chaos_rec.stack import restart_component
-
     cfg, dep = setup(configuration, secrets)
-    sdir = dep.require_managed("restart_redis_empty")
-    if not dep.redis_url:
-        raise ConfigError("the deployment names no redis URL")
-    before = _dbsize(dep.redis_url, cfg.timeout_s)
-    remember(
+    dep.require_managed("restart_redis_empty")
+    store = backends.data(dep, cfg.timeout_s)
+    before = store.size()
+    ledger().remember(
         "redis:wiped",
         "re-materialise the feature store",
         lambda: rematerialize_features(configuration=configuration, secrets=secrets),
     )
-    restart_component("redis", wipe=True, state_dir=sdir)
-    after = _dbsize(dep.redis_url, cfg.timeout_s)
+    store.wipe()
+    after = store.size()
     if after != 0:
         raise FaultError(f"redis restarted but still holds {after} keys (wipe did not happen)")
     mark(cfg, "fault", "restart_redis_empty")
     return {"keys_before": before, "keys_after": after}
-
-
-def _materialize(dep: Deployment, cfg: ExtConfig, verify_only: bool, timeout_s: float) -> str:
-    cmd = dep.materialize_command(verify_only=verify_only)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise FaultError(f"`{' '.join(cmd[1:4])}` did not finish within {timeout_s:g}s") from exc
-    out = (proc.stdout + proc.stderr).strip().splitlines()
-    last = out[-1] if out else ""
-    if proc.returncode != 0:
-        raise FaultError(
-            f"`training materialize{' --verify-only' if verify_only else ''}` "
-            f"exited {proc.returncode}: {last}"
-        )
-    return last
 
 
 def rematerialize_features(
@@ -78,52 +45,19 @@ def rematerialize_features(
 ) -> dict[str, Any]:
     """Re-materialise user features into Redis (`python -m training materialize`); verifies."""
     cfg, dep = setup(configuration, secrets)
+    store = backends.data(dep, cfg.timeout_s)
     t0 = time.monotonic()
-    summary = _materialize(dep, cfg, False, timeout_s)
-    check = _materialize(dep, cfg, True, timeout_s)
-    forget("redis:wiped")
+    summary = store.restore(timeout_s)
+    if not store.verify(timeout_s):
+        raise FaultError("`training materialize --verify-only` exited 1: the store still differs")
+    ledger().forget("redis:wiped")
     mark(cfg, "recovery", "rematerialize_features")
-    keys = _dbsize(dep.redis_url or "", cfg.timeout_s)
     return {
         "seconds": round(time.monotonic() - t0, 3),
-        "keys": keys,
+        "keys": store.size(),
         "summary": summary,
-        "verify": check,
+        "verify": "consistent",
     }
-
-
-def _serving_version(rep: ReplicaTarget, cfg: ExtConfig) -> str | None:
-    if not rep.http_url:
-        return None
-    status, data = admin_request(
-        rep.http_url, "GET", "/v2/models/recommender", token=None, timeout=cfg.timeout_s
-    )
-    if status != 200 or not isinstance(data, dict):
-        return None
-    params = data.get("parameters") or {}
-    version = params.get("model_version") or (data.get("versions") or [None])[0]
-    return str(version) if version else None
-
-
-def _push(rep: ReplicaTarget, dep: Deployment, cfg: ExtConfig, bundle: Path) -> tuple[int, Any]:
-    if not rep.http_url:
-        raise ConfigError(f"{rep.name} has no admin URL (http_url) in the deployment")
-    dep.check_host(rep.http_url)
-    status, data = admin_request(
-        rep.http_url,
-        "POST",
-        "/admin/reload",
-        token=cfg.admin_token or dep.admin_token,
-        body={"bundle": str(bundle)},
-        timeout=120.0,
-    )
-    if status in (401, 403):
-        raise FaultError(
-            f"{rep.name} rejected the admin token ({status}): set secret chaos_rec_admin_token"
-        )
-    if status not in (200, 409):
-        raise FaultError(f"{rep.name} answered {status} to /admin/reload: {data}")
-    return status, data
 
 
 def push_bundle(
@@ -142,10 +76,11 @@ def push_bundle(
         raise ConfigError(f"bundle folder not found: {path}")
     cfg, dep = setup(configuration, secrets)
     rep = dep.replica(target)
-    before = _serving_version(rep, cfg)
-    status, data = _push(rep, dep, cfg, path)
-    after = _serving_version(rep, cfg)
-    accepted = status == 200
+    models = backends.rollout(dep, cfg.timeout_s, cfg.admin_token)
+    before = models.version(rep.name)
+    accepted, data = models.push(rep.name, path)
+    after = models.version(rep.name)
+    status = 200 if accepted else 409
     if (
         accepted
         and isinstance(data, dict)
@@ -158,10 +93,11 @@ def push_bundle(
         )
     if not accepted and before is not None and after != before:
         raise FaultError(f"{rep.name} refused the bundle but its model changed {before} -> {after}")
-    if accepted and dep.bundle and path != dep.bundle.absolute():
+    reference = models.reference_bundle()
+    if accepted and reference is not None and path != reference:
         # remembered before any expectation is judged: an unexpectedly accepted bad
         # bundle must still be rolled back by rollback_all / the control
-        remember(
+        ledger().remember(
             f"bundle:{rep.name}",
             f"restore the reference bundle on {rep.name}",
             lambda: restore_bundle(target, configuration=configuration, secrets=secrets),
@@ -243,12 +179,14 @@ def restore_bundle(
 ) -> dict[str, Any]:
     """Push the deployment's reference bundle back to a replica; verifies it serves again."""
     cfg, dep = setup(configuration, secrets)
-    if not dep.bundle:
+    models = backends.rollout(dep, cfg.timeout_s, cfg.admin_token)
+    reference = models.reference_bundle()
+    if reference is None:
         raise ConfigError("the deployment names no reference bundle")
     rep = dep.replica(target)
-    status, data = _push(rep, dep, cfg, dep.bundle.absolute())
-    if status != 200:
+    accepted, data = models.push(rep.name, reference)
+    if not accepted:
         raise FaultError(f"{rep.name} refused the reference bundle: {data}")
-    forget(f"bundle:{rep.name}")
+    ledger().forget(f"bundle:{rep.name}")
     mark(cfg, "recovery", "restore_bundle")
-    return {"replica": rep.name, "model_version": _serving_version(rep, cfg)}
+    return {"replica": rep.name, "model_version": models.version(rep.name)}

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from chaos_rec.actions._common import LEDGER, Cfg, forget, mark, remember, setup
+from chaos_rec import backends
+from chaos_rec.actions._common import Cfg, ledger, mark, setup
+from chaos_rec.backends.net import connect_refused, link_round_trip, wait_until
+from chaos_rec.core.seams import Links
+from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ChaosRecError, ConfigError, FaultError, ProxyError
 from chaos_rec.extconfig import ExtConfig
-from chaos_rec.targets import Deployment, connect_refused, link_round_trip
 
 __all__ = ["TOXIC_TYPES", "add_toxic", "clear_link", "cut_link", "remove_toxic", "restore_link"]
 
@@ -26,15 +28,11 @@ TOXIC_TYPES = (
 )
 
 
-def _proxy(dep: Deployment, cfg: ExtConfig) -> Any:
-    from chaos_rec.toxiproxy.client import ToxiproxyClient
-
-    url = dep.require_toxiproxy()
-    dep.check_host(url)
-    return ToxiproxyClient(url, timeout=cfg.timeout_s)
+def _proxy(dep: Deployment, cfg: ExtConfig) -> Links:
+    return backends.links(dep, cfg.timeout_s)
 
 
-def _listen(dep: Deployment, client: Any, link: str) -> str:
+def _listen(dep: Deployment, client: Links, link: str) -> str:
     if link in dep.links:
         return str(dep.links[link]["listen"])
     return str(client.get_proxy(link)["listen"])
@@ -111,7 +109,7 @@ def add_toxic(
         with contextlib.suppress(ChaosRecError):
             client.remove_toxic(proxy_name, tname)
         raise
-    remember(
+    ledger().remember(
         f"toxic:{proxy_name}:{tname}",
         f"remove toxic {tname} from {proxy_name}",
         lambda: remove_toxic(link, tname, configuration=configuration, secrets=secrets),
@@ -143,7 +141,7 @@ def remove_toxic(
         raise FaultError(f"remove_toxic {tname} on link {proxy_name} failed: {exc}") from exc
     if tname in left:
         raise FaultError(f"toxic {tname} still on link {proxy_name} after removing it")
-    forget(f"toxic:{proxy_name}:{tname}")
+    ledger().forget(f"toxic:{proxy_name}:{tname}")
     if present:  # a no-op (e.g. a rollback after the method removed it) starts no recovery
         mark(cfg, "recovery", "remove_toxic")
     return {"link": proxy_name, "removed": tname, "toxics_left": sorted(str(n) for n in left)}
@@ -162,10 +160,7 @@ def clear_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> 
         client.enable(proxy_name)
     except ProxyError as exc:
         raise FaultError(f"clear_link {proxy_name} failed: {exc}") from exc
-    for key in [
-        k for k in LEDGER if k.startswith(f"toxic:{proxy_name}:") or k == f"cut:{proxy_name}"
-    ]:
-        LEDGER.pop(key)
+    ledger().forget_where(lambda k: k.startswith(f"toxic:{proxy_name}:") or k == f"cut:{proxy_name}")
     if removed or was_disabled:
         mark(cfg, "recovery", "clear_link")
     return {"link": proxy_name, "removed": removed, "re_enabled": was_disabled}
@@ -181,15 +176,10 @@ def cut_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> di
         client.disable(proxy_name)
     except ProxyError as exc:
         raise FaultError(f"cut_link {proxy_name} refused: {exc}") from exc
-    deadline = time.monotonic() + 3.0
-    while not connect_refused(addr):
-        if time.monotonic() > deadline:
-            client.enable(proxy_name)
-            raise FaultError(
-                f"link {proxy_name} still accepts connections on {addr} after disabling"
-            )
-        time.sleep(0.05)
-    remember(
+    if not wait_until(lambda: connect_refused(addr), 3.0, 0.05):
+        client.enable(proxy_name)
+        raise FaultError(f"link {proxy_name} still accepts connections on {addr} after disabling")
+    ledger().remember(
         f"cut:{proxy_name}",
         f"restore link {proxy_name}",
         lambda: restore_link(link, configuration=configuration, secrets=secrets),
@@ -209,14 +199,9 @@ def restore_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -
         client.enable(proxy_name)
     except ProxyError as exc:
         raise FaultError(f"restore_link {proxy_name} failed: {exc}") from exc
-    deadline = time.monotonic() + 3.0
-    while connect_refused(addr):
-        if time.monotonic() > deadline:
-            raise FaultError(
-                f"link {proxy_name} still refuses connections on {addr} after enabling"
-            )
-        time.sleep(0.05)
-    forget(f"cut:{proxy_name}")
+    if not wait_until(lambda: not connect_refused(addr), 3.0, 0.05):
+        raise FaultError(f"link {proxy_name} still refuses connections on {addr} after enabling")
+    ledger().forget(f"cut:{proxy_name}")
     if was_disabled:
         mark(cfg, "recovery", "restore_link")
     return {"link": proxy_name, "listen": addr, "refused": False}

@@ -11,10 +11,10 @@ import statistics
 import time
 from typing import Any, Final
 
-from chaos_rec.actions._common import Cfg, forget, mark, remember
+from chaos_rec.actions._common import Cfg, ledger, mark
 from chaos_rec.errors import ConfigError, FaultError
 from chaos_rec.extconfig import ext_config
-from chaos_rec.runctx import RunContext, read_jsonl
+from chaos_rec.core.rundir import RunContext
 
 __all__ = ["CAPACITY_FILE", "end_spike", "measure_capacity", "spike_load"]
 
@@ -24,7 +24,7 @@ _RELATIVE: Final = ("rate", "capacity")
 
 
 def _rows_since(ctx: RunContext, since: float) -> list[dict[str, Any]]:
-    return [r for r in read_jsonl(ctx.timeline_path) if int(r.get("t", 0)) >= int(since)]
+    return [dict(r) for r in ctx.timeline() if int(r["t"]) >= int(since)]
 
 
 def _apply(ctx: RunContext, level: dict[str, Any], applied: str) -> None:
@@ -75,7 +75,7 @@ def measure_capacity(
     if isinstance(duration_s, bool) or not 3 <= float(duration_s) <= 60:
         raise ConfigError(f"duration_s must be within [3, 60] s, got {duration_s!r}")
     ctx, _ = _running(configuration, secrets)
-    remember(
+    ledger().remember(
         "capacity-probe",
         "end the capacity probe",
         lambda: ctx.write_json(LEVEL_FILE, {"multiplier": 1.0}),
@@ -86,7 +86,7 @@ def measure_capacity(
         time.sleep(float(duration_s))
     finally:
         ctx.write_json(LEVEL_FILE, {"multiplier": 1.0})
-        forget("capacity-probe")
+        ledger().forget("capacity-probe")
     _apply(ctx, {"multiplier": 1.0}, "the configured level after the probe")
     rows = [r for r in _rows_since(ctx, since) if int(r.get("closed") or 0) == concurrency]
     full = rows[1:-1]  # the first and last probe seconds are partial
@@ -143,7 +143,7 @@ def spike_load(
     # mark first: the runner picks the level up within ~0.2 s, so no second of the new load is
     # ever labelled with the old phase
     mark(cfg, "fault", "spike_load")
-    remember(
+    ledger().remember(
         "spike",
         "end the load spike",
         lambda: end_spike(configuration=configuration, secrets=secrets),
@@ -157,5 +157,5 @@ def end_spike(*, configuration: Cfg = None, secrets: Cfg = None) -> dict[str, An
     ctx, cfg = _running(configuration, secrets)
     mark(cfg, "recovery", "end_spike")
     _apply(ctx, {"multiplier": 1.0}, "level x1")
-    forget("spike")
+    ledger().forget("spike")
     return {"multiplier": 1.0}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from chaos_rec.actions._common import LEDGER, Cfg, forget, remember, setup
+from chaos_rec.actions._common import Cfg, ledger, setup
+from chaos_rec.backends.net import admin_request
+from chaos_rec.core.guard import undo_faults
+from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ChaosRecError, ConfigError, FaultError
 from chaos_rec.extconfig import ext_config
-from chaos_rec.targets import Deployment, admin_request
 
 __all__ = [
     "mark_phase",
@@ -74,7 +76,7 @@ def set_resilience(
             raise FaultError(f"{name} did not apply resilience switches: now {wrong}")
         result[name] = now
     if not all(switches.values()):
-        remember(
+        ledger().remember(
             f"resilience:{target}",
             f"switch resilience back on ({target})",
             lambda: reset_resilience(
@@ -112,7 +114,7 @@ def reset_resilience(
                 secrets=secrets,
             )
         )
-    forget(f"resilience:{target}")
+    ledger().forget(f"resilience:{target}")
     return result
 
 
@@ -124,22 +126,15 @@ def mark_phase(phase: str, *, configuration: Cfg = None, secrets: Cfg = None) ->
 
 def rollback_all(*, configuration: Cfg = None, secrets: Cfg = None) -> list[str]:
     """Undo every fault this process injected (newest first), then repair the reference stack."""
-    done: list[str] = []
-    errors: list[str] = []
-    for key in reversed(list(LEDGER)):
-        what, undo = LEDGER[key]
-        try:
-            undo()
-            done.append(what)
-        except ChaosRecError as exc:
-            errors.append(f"{what}: {exc}")
-        LEDGER.pop(key, None)
-    with contextlib.suppress(ChaosRecError):
+    try:
         cfg = ext_config(configuration, secrets)
-        if cfg.target == "reference":
-            from chaos_rec.stack import repair
-
-            done += repair(cfg.state_dir)
-    if errors:
-        raise FaultError(f"rollback incomplete ({len(errors)} failed): " + "; ".join(errors))
-    return done
+    except ChaosRecError:  # a bad configuration must not keep this process's faults in effect
+        report = undo_faults(ledger(), None, reference=False)
+    else:
+        state_dir = Path(cfg.state_dir) if cfg.state_dir else None
+        report = undo_faults(ledger(), state_dir, reference=cfg.target == "reference")
+    if report.errors:
+        raise FaultError(
+            f"rollback incomplete ({len(report.errors)} failed): " + "; ".join(report.errors)
+        )
+    return report.done

@@ -2,43 +2,30 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from chaos_rec.actions._common import Cfg, forget, mark, remember, setup
+from chaos_rec import backends
+from chaos_rec.actions._common import Cfg, ledger, mark, setup
+from chaos_rec.backends.net import proc_state, wait_until
 from chaos_rec.errors import FaultError
-from chaos_rec.targets import Deployment, admin_request, proc_state
 
 __all__ = ["hang_replica", "kill_replica", "resume_replica", "wait_replica_restored"]
-
-
-def _replica_pid(dep: Deployment, name: str) -> int:
-    from chaos_rec.stack import load_state
-
-    pid = load_state(dep.state_dir).component(name).get("pid")
-    if not pid:
-        raise FaultError(f"{name} has no running process (status not ready); wait for it first")
-    return int(pid)
 
 
 def kill_replica(
     target: str = "replica:0", *, configuration: Cfg = None, secrets: Cfg = None
 ) -> dict[str, Any]:
     """Lose a GPU node: SIGKILL a replica (the supervisor restarts it); verifies it died."""
-    from chaos_rec.stack import signal_component
-
     cfg, dep = setup(configuration, secrets)
     rep = dep.replica(target)
-    sdir = dep.require_managed("kill_replica")
-    pid = _replica_pid(dep, rep.name)
-    signal_component(rep.name, "kill", sdir)
-    deadline = time.monotonic() + 5.0
-    while proc_state(pid) not in ("X", "Z"):
-        if time.monotonic() > deadline:
-            raise FaultError(f"{rep.name} (pid {pid}) still alive 5s after SIGKILL")
-        time.sleep(0.02)
+    dep.require_managed("kill_replica")
+    procs = backends.processes(dep)
+    pid = procs.pid(rep.name)
+    procs.kill(rep.name)
+    if not wait_until(lambda: proc_state(pid) in ("X", "Z"), 5.0):
+        raise FaultError(f"{rep.name} (pid {pid}) still alive 5s after SIGKILL")
     mark(cfg, "fault", "kill_replica")
-    remember(
+    ledger().remember(
         f"kill:{rep.name}",
         f"wait for {rep.name} to be restored",
         lambda: wait_replica_restored(target, configuration=configuration, secrets=secrets),
@@ -54,43 +41,35 @@ def wait_replica_restored(
     secrets: Cfg = None,
 ) -> dict[str, Any]:
     """Wait until the supervisor has restored a replica and it reports ready."""
-    from chaos_rec.stack import wait_component_ready
-
     cfg, dep = setup(configuration, secrets)
     rep = dep.replica(target)
-    waited = wait_component_ready(rep.name, timeout_s, dep.require_managed("wait_replica_restored"))
-    if rep.http_url:
-        status, _ = admin_request(rep.http_url, "GET", "/v2/health/ready", token=None, timeout=5.0)
-        if status != 200:
-            raise FaultError(f"{rep.name} restarted but /v2/health/ready answers {status}")
-    forget(f"kill:{rep.name}")
+    dep.require_managed("wait_replica_restored")
+    procs = backends.processes(dep)
+    waited = procs.wait_restored(rep.name, timeout_s)
+    ledger().forget(f"kill:{rep.name}")
     mark(cfg, "recovery", "wait_replica_restored")
-    return {"replica": rep.name, "waited_s": round(waited, 3), "pid": _replica_pid(dep, rep.name)}
+    return {"replica": rep.name, "waited_s": round(waited, 3), "pid": procs.pid(rep.name)}
 
 
 def hang_replica(
     target: str = "replica:0", *, configuration: Cfg = None, secrets: Cfg = None
 ) -> dict[str, Any]:
     """Hang a GPU node: SIGSTOP a replica; verifies its /proc state is T (stopped)."""
-    from chaos_rec.stack import signal_component
-
     cfg, dep = setup(configuration, secrets)
     rep = dep.replica(target)
-    sdir = dep.require_managed("hang_replica")
-    pid = _replica_pid(dep, rep.name)
-    remember(
+    dep.require_managed("hang_replica")
+    procs = backends.processes(dep)
+    pid = procs.pid(rep.name)
+    ledger().remember(
         f"hang:{rep.name}",
         f"resume {rep.name}",
         lambda: resume_replica(target, configuration=configuration, secrets=secrets),
     )
-    signal_component(rep.name, "stop", sdir)
-    deadline = time.monotonic() + 3.0
-    while proc_state(pid) != "T":
-        if time.monotonic() > deadline:
-            signal_component(rep.name, "cont", sdir)
-            forget(f"hang:{rep.name}")
-            raise FaultError(f"{rep.name} (pid {pid}) is not stopped 3s after SIGSTOP")
-        time.sleep(0.02)
+    procs.hang(rep.name)
+    if not wait_until(lambda: proc_state(pid) == "T", 3.0):
+        procs.resume(rep.name)
+        ledger().forget(f"hang:{rep.name}")
+        raise FaultError(f"{rep.name} (pid {pid}) is not stopped 3s after SIGSTOP")
     mark(cfg, "fault", "hang_replica")
     return {"replica": rep.name, "pid": pid, "state": "T"}
 
@@ -99,19 +78,16 @@ def resume_replica(
     target: str = "replica:0", *, configuration: Cfg = None, secrets: Cfg = None
 ) -> dict[str, Any]:
     """Resume a hung replica (SIGCONT); verifies it is no longer stopped."""
-    from chaos_rec.stack import signal_component
-
     cfg, dep = setup(configuration, secrets)
     rep = dep.replica(target)
-    pid = _replica_pid(dep, rep.name)
+    dep.require_managed("resume_replica")
+    procs = backends.processes(dep)
+    pid = procs.pid(rep.name)
     was_stopped = proc_state(pid) == "T"
-    signal_component(rep.name, "cont", dep.require_managed("resume_replica"))
-    deadline = time.monotonic() + 3.0
-    while proc_state(pid) == "T":
-        if time.monotonic() > deadline:
-            raise FaultError(f"{rep.name} (pid {pid}) still stopped 3s after SIGCONT")
-        time.sleep(0.02)
-    forget(f"hang:{rep.name}")
+    procs.resume(rep.name)
+    if not wait_until(lambda: proc_state(pid) != "T", 3.0):
+        raise FaultError(f"{rep.name} (pid {pid}) still stopped 3s after SIGCONT")
+    ledger().forget(f"hang:{rep.name}")
     if was_stopped:
         mark(cfg, "recovery", "resume_replica")
     return {"replica": rep.name, "pid": pid, "state": proc_state(pid)}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chaos_rec.drill.config import DrillConfig, from_pytest
-from chaos_rec.drill.rollback import DrillGuard
+from chaos_rec.core.guard import DrillGuard
 from chaos_rec.errors import ChaosRecError, DrillError
 from chaos_rec.report.model import DrillRecord
 

@@ -34,8 +34,8 @@ import gevent
 from locust import FastHttpUser, events, task
 from locust.env import Environment
 
-from chaos_rec.load.metrics import SecondStats
-from chaos_rec.runctx import PHASES_FILE, phase_at, read_jsonl
+from chaos_rec.slo.metrics import SecondStats
+from chaos_rec.core.rundir import RunContext, phase_at
 
 UNKNOWN_USER_BASE = 900_000_000
 
@@ -52,8 +52,9 @@ class _Recorder:
     """Collects finished requests per second and appends rows to the timeline."""
 
     def __init__(self, cfg: dict[str, Any]) -> None:
-        self.run_dir = Path(cfg["run_dir"])
-        self.timeline = self.run_dir / cfg.get("timeline", "timeline.jsonl")
+        self.ctx = RunContext(cfg["run_dir"])
+        self.run_dir = self.ctx.run_dir
+        self.timeline = cfg.get("timeline", "timeline.jsonl")
         self.level_file = self.run_dir / cfg.get("level_file", "load_level.json")
         self.base_rps = float(cfg["rps"])
         self.users = int(cfg["users"])
@@ -122,8 +123,8 @@ class _Recorder:
         limit = now + 1 if final else now
         if self.next_t is None:
             self.next_t = min(self.buckets, default=now)
-        marks = read_jsonl(self.run_dir / PHASES_FILE)
-        lines = []
+        marks = self.ctx.phases()
+        rows = []
         for t in range(self.next_t, limit):
             stats = self.buckets.pop(t, None) or SecondStats(t)
             row = stats.row(phase_at(marks, float(t)))
@@ -134,14 +135,9 @@ class _Recorder:
             row["gen_lag_ms"] = round(self.lag_ms.pop(t, 0.0), 3)
             if self.closed:
                 row["closed"] = self.closed
-            lines.append(json.dumps(row, separators=(",", ":")) + "\n")
+            rows.append(row)
         self.next_t = max(self.next_t, limit)
-        if lines:
-            fd = os.open(self.timeline, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                os.write(fd, "".join(lines).encode("utf-8"))
-            finally:
-                os.close(fd)
+        self.ctx.append_timeline(rows, self.timeline)
 
     def loop(self) -> None:
         """Every second: pick up the load level, flush finished seconds."""

@@ -15,9 +15,9 @@ from types import TracebackType
 from typing import Any, Final
 
 from chaos_rec.errors import ConfigError, LoadError
-from chaos_rec.runctx import RunContext, TimelineRow, read_jsonl
+from chaos_rec.core.rundir import RunContext, TimelineRow, stop_stale_load
 
-__all__ = ["DEFAULT_MIX", "LoadRunner", "locust_binary", "stop_stale"]
+__all__ = ["DEFAULT_MIX", "LoadRunner", "locust_binary"]
 
 DEFAULT_MIX: Final[dict[str, float]] = {"personalised": 0.6, "search": 0.25, "unknown": 0.15}
 LOCUSTFILE: Final = Path(__file__).with_name("locustfile.py")
@@ -127,7 +127,7 @@ class LoadRunner:
         """Start Locust and wait for its first timeline row; LoadError if it dies."""
         if self.running():
             return self
-        stop_stale(self.run_dir, self.name)  # a Locust left behind by a crashed run
+        stop_stale_load(self.run_dir, self.name)  # a Locust left behind by a crashed run
         config_path = self._write_config()
         self.set_level(1.0)
         rows_before = len(self._rows())
@@ -176,8 +176,8 @@ class LoadRunner:
             f"locust wrote no timeline row within {self.start_timeout_s:g}s; see {log_path}"
         )
 
-    def _rows(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.timeline_path)
+    def _rows(self) -> list[TimelineRow]:
+        return self.ctx.timeline(self.timeline_name)
 
     def _log_tail(self) -> str:
         path = self.run_dir / f"{self.name}_locust.log"
@@ -223,10 +223,7 @@ class LoadRunner:
 
     def timeline(self) -> list[TimelineRow]:
         """The rows written so far."""
-        if self.name == "load":
-            return self.ctx.timeline()
-        rows = sorted(self._rows(), key=lambda r: int(r["t"]))
-        return rows  # type: ignore[return-value]
+        return self._rows()
 
     def __enter__(self) -> LoadRunner:
         return self.start()
@@ -238,22 +235,3 @@ class LoadRunner:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def stop_stale(run_dir: Path, name: str = "load") -> bool:
-    """Kill a Locust left running by a crashed run (from its pid file); True if one was."""
-    pid_file = Path(run_dir) / f"{name}.pid"
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        cmdline = b""
-    found = b"locust" in cmdline
-    if found:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
-    return found

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chaos_rec.load.metrics import (
+from chaos_rec.slo.metrics import (
     availability,
     fallback_ratio,
     generator_lag_ms,
@@ -14,7 +14,7 @@ from chaos_rec.load.metrics import (
     send_ratio,
     timeout_ratio,
 )
-from chaos_rec.runctx import phase_at
+from chaos_rec.slo.phases import phase_at
 from chaos_rec.slo.result import SLOResult, Verdict
 from chaos_rec.slo.spec import PHASE_KEYS, PhaseBudget, SLOSpec
 

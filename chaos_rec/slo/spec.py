@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from chaos_rec.errors import ConfigError
-from chaos_rec.runctx import PHASES
+from chaos_rec.slo.phases import PHASES
 
 __all__ = ["GENERATOR_KEYS", "PHASE_KEYS", "PhaseBudget", "SLOSpec"]
 

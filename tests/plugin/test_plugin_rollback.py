@@ -245,7 +245,7 @@ def test_ctrl_c_at_any_moment_of_a_drill_leaves_nothing(
 
 
 def test_recovery_stops_the_load_generator_a_crashed_session_left(tmp_path: Path) -> None:
-    from chaos_rec.drill.rollback import DrillGuard
+    from chaos_rec.core.guard import DrillGuard
 
     state = tmp_path / "state"
     run = state / "runs" / "20261201T000000Z-crashed"

@@ -110,7 +110,7 @@ def test_load_actions_refuse_bad_arguments_before_touching_the_load(
 
 
 def test_a_spike_relative_to_capacity_needs_a_measured_capacity(tmp_path: Path) -> None:
-    from chaos_rec.runctx import RunContext
+    from chaos_rec.core.rundir import RunContext
 
     ctx = RunContext(tmp_path / "run")
     ctx.timeline_path.write_text('{"t": 1, "phase": "steady", "requests": 1}\n')

@@ -9,7 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from chaos_rec.core.ledger import FaultLedger, UndoReport
+from chaos_rec.core.rundir import stop_stale_load
 from chaos_rec.errors import ChaosRecError, FaultError, StackNotRunning
+
+__all__ = ["MARKER", "DrillGuard", "repair", "undo_faults"]
 
 MARKER = "drill-in-progress.json"
 
@@ -54,13 +58,23 @@ def repair(state_dir: Path, toxiproxy_url: str | None = None) -> list[str]:
     return done
 
 
+def undo_faults(ledger: FaultLedger, state_dir: Path | None, *, reference: bool) -> UndoReport:
+    """Undo this process's faults (newest first), then repair the reference stack if targeted."""
+    report = ledger.undo_all()
+    done = list(report.done)
+    if reference:
+        from chaos_rec import stack
+
+        with contextlib.suppress(ChaosRecError):  # no stack running: nothing more to repair
+            done += stack.repair(state_dir)
+    return UndoReport(done, report.errors)
+
+
 def _stop_stale_load(state_dir: Path) -> list[str]:
     """Stop the load generators (Locust) a crashed session left running, from their pid files."""
-    from chaos_rec.load.runner import stop_stale
-
     done = []
     for pid_file in sorted(state_dir.glob("runs/*/*.pid")):
-        if stop_stale(pid_file.parent, pid_file.stem):
+        if stop_stale_load(pid_file.parent, pid_file.stem):
             done.append(f"stopped the load generator of run {pid_file.parent.name}")
     return done
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from chaos_rec.load.metrics import (
+from chaos_rec.slo.metrics import (
     SecondStats,
     availability,
     bucket_of,
@@ -88,7 +88,7 @@ def test_summary_of_rows_without_histograms_is_request_weighted() -> None:
 
 
 def test_send_ratio_counts_slots_the_deployment_held_up_and_skips_unrecorded_rows() -> None:
-    from chaos_rec.load.metrics import send_ratio
+    from chaos_rec.slo.metrics import send_ratio
 
     rows = [
         {"sent": 80, "busy_skipped": 10, "target_rps": 100.0},
@@ -101,7 +101,7 @@ def test_send_ratio_counts_slots_the_deployment_held_up_and_skips_unrecorded_row
 
 
 def test_generator_lag_is_the_median_of_each_seconds_worst_delay() -> None:
-    from chaos_rec.load.metrics import generator_lag_ms
+    from chaos_rec.slo.metrics import generator_lag_ms
 
     assert generator_lag_ms([{"gen_lag_ms": v} for v in (5.0, 300.0, 7.0)]) == 7.0
     assert generator_lag_ms([{"gen_lag_ms": v} for v in (4.0, 8.0)]) == 6.0

@@ -1,0 +1,132 @@
+"""Recommendation quality under a fault: a seeded replay of held-out interactions.
+
+The healthy baseline is measured in the steady state; later measurements are judged as a ratio
+to it (NDCG@k, or top-k agreement when the baseline hit too few held-out items to be stable).
+Both land in the run dir's ``quality.json``, which the SLO engine reads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from chaos_rec.core.rundir import RunContext
+from chaos_rec.core.seams import Traffic
+from chaos_rec.errors import ProbeError
+
+__all__ = ["MIN_BASELINE_HITS", "agreement", "measure_baseline", "measure_ratio", "replay"]
+
+MIN_BASELINE_HITS = 10  # below this the NDCG ratio is noise; use top-k agreement instead
+
+
+def _holdout_rows(holdout: Path | None) -> list[dict[str, Any]]:
+    if holdout is None or not holdout.is_file():
+        raise ProbeError(
+            f"no holdout file to replay ({holdout}); build it with `python -m training holdout`"
+        )
+    rows = [r for r in json.loads(holdout.read_text(encoding="utf-8")) if "target_item" in r]
+    if not rows:
+        raise ProbeError(f"holdout file {holdout} holds no interaction")
+    return rows
+
+
+def replay(traffic: Traffic, holdout: Path | None, sample: int, k: int, seed: int) -> dict[str, Any]:
+    """HR@k and NDCG@k of the deployment's answers for a seeded sample of held-out users."""
+    rows = _holdout_rows(holdout)
+    picked = random.Random(seed).sample(rows, min(sample, len(rows)))
+    hits, ndcg, answered = 0, 0.0, 0
+    tiers: dict[str, int] = {}
+    lists: dict[str, list[int]] = {}
+    t0 = time.time()
+    try:
+        for row in picked:
+            answer = traffic.recommend(int(row["user_id"]), k, None)
+            if answer is None:
+                continue
+            answered += 1
+            tiers[answer.tier] = tiers.get(answer.tier, 0) + 1
+            items = list(answer.items[:k])
+            lists[str(row["user_id"])] = items
+            target = int(row["target_item"])
+            if target in items:
+                hits += 1
+                ndcg += 1.0 / math.log2(items.index(target) + 2)
+    finally:
+        traffic.close()
+    n = len(picked)
+    return {
+        "t": time.time(),
+        "duration_s": round(time.time() - t0, 3),
+        "n": n,
+        "answered": answered,
+        f"hr@{k}": hits / n,
+        f"ndcg@{k}": ndcg / n,
+        "hits": hits,
+        "tiers": tiers,
+        "lists": lists,
+    }
+
+
+def agreement(now: Mapping[str, list[int]], base: Mapping[str, list[int]], k: int) -> float:
+    """Mean share of each user's healthy top-k that is still recommended (0 for no answer)."""
+    if not base:
+        return 0.0
+    total = sum(
+        len(set(now.get(u, [])) & set(items)) / max(1, min(k, len(items)))
+        for u, items in base.items()
+    )
+    return total / len(base)
+
+
+def measure_baseline(
+    ctx: RunContext, traffic: Traffic, holdout: Path | None, sample: int, k: int, seed: int
+) -> dict[str, Any]:
+    """Measure the healthy quality and store it as the run's baseline."""
+    base = replay(traffic, holdout, sample, k, seed)
+    if not base["answered"]:
+        raise ProbeError(f"the gateway answered none of {base['n']} replayed requests: no baseline")
+    data = ctx.quality() or {}
+    data.update({"baseline": base, "sample": sample, "k": k})
+    data.setdefault("measurements", [])
+    ctx.write_quality(data)
+    return base
+
+
+def measure_ratio(ctx: RunContext, traffic: Traffic, holdout: Path | None, seed: int) -> float:
+    """Quality now relative to the baseline (1.0 = no loss); recorded with the current phase."""
+    data = ctx.quality() or {}
+    base = data.get("baseline")
+    if not base:
+        raise ProbeError(
+            "no quality baseline in this run: call the probe quality_baseline in the steady state first"
+        )
+    k = int(data.get("k", 10))
+    now = replay(traffic, holdout, int(data.get("sample", 200)), k, seed)
+    agree = agreement(now.pop("lists"), base.get("lists") or {}, k)
+    if int(base.get("hits", 0)) >= MIN_BASELINE_HITS:
+        ratio, basis = float(now[f"ndcg@{k}"]) / float(base[f"ndcg@{k}"]), f"ndcg@{k}"
+    else:  # too few held-out hits for a stable NDCG ratio: how much of the healthy top-k survives
+        ratio, basis = agree, "agreement"
+    now.update(
+        {
+            "ratio": round(ratio, 4),
+            "ratio_basis": basis,
+            "agreement": round(agree, 4),
+            "hr_ratio": round(now[f"hr@{k}"] / max(base[f"hr@{k}"], 1e-9), 4),
+            "phase": ctx.current_phase(),
+        }
+    )
+    data.setdefault("measurements", []).append(now)
+    ctx.write_quality(data)
+    return round(ratio, 4)
+
+
+def needs_final_measurement(ctx: RunContext) -> bool:
+    """True when a baseline was taken but quality was never measured after it."""
+    data = ctx.quality() or {}
+    return bool(data.get("baseline")) and not data.get("measurements")

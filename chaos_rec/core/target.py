@@ -1,0 +1,245 @@
+"""The drill target: one shape for the reference stack and for a user's deployment file.
+
+A deployment file (JSON) describes a deployment chaos-rec did not start::
+
+    {"gateway_url": "http://10.0.0.5:8080", "toxiproxy_url": "http://127.0.0.1:8474",
+     "redis_url": "redis://127.0.0.1:6379/0",
+     "replicas": [{"name": "replica-0", "http_url": "http://127.0.0.1:9000",
+                   "link": "replica-0"}],
+     "links": {"feature-store": {"listen": "127.0.0.1:6380", "upstream": "127.0.0.1:6379"}},
+     "holdout": "/path/holdout.json", "bundle": "/path/bundle",
+     "allow_hosts": ["10.0.0.5"]}
+
+The reference stack's state file (``chaos-rec stack status --json``) gives the same fields, and
+a state dir whose supervisor can signal processes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from chaos_rec.errors import ConfigError, FaultError, StackError
+
+__all__ = [
+    "LOOPBACK",
+    "Deployment",
+    "ReplicaTarget",
+    "parse_target",
+    "read_deployment_file",
+    "reference_deployment",
+]
+
+LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+FILE_KEYS: Final = frozenset(
+    {"gateway_url", "toxiproxy_url", "redis_url", "replicas", "links", "holdout", "bundle",
+     "allow_hosts"}  # fmt: skip
+)
+_TARGET_RE: Final = re.compile(r"^(replica|link):([A-Za-z0-9_.\-]+)$|^(redis|gateway)$")
+
+
+def parse_target(target: str) -> tuple[str, str]:
+    """Split ``replica:1`` / ``link:feature-store`` / ``redis`` / ``gateway`` into (kind, arg)."""
+    m = _TARGET_RE.match(str(target).strip())
+    if not m:
+        raise ConfigError(
+            f"unknown target {target!r}: use replica:<i>, link:<name>, redis or gateway"
+        )
+    if m.group(3):
+        return m.group(3), ""
+    return m.group(1), m.group(2)
+
+
+@dataclass(frozen=True)
+class ReplicaTarget:
+    """One model-server replica: component name, index, REST URL and its fault-proxy link."""
+
+    name: str
+    index: int
+    http_url: str | None
+    link: str | None
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Endpoints of the deployment under test (the reference stack or a deployment file)."""
+
+    source: str
+    gateway_url: str
+    toxiproxy_url: str | None
+    redis_url: str | None
+    replicas: tuple[ReplicaTarget, ...]
+    links: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    holdout: Path | None = None
+    bundle: Path | None = None
+    state_dir: Path | None = None
+    allow_hosts: frozenset[str] = LOOPBACK
+    admin_token: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def managed(self) -> bool:
+        """True when processes can be signalled (the reference stack's supervisor)."""
+        return self.state_dir is not None
+
+    @property
+    def reference(self) -> bool:
+        """True for the reference stack chaos-rec started."""
+        return self.managed
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The state or deployment file this was read from, as a dict."""
+        return dict(self.raw)
+
+    def replica(self, target: str | int) -> ReplicaTarget:
+        """Resolve ``replica:<i>`` (or an index / component name) to a replica."""
+        if isinstance(target, int):
+            key = str(target)
+        else:
+            text = str(target)
+            key = parse_target(text)[1] if text.startswith("replica:") else text
+        for rep in self.replicas:
+            if key in (str(rep.index), rep.name):
+                return rep
+        names = ", ".join(f"replica:{r.index}" for r in self.replicas) or "none"
+        raise ConfigError(f"no replica {target!r} in the deployment (replicas: {names})")
+
+    def link(self, target: str) -> str:
+        """Resolve ``link:<name>`` (or a bare link name) to a fault-proxy link name."""
+        text = str(target)
+        name = parse_target(text)[1] if text.startswith("link:") else text
+        if self.links and name not in self.links:
+            raise ConfigError(
+                f"no link {name!r} in the deployment (links: {', '.join(sorted(self.links))})"
+            )
+        return name
+
+    def require_toxiproxy(self) -> str:
+        """The fault-proxy URL, or a ConfigError saying how to set it."""
+        if not self.toxiproxy_url:
+            raise ConfigError(
+                "no fault proxy configured: set configuration chaos_rec_toxiproxy_url"
+            )
+        return self.toxiproxy_url
+
+    def require_managed(self, what: str) -> Path:
+        """The stack state dir, or a FaultError: process faults need the reference stack."""
+        if self.state_dir is None:
+            raise FaultError(
+                f"{what} needs the reference stack's supervisor; this deployment ({self.source}) "
+                "is driven by network APIs only"
+            )
+        return self.state_dir
+
+    def check_host(self, url: str) -> None:
+        """Refuse a fault on a host outside the allowlist (loopback by default)."""
+        host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
+        if host not in self.allow_hosts:
+            raise FaultError(
+                f"host {host!r} is not on the fault allowlist ({', '.join(sorted(self.allow_hosts))}); "
+                "add it to allow_hosts in the deployment file"
+            )
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Endpoints and secrets given by the door (configuration, secrets) over the target's."""
+
+    gateway_url: str | None = None
+    toxiproxy_url: str | None = None
+    admin_token: str | None = None
+
+
+def reference_deployment(state_dir: Path | None, over: Overrides = Overrides()) -> Deployment:
+    """The running reference stack in ``state_dir`` (StackNotRunning when there is none)."""
+    from chaos_rec.stack import load_state
+    from chaos_rec.stack.secret import read_token
+
+    state = load_state(state_dir)
+    links = dict(state.get("links") or {})
+    replicas = []
+    for comp in state.replicas():
+        name = comp["name"]
+        http = comp.get("endpoints", {}).get("http")
+        link = name if name in links else None
+        replicas.append(ReplicaTarget(name, int(comp.get("replica") or 0), http, link, comp.get("pid")))
+    gateway = over.gateway_url or state.get("gateway_url")
+    if not gateway:
+        raise StackError("the stack state names no gateway_url (is the gateway enabled?)")
+    comps = state.get("components") or {}
+    redis_url = comps["redis"].get("endpoints", {}).get("redis") if "redis" in comps else None
+    holdout, bundle = state.get("holdout"), state.get("bundle")
+    return Deployment(
+        source=f"reference stack at {state.state_dir}",
+        gateway_url=str(gateway).rstrip("/"),
+        toxiproxy_url=over.toxiproxy_url or state.get("toxiproxy_url"),
+        redis_url=redis_url,
+        replicas=tuple(replicas),
+        links=links,
+        holdout=Path(holdout) if holdout else None,
+        bundle=Path(bundle) if bundle else None,
+        state_dir=state.state_dir,
+        admin_token=over.admin_token or read_token(state.state_dir),
+        raw=dict(state),
+    )
+
+
+def _string(path: Path, data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"deployment file {path}: {key} must be a string")
+    return value
+
+
+def read_deployment_file(path: Path, over: Overrides = Overrides()) -> Deployment:
+    """A user's deployment file; one ConfigError line for anything wrong in it."""
+    try:
+        data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read deployment file {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"deployment file {path} is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"deployment file {path} must hold a JSON object")
+    unknown = sorted(set(data) - FILE_KEYS)
+    if unknown:
+        raise ConfigError(f"deployment file {path}: unknown key {unknown[0]!r}")
+    gateway = over.gateway_url or _string(path, data, "gateway_url")
+    if not gateway:
+        raise ConfigError(f"deployment file {path} lacks gateway_url")
+    for key in ("toxiproxy_url", "redis_url", "holdout", "bundle"):
+        _string(path, data, key)
+    replicas = []
+    for i, rep in enumerate(data.get("replicas") or []):
+        if not isinstance(rep, dict):
+            raise ConfigError(f"deployment file {path}: replicas[{i}] must be an object")
+        name, index = str(rep.get("name", f"replica-{i}")), int(rep.get("index", i))
+        replicas.append(ReplicaTarget(name, index, rep.get("http_url"), rep.get("link"), None))
+    return Deployment(
+        source=str(path),
+        gateway_url=str(gateway).rstrip("/"),
+        toxiproxy_url=over.toxiproxy_url or data.get("toxiproxy_url"),
+        redis_url=data.get("redis_url"),
+        replicas=tuple(replicas),
+        links=dict(data.get("links") or {}),
+        holdout=Path(data["holdout"]) if data.get("holdout") else None,
+        bundle=Path(data["bundle"]) if data.get("bundle") else None,
+        state_dir=None,
+        allow_hosts=frozenset(LOOPBACK | set(data.get("allow_hosts") or [])),
+        admin_token=over.admin_token,
+        raw=data,
+    )
+
+
+def resolve(target: str, state_dir: Path | None, over: Overrides = Overrides()) -> Deployment:
+    """``reference`` (the stack in ``state_dir``) or the path of a deployment file."""
+    if target == "reference":
+        return reference_deployment(state_dir, over)
+    return read_deployment_file(Path(target), over)
