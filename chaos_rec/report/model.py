@@ -86,20 +86,6 @@ class DrillRecord:
         """True when the drill must fail the build."""
         return self.result in ("failed", "interrupted")
 
-    def failure_text(self) -> str:
-        """The verdict table and problems: what a failed drill says instead of a traceback."""
-        from chaos_rec.report.terminal import verdict_table
-
-        lines = [f"drill {self.name} {self.result.upper()}: {self.title}"]
-        lines += [f"  - {p}" for p in self.problems]
-        lines += [f"  - SLO {r.text().removeprefix('SLO ')}" for r in self.slos if not r.passed]
-        lines += [f"  - regression: {r}" for r in self.regressions]
-        if self.slos:
-            lines += ["", *verdict_table(self)]
-        if self.run_dir:
-            lines.append(f"run dir: {self.run_dir}")
-        return "\n".join(lines)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (summary.json)."""
         data = asdict(self)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from chaos_rec.report.files import derived
+from chaos_rec.report.figures import derived
 from chaos_rec.report.model import SLORow
 
 WIDTH = 760

@@ -1,4 +1,4 @@
-"""Terminal rendering: the per-drill summary rows and the verdict table."""
+"""Terminal rendering: the per-drill summary rows, the verdict table and a failed drill's text."""
 
 from __future__ import annotations
 
@@ -45,6 +45,19 @@ def verdict_table(record: DrillRecord) -> list[str]:
         budget = "" if record.max_recovery_s is None else f" (budget {record.max_recovery_s:g}s)"
         lines.append(f"recovery: {_num(record.recovery_s, 's')}{budget}")
     return lines
+
+
+def failure_text(record: DrillRecord) -> str:
+    """The verdict table and problems: what a failed drill says instead of a traceback."""
+    lines = [f"drill {record.name} {record.result.upper()}: {record.title}"]
+    lines += [f"  - {p}" for p in record.problems]
+    lines += [f"  - SLO {r.text().removeprefix('SLO ')}" for r in record.slos if not r.passed]
+    lines += [f"  - regression: {r}" for r in record.regressions]
+    if record.slos:
+        lines += ["", *verdict_table(record)]
+    if record.run_dir:
+        lines.append(f"run dir: {record.run_dir}")
+    return "\n".join(lines)
 
 
 def summary_lines(records: list[DrillRecord]) -> list[str]:

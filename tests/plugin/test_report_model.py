@@ -5,7 +5,7 @@ from __future__ import annotations
 from chaos_rec.report.baseline import compare, regressed
 from chaos_rec.report.model import DrillRecord, SLORow
 from chaos_rec.report.svg import drill_svg, phase_spans
-from chaos_rec.report.terminal import summary_lines
+from chaos_rec.report.terminal import failure_text, summary_lines
 
 
 def test_regression_direction_follows_the_slo() -> None:
@@ -54,7 +54,7 @@ def test_record_round_trips_through_dict() -> None:
     )
     back = DrillRecord.from_dict(rec.to_dict())
     assert back == rec
-    assert "SLO availability missed" in back.failure_text()
+    assert "SLO availability missed" in failure_text(back)
 
 
 def test_phase_spans_from_marks_and_from_rows() -> None:
