@@ -110,13 +110,11 @@ class PythonDrill:
         verdict = {
             "passed": passed,
             "recovery_s": recovery,
-            "results": [
-                r.__dict__ | {"window": list(r.window) if r.window else None} for r in rows
-            ],
+            "results": [r.to_dict() for r in rows],
         }
         shape = {
             "passed": passed,
-            "problems": problems + [r.text() for r in rows if not r.passed],
+            "problems": problems + [r.line() for r in rows if not r.passed],
             "run_dir": str(self.run_dir),
             "slo": verdict,
         }

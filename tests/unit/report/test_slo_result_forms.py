@@ -1,4 +1,4 @@
-"""SLOResult: its two JSON forms, old report rows read back, its direction and line."""
+"""One SLO result type: its two JSON forms, old report rows read back, its direction and line."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+from chaos_rec.report.baseline import regressed
+from chaos_rec.report.model import DrillRecord
+from chaos_rec.report.terminal import failure_text, slo_cell, verdict_table
 from chaos_rec.slo.result import SLOResult, direction_of
 
 T0 = 1_800_000_000  # 2027-01-15T08:00:00Z
@@ -47,6 +50,11 @@ def test_engine_line_names_window_direction_and_budget() -> None:
 def test_direction_comes_from_the_spec_table(slo: str, direction: str) -> None:
     row = SLOResult(slo, "fault", None, 0.5, 0.9, "", False)
     assert direction_of(slo) == direction == row.direction
+    sign = "≥" if direction == "min" else "≤"
+    assert f"({sign}0.9)" in slo_cell(row)
+    assert f"{sign} 0.9" in verdict_table(DrillRecord("d", "n", "t", "python", slos=[row]))[2]
+    worse = 0.1 if direction == "min" else 0.95
+    assert regressed(slo, "", worse, 0.5, 0.1)
 
 
 def test_key_is_phase_dot_slo() -> None:
@@ -133,3 +141,20 @@ def test_missing_keys_get_defaults() -> None:
     row = SLOResult.from_dict({})
     assert (row.slo, row.phase, row.window, row.observed, row.budget) == ("?", "-", None, None, 0.0)
     assert (row.unit, row.passed, row.note, row.direction) == ("", False, "", "max")
+
+
+def test_record_round_trips_with_engine_results_and_keeps_its_keys() -> None:
+    rec = DrillRecord(
+        "d", "n", "t", "experiment", result="failed", slos=[MISS, NOT_MEASURED], recovery_s=None
+    )
+    data = rec.to_dict()
+    assert list(data) == [
+        "name", "nodeid", "title", "kind", "result", "problems", "slos", "recovery_s",
+        "max_recovery_s", "regressions", "duration_s", "seed", "run_dir", "plan",
+    ]  # fmt: skip
+    assert [list(s) for s in data["slos"]] == [REPORT_KEYS, REPORT_KEYS]
+    back = DrillRecord.from_dict(data)
+    assert back == rec and back.to_dict() == data
+    text = failure_text(back)
+    assert f"  - {MISS.line()}" in text
+    assert "not measured (no good 5s window)" in text
