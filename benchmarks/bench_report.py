@@ -56,7 +56,8 @@ def _timeline(
 
 def bench_render(drills: int, seconds: int) -> dict[str, float]:
     from chaos_rec.report.files import drill_dir, write_session_report
-    from chaos_rec.report.model import DrillRecord, SLORow
+    from chaos_rec.report.model import DrillRecord
+    from chaos_rec.slo.result import SLOResult
 
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,7 +76,7 @@ def bench_render(drills: int, seconds: int) -> dict[str, float]:
                     "bench",
                     "experiment",
                     recovery_s=5.0,
-                    slos=[SLORow("p99_ms", "fault", 350.0, 400.0, "ms", True)],
+                    slos=[SLOResult("p99_ms", "fault", None, 350.0, 400.0, "ms", True)],
                 )
             )
         t = time.perf_counter()

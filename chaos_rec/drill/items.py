@@ -12,6 +12,7 @@ from chaos_rec.drill.experiment import DrillSpec, load_drill, plan, prepared
 from chaos_rec.drill.judge import judge_journal, slo_verdict
 from chaos_rec.errors import ChaosRecError, ConfigError
 from chaos_rec.report.model import DrillRecord
+from chaos_rec.report.terminal import failure_text
 
 if TYPE_CHECKING:
     from chaos_rec.drill.session import DrillSession
@@ -119,7 +120,7 @@ class DrillItem(pytest.Item):
         if outcome.signalled:
             raise KeyboardInterrupt
         if record.failed:
-            pytest.fail(record.failure_text(), pytrace=False)
+            pytest.fail(failure_text(record), pytrace=False)
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None

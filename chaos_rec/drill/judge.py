@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos_rec.errors import ChaosRecError, ConfigError, DrillError
-from chaos_rec.report.model import SLORow
+from chaos_rec.slo.result import SLOResult
 
 
 def _first_line(text: object) -> str:
@@ -140,12 +140,12 @@ def read_phases(run_dir: Path) -> list[dict[str, Any]]:
     return _read_jsonl(run_dir / "phases.jsonl")
 
 
-def verdict_rows(verdict: Mapping[str, Any]) -> tuple[list[SLORow], float | None, bool]:
+def verdict_rows(verdict: Mapping[str, Any]) -> tuple[list[SLOResult], float | None, bool]:
     """SLO rows, recovery seconds and the overall pass flag from a verdict dict."""
     results = verdict.get("results")
     if not isinstance(results, Sequence):
         raise DrillError("slo verdict has no 'results' list")
-    rows = [SLORow.from_dict(r) for r in results if isinstance(r, Mapping)]
+    rows = [SLOResult.from_dict(r) for r in results if isinstance(r, Mapping)]
     recovery = verdict.get("recovery_s")
     passed = bool(verdict.get("passed", all(r.passed for r in rows)))
     return rows, (None if recovery is None else float(recovery)), passed
@@ -158,10 +158,10 @@ _COVERED = re.compile(
 )
 
 
-def _control_verdict(data: Mapping[str, Any]) -> tuple[list[SLORow], float | None, list[str]]:
+def _control_verdict(data: Mapping[str, Any]) -> tuple[list[SLOResult], float | None, list[str]]:
     """The control's ``{"passed", "problems", "run_dir", "slo": Verdict.to_dict()}`` shape."""
     inner = data.get("slo")
-    rows: list[SLORow] = []
+    rows: list[SLOResult] = []
     recovery: float | None = None
     if isinstance(inner, Mapping):
         rows, recovery, _ = verdict_rows(inner)
@@ -172,7 +172,7 @@ def _control_verdict(data: Mapping[str, Any]) -> tuple[list[SLORow], float | Non
 
 def slo_verdict(
     run_dir: Path, spec: Mapping[str, Any] | None, journal: Mapping[str, Any] | None = None
-) -> tuple[list[SLORow], float | None, list[str]]:
+) -> tuple[list[SLOResult], float | None, list[str]]:
     """Read ``slo_verdict.json`` (or the journal's ``chaos_rec``), else evaluate the spec over the run dir."""
     verdict_file = run_dir / "slo_verdict.json"
     data: Any = None
@@ -222,7 +222,7 @@ def evaluate(
     timeline: list[dict[str, Any]],
     phases: list[dict[str, Any]],
     quality: dict[str, Any] | None = None,
-) -> tuple[list[SLORow], float | None, list[str]]:
+) -> tuple[list[SLOResult], float | None, list[str]]:
     """Run the SLO engine over a timeline; returns rows, recovery seconds and problems."""
     from chaos_rec import slo
 

@@ -15,6 +15,7 @@ from chaos_rec.drill.judge import evaluate, read_phases, read_timeline
 from chaos_rec.drill.runner import live_figures
 from chaos_rec.errors import ConfigError
 from chaos_rec.report.model import DrillRecord
+from chaos_rec.report.terminal import failure_text
 
 PHASES = ("steady", "fault", "recovery")
 
@@ -95,7 +96,7 @@ class PythonDrill:
         if not timeline:
             self.record.problems.append("no load timeline in the run dir: use the `load` fixture")
             self.record.result = "failed"
-            pytest.fail(self.record.failure_text(), pytrace=False)
+            pytest.fail(failure_text(self.record), pytrace=False)
         quality_file = self.run_dir / "quality.json"
         quality = (
             json.loads(quality_file.read_text(encoding="utf-8")) if quality_file.is_file() else None
@@ -109,13 +110,11 @@ class PythonDrill:
         verdict = {
             "passed": passed,
             "recovery_s": recovery,
-            "results": [
-                r.__dict__ | {"window": list(r.window) if r.window else None} for r in rows
-            ],
+            "results": [r.to_dict() for r in rows],
         }
         shape = {
             "passed": passed,
-            "problems": problems + [r.text() for r in rows if not r.passed],
+            "problems": problems + [r.line() for r in rows if not r.passed],
             "run_dir": str(self.run_dir),
             "slo": verdict,
         }
@@ -124,4 +123,4 @@ class PythonDrill:
         )
         if problems or any(not r.passed for r in rows):
             self.record.result = "failed"
-            pytest.fail(self.record.failure_text(), pytrace=False)
+            pytest.fail(failure_text(self.record), pytrace=False)

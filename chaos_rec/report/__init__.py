@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from chaos_rec.report.baseline import compare, load_baseline
 from chaos_rec.report.files import load_report, write_session_report
-from chaos_rec.report.model import DrillRecord, SLORow
+from chaos_rec.report.model import DrillRecord
+from chaos_rec.slo.result import SLOResult
 
 __all__ = [
     "DrillRecord",
-    "SLORow",
+    "SLOResult",
     "compare",
     "load_baseline",
     "load_report",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from chaos_rec.report.files import load_report
-from chaos_rec.report.model import HIGHER_IS_BETTER, DrillRecord
+from chaos_rec.report.model import DrillRecord
+from chaos_rec.slo.result import direction_of
 
 # Absolute slack per unit, so that noise on tiny figures is not a regression.
 FLOOR = {"ms": 5.0, "s": 1.0}
@@ -19,7 +20,7 @@ def load_baseline(report_dir: Path) -> dict[str, DrillRecord]:
 
 def _badness(slo: str, value: float) -> float:
     """Map a figure so that larger is always worse (availability 0.999 → 0.001 unavailability)."""
-    return 1.0 - value if slo in HIGHER_IS_BETTER else value
+    return 1.0 - value if direction_of(slo) == "min" else value
 
 
 def regressed(slo: str, unit: str, observed: float, base: float, tolerance: float) -> bool:
@@ -45,7 +46,7 @@ def compare(record: DrillRecord, base: DrillRecord, tolerance: float) -> list[st
     if (
         record.recovery_s is not None
         and base.recovery_s is not None
-        and regressed("recovery_s", "s", record.recovery_s, base.recovery_s, tolerance)
+        and regressed("max_recovery_s", "s", record.recovery_s, base.recovery_s, tolerance)
     ):
         lines.append(
             f"recovery {record.recovery_s:.1f} s vs baseline {base.recovery_s:.1f} s (tolerance {tolerance:.0%})"

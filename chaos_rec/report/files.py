@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from chaos_rec.errors import DrillError
+from chaos_rec.report.figures import derived
+from chaos_rec.report.html import render_report
 from chaos_rec.report.model import DrillRecord
 
 SUMMARY = "summary.json"
@@ -20,18 +22,6 @@ HTML = "report.html"
 def drill_dir(report_dir: Path, name: str) -> Path:
     """The folder of one drill inside a report folder."""
     return report_dir / "drills" / re.sub(r"[^\w.-]+", "_", name)
-
-
-def derived(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A timeline row plus availability and fallback ratio."""
-    requests = int(row.get("requests", 0) or 0)
-    failures = int(row.get("failures", 0) or 0)
-    tiers = row.get("tiers") or {}
-    served = sum(int(v) for v in tiers.values()) if isinstance(tiers, Mapping) else 0
-    out = dict(row)
-    out["availability"] = (requests - failures) / requests if requests else None
-    out["fallback_ratio"] = (served - int(tiers.get("none", 0))) / served if served else None
-    return out
 
 
 def _csv_rows(timeline: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
@@ -127,8 +117,6 @@ def drill_series(report_dir: Path, name: str) -> tuple[list[dict[str, Any]], lis
 
 def write_session_report(report_dir: Path, records: list[DrillRecord]) -> Path:
     """Write summary.json and the self-contained report.html; returns the HTML path."""
-    from chaos_rec.report.html import render_report
-
     report_dir.mkdir(parents=True, exist_ok=True)
     summary = {"version": 1, "created": time.time(), "drills": [r.to_dict() for r in records]}
     (report_dir / SUMMARY).write_text(json.dumps(summary, indent=2), encoding="utf-8")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from chaos_rec.report.model import HIGHER_IS_BETTER, DrillRecord
+from chaos_rec.report.model import DrillRecord
 from chaos_rec.report.svg import drill_svg
 
 CSS = """
@@ -45,7 +45,7 @@ def _verdict_table(rec: DrillRecord) -> str:
         return "<p>no SLO figures</p>"
     rows = []
     for r in rec.slos:
-        cmp = "≥" if r.slo in HIGHER_IS_BETTER else "≤"
+        cmp = "≥" if r.direction == "min" else "≤"
         cls = "" if r.passed else ' class="miss"'
         rows.append(
             f"<tr{cls}><td>{escape(r.slo)}</td><td>{escape(r.phase)}</td><td>{_fmt(r.observed, r.unit)}</td>"

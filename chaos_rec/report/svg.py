@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from chaos_rec.report.files import derived
-from chaos_rec.report.model import SLORow
+from chaos_rec.report.figures import derived
+from chaos_rec.slo.result import SLOResult
 
 WIDTH = 760
 LEFT, RIGHT = 60, 20
@@ -127,7 +127,7 @@ def _panel(
 
 
 def drill_svg(
-    timeline: Sequence[dict[str, Any]], phases: Sequence[dict[str, Any]], slos: Sequence[SLORow]
+    timeline: Sequence[dict[str, Any]], phases: Sequence[dict[str, Any]], slos: Sequence[SLOResult]
 ) -> str:
     """The SVG (as a string) for one drill; a short placeholder when there is no timeline."""
     if not timeline:

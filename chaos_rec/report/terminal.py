@@ -1,8 +1,9 @@
-"""Terminal rendering: the per-drill summary rows and the verdict table."""
+"""Terminal rendering: the per-drill summary rows, the verdict table and a failed drill's text."""
 
 from __future__ import annotations
 
-from chaos_rec.report.model import HIGHER_IS_BETTER, DrillRecord, SLORow
+from chaos_rec.report.model import DrillRecord
+from chaos_rec.slo.result import SLOResult
 
 
 def _num(value: float | None, unit: str) -> str:
@@ -17,11 +18,14 @@ def _num(value: float | None, unit: str) -> str:
     return f"{value:g}{unit}"
 
 
-def slo_cell(row: SLORow) -> str:
+def _cmp(row: SLOResult) -> str:
+    return "≥" if row.direction == "min" else "≤"
+
+
+def slo_cell(row: SLOResult) -> str:
     """``fault.p99_ms 312ms/400ms ✓`` style cell."""
-    cmp = "≥" if row.slo in HIGHER_IS_BETTER else "≤"
     mark = "ok" if row.passed else "MISS"
-    return f"{row.phase}.{row.slo} {_num(row.observed, row.unit)} ({cmp}{_num(row.budget, row.unit)}) {mark}"
+    return f"{row.phase}.{row.slo} {_num(row.observed, row.unit)} ({_cmp(row)}{_num(row.budget, row.unit)}) {mark}"
 
 
 def verdict_table(record: DrillRecord) -> list[str]:
@@ -32,7 +36,7 @@ def verdict_table(record: DrillRecord) -> list[str]:
             r.slo,
             r.phase,
             _num(r.observed, r.unit),
-            ("≥ " if r.slo in HIGHER_IS_BETTER else "≤ ") + _num(r.budget, r.unit),
+            f"{_cmp(r)} " + _num(r.budget, r.unit),
             "ok" if r.passed else "MISSED",
         )
         for r in record.slos
@@ -45,6 +49,19 @@ def verdict_table(record: DrillRecord) -> list[str]:
         budget = "" if record.max_recovery_s is None else f" (budget {record.max_recovery_s:g}s)"
         lines.append(f"recovery: {_num(record.recovery_s, 's')}{budget}")
     return lines
+
+
+def failure_text(record: DrillRecord) -> str:
+    """The verdict table and problems: what a failed drill says instead of a traceback."""
+    lines = [f"drill {record.name} {record.result.upper()}: {record.title}"]
+    lines += [f"  - {p}" for p in record.problems]
+    lines += [f"  - SLO {r.line().removeprefix('SLO ')}" for r in record.slos if not r.passed]
+    lines += [f"  - regression: {r}" for r in record.regressions]
+    if record.slos:
+        lines += ["", *verdict_table(record)]
+    if record.run_dir:
+        lines.append(f"run dir: {record.run_dir}")
+    return "\n".join(lines)
 
 
 def summary_lines(records: list[DrillRecord]) -> list[str]:

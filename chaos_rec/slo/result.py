@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chaos_rec.slo.spec import GENERATOR_KEYS, PHASE_KEYS
@@ -28,8 +29,12 @@ def _fmt_budget(v: float, unit: str) -> str:
 
 
 def direction_of(slo: str) -> str:
-    """``max`` when an SLO's observed value must stay at or below its budget, else ``min``."""
-    return "max" if slo == "max_recovery_s" else PHASE_KEYS[slo][1]
+    """``max`` when an SLO's observed value must stay at or below its budget, else ``min``.
+
+    ``max_recovery_s``, and a name the spec does not know (read back from an old report), are
+    ceilings.
+    """
+    return PHASE_KEYS[slo][1] if slo in PHASE_KEYS else "max"
 
 
 def margin(slo: str, observed: float | None, budget: float) -> float | None:
@@ -55,24 +60,44 @@ def margin(slo: str, observed: float | None, budget: float) -> float | None:
 
 @dataclass(frozen=True)
 class SLOResult:
-    """The judgement of one SLO in one phase (worst window)."""
+    """The judgement of one SLO in one phase (worst window); the one result every report renders.
+
+    ``window`` is None only for a result read back from a report that did not record it.
+    ``note`` says why a figure was not measured; ``recorded_line`` is the line a result read
+    back from a file was recorded with (see :meth:`from_dict`). Both are text about the figures,
+    not part of the result's value: a report keeps the note only inside its line.
+    """
 
     slo: str
     phase: str
-    window: tuple[float, float]
+    window: tuple[float, float] | None
     observed: float | None
     budget: float
     unit: str
     passed: bool
-    note: str = ""
+    note: str = field(default="", compare=False)
+    recorded_line: str = field(default="", compare=False, repr=False)
 
     @property
     def direction(self) -> str:
         """``max`` when observed must stay at or below the budget, else ``min``."""
         return direction_of(self.slo)
 
+    @property
+    def key(self) -> str:
+        """Stable key for baselines and JUnit properties: ``phase.slo``."""
+        return f"{self.phase}.{self.slo}"
+
     def line(self) -> str:
-        """One line naming the SLO, phase, window, observed value and budget."""
+        """One line naming the SLO, phase, window, observed value and budget.
+
+        A result read back from a file says the line it was recorded with; one without a
+        window, only its figures and budget.
+        """
+        if self.recorded_line:
+            return self.recorded_line
+        if self.window is None:
+            return self._figures_line()
         verb = "met" if self.passed else "missed"
         win = f"{_clock(self.window[0])}–{_clock(self.window[1])}"
         head = f"SLO {self.slo} {verb} in phase {self.phase} (window {win})"
@@ -92,12 +117,22 @@ class SLOResult:
             )
         return line
 
+    def _figures_line(self) -> str:
+        """The short line of a result known by its figures only (no window, no recorded line)."""
+        obs = "n/a" if self.observed is None else f"{self.observed:g}"
+        cmp = ">=" if self.direction == "min" else "<="
+        state = "met" if self.passed else "missed"
+        return (
+            f"SLO {self.slo} {state} in phase {self.phase}: observed {obs} {self.unit} "
+            f"(budget {cmp} {self.budget:g} {self.unit})"
+        ).replace("  ", " ")
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
+        """JSON form in a verdict (``slo_verdict.json``, the journal's ``chaos_rec``)."""
         return {
             "slo": self.slo,
             "phase": self.phase,
-            "window": list(self.window),
+            "window": None if self.window is None else list(self.window),
             "observed": self.observed,
             "budget": self.budget,
             "unit": self.unit,
@@ -105,6 +140,42 @@ class SLOResult:
             "note": self.note,
             "line": self.line(),
         }
+
+    def to_report_dict(self) -> dict[str, Any]:
+        """JSON form in a report (``summary.json``, ``record.json``): no note, plus the key."""
+        return {
+            "slo": self.slo,
+            "phase": self.phase,
+            "observed": self.observed,
+            "budget": self.budget,
+            "unit": self.unit,
+            "passed": self.passed,
+            "window": None if self.window is None else list(self.window),
+            "line": self.line(),
+            "key": self.key,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SLOResult:
+        """Read either JSON form back, also from older files (missing keys get defaults).
+
+        The line is kept as recorded, so that a result says what it said when it was judged;
+        one recorded without a line (a verdict written by another tool) says the short form.
+        """
+        window = data.get("window")
+        observed = data.get("observed")
+        result = cls(
+            slo=str(data.get("slo", "?")),
+            phase=str(data.get("phase", "-")),
+            window=(float(window[0]), float(window[1])) if window else None,
+            observed=None if observed is None else float(observed),
+            budget=float(data.get("budget", 0.0)),
+            unit=str(data.get("unit", "") or ""),
+            passed=bool(data.get("passed", False)),
+            note=str(data.get("note", "") or ""),
+        )
+        line = str(data.get("line", "") or "")
+        return replace(result, recorded_line=line or result._figures_line())
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ def test_public_surface() -> None:
     ]
     assert sorted(chaos_rec.report.__all__) == [
         "DrillRecord",
-        "SLORow",
+        "SLOResult",
         "compare",
         "load_baseline",
         "load_report",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from chaos_rec.report.baseline import compare, regressed
-from chaos_rec.report.model import DrillRecord, SLORow
+from chaos_rec.report.model import DrillRecord
 from chaos_rec.report.svg import drill_svg, phase_spans
-from chaos_rec.report.terminal import summary_lines
+from chaos_rec.report.terminal import failure_text, summary_lines
+from chaos_rec.slo.result import SLOResult
 
 
 def test_regression_direction_follows_the_slo() -> None:
@@ -18,9 +19,13 @@ def test_regression_direction_follows_the_slo() -> None:
 
 
 def test_compare_names_the_figure_and_the_baseline() -> None:
-    row = SLORow("p99_ms", "fault", 390.0, 400.0, "ms", True)
+    row = SLOResult("p99_ms", "fault", None, 390.0, 400.0, "ms", True)
     base = DrillRecord(
-        "d", "n", "t", "experiment", slos=[SLORow("p99_ms", "fault", 300.0, 400.0, "ms", True)]
+        "d",
+        "n",
+        "t",
+        "experiment",
+        slos=[SLOResult("p99_ms", "fault", None, 300.0, 400.0, "ms", True)],
     )
     now = DrillRecord("d", "n", "t", "experiment", slos=[row], recovery_s=30.0)
     base.recovery_s = 10.0
@@ -40,21 +45,21 @@ def test_record_round_trips_through_dict() -> None:
         problems=["action x failed: boom"],
         recovery_s=2.5,
         slos=[
-            SLORow(
+            SLOResult(
                 "availability",
                 "fault",
+                (1.0, 6.0),
                 0.97,
                 0.99,
                 "",
                 False,
-                (1.0, 6.0),
-                "SLO availability missed",
+                recorded_line="SLO availability missed",
             )
         ],
     )
     back = DrillRecord.from_dict(rec.to_dict())
     assert back == rec
-    assert "SLO availability missed" in back.failure_text()
+    assert "SLO availability missed" in failure_text(back)
 
 
 def test_phase_spans_from_marks_and_from_rows() -> None:
@@ -78,7 +83,9 @@ def test_svg_draws_budgets_and_windows_and_survives_empty_rows() -> None:
         for i in range(3)
     ]
     svg = drill_svg(
-        rows, [{"t": 100, "phase": "fault"}], [SLORow("p99_ms", "fault", None, 400, "ms", False)]
+        rows,
+        [{"t": 100, "phase": "fault"}],
+        [SLOResult("p99_ms", "fault", None, None, 400, "ms", False)],
     )
     assert svg.count('class="window-fault"') == 3 and svg.count('class="budget"') == 1
     assert "no load timeline" in drill_svg([], [], [])
@@ -92,7 +99,7 @@ def test_summary_row_shows_observed_vs_budget_and_recovery() -> None:
         "experiment",
         recovery_s=8.2,
         max_recovery_s=20,
-        slos=[SLORow("availability", "fault", 0.996, 0.99, "", True)],
+        slos=[SLOResult("availability", "fault", None, 0.996, 0.99, "", True)],
     )
     assert summary_lines([rec]) == [
         "PASSED      gpu  recovery 8.2s (≤20s)  fault.availability 0.996 (≥0.99) ok"
