@@ -63,7 +63,9 @@ def _lease(cfg: ExtConfig) -> StackLease | None:
     return StackLease(state_dir, cfg.stack_config, say=lambda text: say(f"chaos-rec: {text}"))
 
 
-def _open(context: Mapping[str, Any], configuration: dict[str, Any] | None, secrets: Cfg) -> DrillRun:
+def _open(
+    context: Mapping[str, Any], configuration: dict[str, Any] | None, secrets: Cfg
+) -> DrillRun:
     from chaos_rec import backends
     from chaos_rec.targets import load_deployment
 

@@ -40,6 +40,7 @@ KEYS: Final[frozenset[str]] = frozenset(
     }
 )
 
+
 def _as_float(key: str, value: Any, lo: float, hi: float) -> float:
     try:
         f = float(value)

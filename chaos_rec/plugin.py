@@ -88,12 +88,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker, build the drill config and the drill session."""
-    config.addinivalue_line("markers", DRILL_MARKER)
-    if config.pluginmanager.has_plugin("chaos-rec-drill-session"):
-        return
-    from chaos_rec.drill.session import DrillSession
+    from chaos_rec.drill.items import DrillFile
+    from chaos_rec.drill.session import PLUGIN_NAME, DrillSession
 
-    config.pluginmanager.register(DrillSession.from_config(config), "chaos-rec-drill-session")
+    config.addinivalue_line("markers", DRILL_MARKER)
+    if config.pluginmanager.has_plugin(PLUGIN_NAME):
+        return
+
+    session = DrillSession.from_config(config, DrillFile.from_parent)
+    config.pluginmanager.register(session, PLUGIN_NAME)
     # register the module object (not import_plugin): it may already be imported, and
     # import_plugin would then warn that it cannot be assertion-rewritten
     from chaos_rec.drill import fixtures

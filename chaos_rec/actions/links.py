@@ -160,7 +160,9 @@ def clear_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> 
         client.enable(proxy_name)
     except ProxyError as exc:
         raise FaultError(f"clear_link {proxy_name} failed: {exc}") from exc
-    ledger().forget_where(lambda k: k.startswith(f"toxic:{proxy_name}:") or k == f"cut:{proxy_name}")
+    ledger().forget_where(
+        lambda k: k.startswith(f"toxic:{proxy_name}:") or k == f"cut:{proxy_name}"
+    )
     if removed or was_disabled:
         mark(cfg, "recovery", "clear_link")
     return {"link": proxy_name, "removed": removed, "re_enabled": was_disabled}

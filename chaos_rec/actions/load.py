@@ -12,9 +12,9 @@ import time
 from typing import Any, Final
 
 from chaos_rec.actions._common import Cfg, ledger, mark
+from chaos_rec.core.rundir import RunContext
 from chaos_rec.errors import ConfigError, FaultError
 from chaos_rec.extconfig import ext_config
-from chaos_rec.core.rundir import RunContext
 
 __all__ = ["CAPACITY_FILE", "end_spike", "measure_capacity", "spike_load"]
 

@@ -71,9 +71,7 @@ class SupervisorProcesses:
         """Wait for the supervisor's readiness check, then the replica's own /v2/health/ready."""
         from chaos_rec.stack import wait_component_ready
 
-        waited = wait_component_ready(
-            replica, timeout_s, self._state_dir("wait_replica_restored")
-        )
+        waited = wait_component_ready(replica, timeout_s, self._state_dir("wait_replica_restored"))
         rep = self.dep.replica(replica)
         if rep.http_url:
             status, _ = admin_request(
@@ -150,9 +148,7 @@ class RedisFeatureData:
         """Compare the store with the offline features (exit 0 equal, 1 different)."""
         code, last = self._materialize(True, timeout_s)
         if code not in (0, 1):
-            raise FaultError(
-                f"materialize --verify-only could not check (exit {code}): {last}"
-            )
+            raise FaultError(f"materialize --verify-only could not check (exit {code}): {last}")
         return code == 0
 
 
@@ -249,4 +245,3 @@ class GatewayTraffic:
         if self._client is not None:
             self._client.close()
             self._client = None
-

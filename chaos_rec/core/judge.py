@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos_rec.core.rundir import RunContext
-from chaos_rec.errors import ChaosRecError, DrillError
+from chaos_rec.errors import ChaosRecError, ConfigError, DrillError
 from chaos_rec.slo import SLOResult, SLOSpec, Verdict, evaluate
 
 __all__ = ["Judgement", "journal_problems", "judge_run", "verdict_from_dict"]
@@ -75,24 +75,28 @@ def journal_problems(journal: Mapping[str, Any], configuration: Cfg, secrets: Cf
     hypothesis = experiment.get("steady-state-hypothesis") or {}
     states = journal.get("steady_states") or {}
     before = states.get("before")
-    if before is not None and not before.get("steady_state_met", False):
-        if hypothesis.get("probes") or not experiment:
-            problems.append(
-                "steady state was NOT met before the method, so no fault was injected "
-                f"(Chaos Toolkit still says '{status}'): {_failed_probe(before)}"
-            )
+    tested = bool(hypothesis.get("probes")) or not experiment
+    if tested and before is not None and not before.get("steady_state_met", False):
+        problems.append(
+            "steady state was NOT met before the method, so no fault was injected "
+            f"(Chaos Toolkit still says '{status}'): {_failed_probe(before)}"
+        )
     for entry in journal.get("run", []) or []:
         activity = entry.get("activity") or {}
         kind = activity.get("type", "activity")
         if entry.get("status") == "failed":
             problems.append(f"{kind} {_name(entry)} failed: {_first_line(entry.get('exception'))}")
-        elif kind == "probe" and "tolerance" in activity and entry.get("status") == "succeeded":
-            if not _within(activity["tolerance"], entry.get("output"), configuration, secrets):
-                problems.append(
-                    f"method probe {_name(entry)} returned "
-                    f"{json.dumps(entry.get('output'), default=str)[:200]}, outside tolerance "
-                    f"{json.dumps(activity['tolerance'], default=str)} (Chaos Toolkit does not judge it)"
-                )
+        elif (
+            kind == "probe"
+            and "tolerance" in activity
+            and entry.get("status") == "succeeded"
+            and not _within(activity["tolerance"], entry.get("output"), configuration, secrets)
+        ):
+            problems.append(
+                f"method probe {_name(entry)} returned "
+                f"{json.dumps(entry.get('output'), default=str)[:200]}, outside tolerance "
+                f"{json.dumps(activity['tolerance'], default=str)} (Chaos Toolkit does not judge it)"
+            )
     for entry in journal.get("rollbacks", []) or []:
         if entry.get("status") == "failed":
             problems.append(
@@ -116,27 +120,12 @@ def journal_problems(journal: Mapping[str, Any], configuration: Cfg, secrets: Cf
     return problems
 
 
-def _result_from_dict(data: Mapping[str, Any]) -> SLOResult:
-    window = data.get("window") or (0.0, 0.0)
-    observed = data.get("observed")
-    return SLOResult(
-        slo=str(data.get("slo", "?")),
-        phase=str(data.get("phase", "-")),
-        window=(float(window[0]), float(window[1])),
-        observed=None if observed is None else float(observed),
-        budget=float(data.get("budget", 0.0)),
-        unit=str(data.get("unit", "") or ""),
-        passed=bool(data.get("passed", False)),
-        note=str(data.get("note", "") or ""),
-    )
-
-
 def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
     """A verdict read back from its JSON form (``Verdict.to_dict``)."""
     results = data.get("results")
     if not isinstance(results, Sequence) or isinstance(results, str):
         raise DrillError("an SLO verdict needs a 'results' list")
-    rows = [_result_from_dict(r) for r in results if isinstance(r, Mapping)]
+    rows = [SLOResult.from_dict(r) for r in results if isinstance(r, Mapping)]
     recovery = data.get("recovery_s")
     passed = bool(data.get("passed", all(r.passed for r in rows)))
     return Verdict(passed, rows, None if recovery is None else float(recovery))
@@ -203,6 +192,8 @@ def _verdict(ctx: RunContext, spec: Mapping[str, Any] | None) -> Verdict | None:
         )
     try:
         return evaluate(SLOSpec.parse(spec), timeline, ctx.phases(), ctx.quality())
+    except ConfigError:
+        raise  # a bad spec is the user's input: one line, not a drill verdict
     except ChaosRecError as exc:
         raise DrillError(f"SLO evaluation failed: {exc}") from exc
 
@@ -215,26 +206,28 @@ def judge_run(
     configuration: Cfg = None,
     secrets: Cfg = None,
     extra: Sequence[str] = (),
+    stored: bool = True,
 ) -> Judgement:
     """Judge a run: its journal's traps (if it has one), ``extra`` reasons and its SLOs.
 
     A judgement the control already stored (journal ``chaos_rec``, else ``slo_verdict.json``)
-    is returned as it is, so a run is judged once whichever door it came through.
+    is taken as it is (unless ``stored`` is false), so a run is judged once whichever door it
+    came through.
     """
-    stored: Any = None
+    found_data: Any = None
     if journal is not None and isinstance(journal.get("chaos_rec"), Mapping):
-        stored = journal["chaos_rec"]
-    else:
+        found_data = journal["chaos_rec"]
+    elif stored:
         try:
-            stored = ctx.verdict()
+            found_data = ctx.verdict()
         except DrillError as exc:
             return Judgement([f"SLO figures unreadable: {exc}"], None, str(ctx.run_dir))
     checks = list(extra)
     if journal is not None and not isinstance(journal.get("chaos_rec"), Mapping):
         checks = journal_problems(journal, configuration, secrets) + checks
-    if isinstance(stored, Mapping):
+    if isinstance(found_data, Mapping):
         try:
-            found = Judgement.from_dict(stored)
+            found = Judgement.from_dict(found_data)
         except DrillError as exc:
             return Judgement([*checks, f"SLO figures unreadable: {exc}"], None, str(ctx.run_dir))
         return Judgement([*checks, *found.checks], found.verdict, str(ctx.run_dir))

@@ -77,26 +77,32 @@ class StackLease:
     state_dir: Path
     config_file: Path | None = None
     runtime: ReferenceStack = field(default_factory=reference_stack)
-    say: Callable[[str], Any] = print
+    say: Callable[[str], Any] | None = None  # told before a start and after a repair
+    repair_running: bool = True  # False where a DrillGuard recovers (it refuses a live session)
     started: bool = False
+    held: bool = False
     repaired: list[str] = field(default_factory=list)
 
     def acquire(self) -> StackLease:
         """Use the running stack (repairing leftovers) or start one; idempotent."""
-        if self.started:
+        if self.held:
             return self
         if self.runtime.running(self.state_dir):
-            self.repaired = self.runtime.repair(self.state_dir)
-            if self.repaired:
-                self.say(f"undid leftovers of an earlier run: {'; '.join(self.repaired)}")
+            if self.repair_running:
+                self.repaired = self.runtime.repair(self.state_dir)
+                if self.repaired and self.say is not None:
+                    self.say(f"undid leftovers of an earlier run: {'; '.join(self.repaired)}")
+            self.held = True
             return self
-        self.say(f"starting the reference stack in {self.state_dir}")
+        if self.say is not None:
+            self.say(f"starting the reference stack in {self.state_dir}")
         self.runtime.up(self.state_dir, self.config_file)
-        self.started = True
+        self.started = self.held = True
         return self
 
     def release(self) -> None:
         """Take the stack down if this lease started it."""
+        self.held = False
         if self.started:
             self.started = False
             self.runtime.down(self.state_dir)

@@ -35,7 +35,9 @@ def _holdout_rows(holdout: Path | None) -> list[dict[str, Any]]:
     return rows
 
 
-def replay(traffic: Traffic, holdout: Path | None, sample: int, k: int, seed: int) -> dict[str, Any]:
+def replay(
+    traffic: Traffic, holdout: Path | None, sample: int, k: int, seed: int
+) -> dict[str, Any]:
     """HR@k and NDCG@k of the deployment's answers for a seeded sample of held-out users."""
     rows = _holdout_rows(holdout)
     picked = random.Random(seed).sample(rows, min(sample, len(rows)))

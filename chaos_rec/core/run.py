@@ -138,7 +138,9 @@ class DrillRun:
                 secrets=secrets, extra=extra,
             )  # fmt: skip
         except ChaosRecError as exc:
-            judgement = Judgement([*extra, f"SLO evaluation failed: {exc}"], None, str(self.ctx.run_dir))
+            judgement = Judgement(
+                [*extra, f"SLO evaluation failed: {exc}"], None, str(self.ctx.run_dir)
+            )
         self.ctx.write_verdict(judgement.to_dict())
         self._close()
         return judgement

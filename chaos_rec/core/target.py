@@ -37,8 +37,16 @@ __all__ = [
 
 LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 FILE_KEYS: Final = frozenset(
-    {"gateway_url", "toxiproxy_url", "redis_url", "replicas", "links", "holdout", "bundle",
-     "allow_hosts"}  # fmt: skip
+    {
+        "gateway_url",
+        "toxiproxy_url",
+        "redis_url",
+        "replicas",
+        "links",
+        "holdout",
+        "bundle",
+        "allow_hosts",
+    }
 )
 _TARGET_RE: Final = re.compile(r"^(replica|link):([A-Za-z0-9_.\-]+)$|^(redis|gateway)$")
 
@@ -169,7 +177,9 @@ def reference_deployment(state_dir: Path | None, over: Overrides = Overrides()) 
         name = comp["name"]
         http = comp.get("endpoints", {}).get("http")
         link = name if name in links else None
-        replicas.append(ReplicaTarget(name, int(comp.get("replica") or 0), http, link, comp.get("pid")))
+        replicas.append(
+            ReplicaTarget(name, int(comp.get("replica") or 0), http, link, comp.get("pid"))
+        )
     gateway = over.gateway_url or state.get("gateway_url")
     if not gateway:
         raise StackError("the stack state names no gateway_url (is the gateway enabled?)")

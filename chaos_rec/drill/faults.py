@@ -6,27 +6,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from chaos_rec.core.seams import Links
 from chaos_rec.errors import ChaosRecError, FaultError
-
-
-class ProxyClient(Protocol):
-    """The parts of ``ToxiproxyClient`` the fixture uses."""
-
-    def get_proxy(self, name: str) -> dict[str, Any]: ...
-    def toxics(self, proxy: str) -> list[dict[str, Any]]: ...
-    def add_toxic(
-        self,
-        proxy: str,
-        type: str,
-        attributes: dict[str, Any] | None = None,
-        *,
-        name: str | None = None,
-        stream: str = "downstream",
-        toxicity: float = 1.0,
-    ) -> dict[str, Any]: ...
-    def remove_toxic(self, proxy: str, name: str) -> None: ...
-    def enable(self, name: str) -> dict[str, Any]: ...
-    def disable(self, name: str) -> dict[str, Any]: ...
 
 
 class PhaseMarker(Protocol):
@@ -38,7 +19,7 @@ class PhaseMarker(Protocol):
 class FaultProxy:
     """Inject faults on fault-proxy links; each one is verified, marked and undone on exit."""
 
-    def __init__(self, client: ProxyClient, marker: PhaseMarker | None = None) -> None:
+    def __init__(self, client: Links, marker: PhaseMarker | None = None) -> None:
         self.client = client
         self.marker = marker
         self._toxics: list[tuple[str, str]] = []

@@ -4,44 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chaos_rec.core.lease import StackLease
+from chaos_rec.core.target import Deployment, read_deployment_file, reference_deployment
 from chaos_rec.drill.config import DrillConfig
 from chaos_rec.drill.faults import FaultProxy
-from chaos_rec.drill.items import drill_session
 from chaos_rec.drill.python_drill import PythonDrill
+from chaos_rec.drill.session import drill_session
 from chaos_rec.errors import ChaosRecError, ConfigError
 from chaos_rec.report.model import DrillRecord
 
 REPORT_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
-
-
-@dataclass(frozen=True)
-class DrillTarget:
-    """Where drills point: endpoints of the reference stack or a user's deployment."""
-
-    gateway_url: str
-    toxiproxy_url: str | None
-    state_dir: Path
-    reference: bool
-    holdout: Path | None = None
-    state: dict[str, Any] = field(default_factory=dict)
-
-
-def _target(state: dict[str, Any], state_dir: Path, reference: bool) -> DrillTarget:
-    holdout = state.get("holdout")
-    return DrillTarget(
-        gateway_url=str(state["gateway_url"]),
-        toxiproxy_url=str(state["toxiproxy_url"]) if state.get("toxiproxy_url") else None,
-        state_dir=state_dir,
-        reference=reference,
-        holdout=Path(holdout) if holdout else None,
-        state=dict(state),
-    )
+DrillTarget = Deployment  # what ``drill_stack`` yields (the name Python drills know)
 
 
 @pytest.fixture(scope="session")
@@ -51,31 +28,15 @@ def drill_config(pytestconfig: pytest.Config) -> DrillConfig:
 
 
 @pytest.fixture(scope="session")
-def drill_stack(drill_config: DrillConfig) -> Iterator[DrillTarget]:
+def drill_stack(drill_config: DrillConfig) -> Iterator[Deployment]:
     """The target: the reference stack (started if needed, stopped if we started it) or --drill-stack FILE."""
     if drill_config.dry:
         pytest.skip("--drill-dry: Python drills inject faults, not run")
     if drill_config.stack_file is not None:
-        from chaos_rec.drill.target import read_deployment
-
-        yield _target(
-            read_deployment(drill_config.stack_file), drill_config.state_dir, reference=False
-        )
+        yield read_deployment_file(drill_config.stack_file)
         return
-    from chaos_rec import stack
-    from chaos_rec.errors import StackNotRunning
-
-    started = False
-    try:
-        state = stack.load_state(drill_config.state_dir)
-    except StackNotRunning:
-        state = stack.up(stack.StackConfig.load(None, state_dir=drill_config.state_dir))
-        started = True
-    try:
-        yield _target(dict(state), drill_config.state_dir, reference=True)
-    finally:
-        if started:
-            stack.down(drill_config.state_dir)
+    with StackLease(drill_config.state_dir, repair_running=False):
+        yield reference_deployment(drill_config.state_dir)
 
 
 @pytest.fixture
@@ -126,7 +87,7 @@ def drill(request: pytest.FixtureRequest, drill_config: DrillConfig) -> Iterator
 
 
 @pytest.fixture
-def fault_proxy(drill_stack: DrillTarget, drill: PythonDrill) -> Iterator[FaultProxy]:
+def fault_proxy(drill_stack: Deployment, drill: PythonDrill) -> Iterator[FaultProxy]:
     """Faults per link: ``with fault_proxy.toxic("feature-store", "latency", latency=200): ...``."""
     from chaos_rec.toxiproxy.client import ToxiproxyClient
 
@@ -140,20 +101,19 @@ def fault_proxy(drill_stack: DrillTarget, drill: PythonDrill) -> Iterator[FaultP
 
 
 @pytest.fixture
-def load(drill_stack: DrillTarget, drill: PythonDrill, drill_config: DrillConfig) -> Iterator[Any]:
+def load(drill_stack: Deployment, drill: PythonDrill, drill_config: DrillConfig) -> Iterator[Any]:
     """The Locust load runner (subprocess) writing the drill's timeline; stopped after the test."""
-    from chaos_rec.load import LoadRunner
+    from chaos_rec import backends
 
-    runner = LoadRunner(
-        drill_stack.gateway_url,
-        drill.run_dir,
-        rps=drill_config.load_rps,
-        users=drill_config.load_users,
-        seed=drill_config.seed,
-        holdout=drill_stack.holdout,
-    )
-    with runner:
+    traffic = backends.traffic(drill_stack, timeout_s=5.0)
+    runner = traffic.start_load(
+        drill.run_dir, rps=drill_config.load_rps, users=drill_config.load_users,
+        seed=drill_config.seed, timeout_s=5.0,
+    )  # fmt: skip
+    try:
         yield runner
+    finally:
+        runner.stop()
 
 
 @pytest.hookimpl(wrapper=True)

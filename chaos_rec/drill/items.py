@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
+from chaos_rec.core.judge import judge_run
+from chaos_rec.core.rundir import RunContext
 from chaos_rec.drill.experiment import DrillSpec, load_drill, plan, prepared
-from chaos_rec.drill.judge import judge_journal, slo_verdict
+from chaos_rec.drill.session import drill_session
 from chaos_rec.errors import ChaosRecError, ConfigError
 from chaos_rec.report.model import DrillRecord
 from chaos_rec.report.terminal import failure_text
-
-if TYPE_CHECKING:
-    from chaos_rec.drill.session import DrillSession
 
 
 def _registered_markers(config: pytest.Config) -> set[str]:
@@ -103,17 +102,15 @@ class DrillItem(pytest.Item):
                 record.problems.append("the run was interrupted before Chaos Toolkit returned")
                 session.add_record(record, run_dir=run_dir)
         journal = outcome.journal
-        record.problems += judge_journal(
-            journal, experiment.get("configuration"), experiment.get("secrets")
-        )
-        try:
-            rows, recovery, slo_problems = slo_verdict(run_dir, self.spec.slo, journal)
-        except ChaosRecError as exc:
-            rows, recovery, slo_problems = [], None, [f"SLO figures unreadable: {exc}"]
-        record.slos, record.recovery_s = rows, recovery
-        record.problems += slo_problems
+        judgement = judge_run(
+            RunContext(run_dir), self.spec.slo, journal,
+            configuration=experiment.get("configuration"), secrets=experiment.get("secrets"),
+        )  # fmt: skip
+        record.slos = list(judgement.verdict.results) if judgement.verdict else []
+        record.recovery_s = judgement.recovery_s
+        record.problems += judgement.checks
         record.regressions = session.regressions(record)
-        failed = bool(record.problems or record.regressions or any(not r.passed for r in rows))
+        failed = bool(record.regressions or not judgement.passed or record.problems)
         record.result = "interrupted" if outcome.signalled else ("failed" if failed else "passed")
         session.add_record(record, journal=journal, run_dir=run_dir)
         session.record_properties(self, record)
@@ -129,11 +126,3 @@ class DrillItem(pytest.Item):
         if isinstance(excinfo.value, ChaosRecError):
             return f"drill {self.name}: {excinfo.value}"
         return super().repr_failure(excinfo, style)
-
-
-def drill_session(config: pytest.Config) -> DrillSession:
-    """The registered drill session of this pytest run."""
-    plugin = config.pluginmanager.get_plugin("chaos-rec-drill-session")
-    if plugin is None:  # pragma: no cover - registered in pytest_configure
-        raise ConfigError("the chaos-rec drill session is not registered")
-    return plugin  # type: ignore[no-any-return]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -11,13 +10,12 @@ from typing import Any
 
 import pytest
 
-from chaos_rec.drill.judge import evaluate, read_phases, read_timeline
-from chaos_rec.drill.runner import live_figures
+from chaos_rec.core.judge import judge_run
+from chaos_rec.core.rundir import RunContext
+from chaos_rec.drill.runner import format_figures
 from chaos_rec.errors import ConfigError
 from chaos_rec.report.model import DrillRecord
 from chaos_rec.report.terminal import failure_text
-
-PHASES = ("steady", "fault", "recovery")
 
 
 class PythonDrill:
@@ -31,7 +29,8 @@ class PythonDrill:
         progress: Callable[[str], None],
     ) -> None:
         self.record = record
-        self.run_dir = run_dir
+        self.ctx = RunContext(run_dir)
+        self.run_dir = self.ctx.run_dir
         self.default_slo = default_slo
         self._progress = progress
         self._t0 = time.monotonic()
@@ -43,15 +42,13 @@ class PythonDrill:
 
     def mark(self, phase: str, by: str = "python-drill") -> None:
         """Append a phase mark to the run dir's ``phases.jsonl``."""
-        if phase not in PHASES:
-            raise ConfigError(f"unknown phase {phase!r}: use one of {', '.join(PHASES)}")
-        with (self.run_dir / "phases.jsonl").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"t": time.time(), "phase": phase, "by": by}) + "\n")
+        self.ctx.mark(phase, by)
         self.say(f"phase {phase} ({by})")
 
     def say(self, text: str) -> None:
         """Print a progress line with the latest load figures (verbose mode)."""
-        figures = live_figures(self.run_dir)
+        row = self.ctx.last_row()
+        figures = format_figures(row) if row is not None else ""
         self._progress(
             f"{time.monotonic() - self._t0:6.1f}s {text}" + (f"  [{figures}]" if figures else "")
         )
@@ -79,11 +76,11 @@ class PythonDrill:
 
     def timeline(self) -> list[dict[str, Any]]:
         """The load timeline rows recorded so far."""
-        return read_timeline(self.run_dir)
+        return [dict(r) for r in self.ctx.timeline()]
 
     def phases(self) -> list[dict[str, Any]]:
         """The phase marks recorded so far."""
-        return read_phases(self.run_dir)
+        return [dict(m) for m in self.ctx.phases()]
 
     def assert_slo(self, spec: Mapping[str, Any] | None = None) -> None:
         """Judge the run against ``spec`` (default: --drill-slo / pyproject); fail with the verdict table."""
@@ -92,35 +89,17 @@ class PythonDrill:
             raise ConfigError(
                 "assert_slo needs an SLO spec: pass one, or set --drill-slo / [tool.chaos_rec.slo]"
             )
-        timeline = self.timeline()
-        if not timeline:
+        if not self.ctx.timeline():
             self.record.problems.append("no load timeline in the run dir: use the `load` fixture")
             self.record.result = "failed"
             pytest.fail(failure_text(self.record), pytrace=False)
-        quality_file = self.run_dir / "quality.json"
-        quality = (
-            json.loads(quality_file.read_text(encoding="utf-8")) if quality_file.is_file() else None
-        )
-        rows, recovery, problems = evaluate(spec, timeline, self.phases(), quality)
-        self.record.slos, self.record.recovery_s = rows, recovery
+        judgement = judge_run(self.ctx, spec, stored=False)
+        self.ctx.write_verdict(judgement.to_dict())
+        self.record.slos = list(judgement.verdict.results) if judgement.verdict else []
+        self.record.recovery_s = judgement.recovery_s
         if "max_recovery_s" in spec:
             self.record.max_recovery_s = float(spec["max_recovery_s"])
-        self.record.problems += problems
-        passed = not problems and all(r.passed for r in rows)
-        verdict = {
-            "passed": passed,
-            "recovery_s": recovery,
-            "results": [r.to_dict() for r in rows],
-        }
-        shape = {
-            "passed": passed,
-            "problems": problems + [r.line() for r in rows if not r.passed],
-            "run_dir": str(self.run_dir),
-            "slo": verdict,
-        }
-        (self.run_dir / "slo_verdict.json").write_text(
-            json.dumps(shape, indent=1), encoding="utf-8"
-        )
-        if problems or any(not r.passed for r in rows):
+        self.record.problems += judgement.checks
+        if not judgement.passed:
             self.record.result = "failed"
             pytest.fail(failure_text(self.record), pytrace=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from chaos_rec.core.rundir import RunContext
 from chaos_rec.errors import DrillError
 
 Progress = Callable[[str], None]
@@ -19,21 +19,8 @@ Progress = Callable[[str], None]
 
 def live_figures(run_dir: Path) -> str:
     """The latest load figures of a run dir as ``p99 … avail … fallback …`` (or '')."""
-    path = run_dir / "timeline.jsonl"
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, 2)
-            fh.seek(max(0, fh.tell() - 4096))
-            tail = fh.read().decode("utf-8", "replace").strip().splitlines()
-    except OSError:
-        return ""
-    for line in reversed(tail):
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        return format_figures(row)
-    return ""
+    row = RunContext(run_dir).last_row()
+    return format_figures(row) if row is not None else ""
 
 
 def format_figures(row: Mapping[str, Any]) -> str:

@@ -5,16 +5,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chaos_rec.drill.config import DrillConfig, from_pytest
 from chaos_rec.core.guard import DrillGuard
-from chaos_rec.errors import ChaosRecError, DrillError
+from chaos_rec.core.lease import StackLease
+from chaos_rec.core.rundir import RunContext
+from chaos_rec.drill.config import DrillConfig, from_pytest
+from chaos_rec.errors import ChaosRecError, ConfigError, DrillError
 from chaos_rec.report.model import DrillRecord
+
+PLUGIN_NAME = "chaos-rec-drill-session"
+Collector = Callable[..., pytest.Collector]
 
 XDIST_MESSAGE = (
     "chaos-rec: drills inject faults into one shared stack and must run serially; "
@@ -26,23 +31,24 @@ XDIST_MESSAGE = (
 class DrillSession:
     """State of one pytest run's drills; registered as a plugin by ``chaos_rec.plugin``."""
 
-    def __init__(self, config: pytest.Config, cfg: DrillConfig) -> None:
+    def __init__(self, config: pytest.Config, cfg: DrillConfig, collector: Collector) -> None:
         self.config = config
         self.cfg = cfg
+        self.collector = collector  # builds the pytest collector of one experiment file
         self.records: list[DrillRecord] = []
         self.notes: list[str] = []
         self._recovered = False
-        self._started_stack = False
+        self._lease = StackLease(cfg.state_dir, repair_running=False)
         self._baseline: dict[str, DrillRecord] | None = None
 
     @classmethod
-    def from_config(cls, config: pytest.Config) -> DrillSession:
+    def from_config(cls, config: pytest.Config, collector: Collector) -> DrillSession:
         """Build the typed config (one clear usage error on bad input) and the session."""
         try:
             cfg = from_pytest(config)
         except ChaosRecError as exc:
             raise pytest.UsageError(f"chaos-rec: {exc}") from exc
-        session = cls(config, cfg)
+        session = cls(config, cfg, collector)
         session._add_drill_args()
         return session
 
@@ -83,9 +89,7 @@ class DrillSession:
         """Collect ``experiments/*.json`` (the drill paths) as drills."""
         if not self._is_drill_file(file_path, parent):
             return None
-        from chaos_rec.drill.items import DrillFile
-
-        return DrillFile.from_parent(parent, path=file_path)
+        return self.collector(parent, path=file_path)
 
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
@@ -132,41 +136,27 @@ class DrillSession:
         return guard
 
     def ensure_reference_stack(self) -> None:
-        """Start the reference stack once for the whole session (stopped at its end).
+        """Hold the reference stack for the whole session (stopped at its end if we started it).
 
         Without this each experiment's control would start and stop its own stack.
         A stack that was already running is used and left running.
         """
-        if self.cfg.stack_file is not None or self._started_stack:
-            return
-        from chaos_rec import stack
-        from chaos_rec.errors import StackNotRunning
-
-        try:
-            stack.load_state(self.cfg.state_dir)
-        except StackNotRunning:
-            self.notes.append(f"started the reference stack in {self.cfg.state_dir}")
-            stack.up(stack.StackConfig.load(None, state_dir=self.cfg.state_dir))
-            self._started_stack = True
+        if self.cfg.stack_file is None and not self._lease.held:
+            self._lease.acquire()
+            if self._lease.started:
+                self.notes.append(f"started the reference stack in {self.cfg.state_dir}")
 
     def toxiproxy_url(self) -> str | None:
         """The fault proxy of a user's deployment file (the reference stack repairs itself)."""
         if self.cfg.stack_file is None:
             return None
-        from chaos_rec.drill.target import read_deployment
+        from chaos_rec.core.target import read_deployment_file
 
-        return read_deployment(self.cfg.stack_file).get("toxiproxy_url")
+        return read_deployment_file(self.cfg.stack_file).toxiproxy_url
 
     def new_run_dir(self, name: str) -> Path:
         """A fresh run dir for one drill under the state dir."""
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        run_dir = self.cfg.runs_dir / f"{stamp}-{name}"
-        n = 1
-        while run_dir.exists():
-            n += 1
-            run_dir = self.cfg.runs_dir / f"{stamp}-{name}-{n}"
-        run_dir.mkdir(parents=True)
-        return run_dir
+        return RunContext.create(self.cfg.state_dir, name).run_dir
 
     def run_configuration(self, run_dir: Path) -> dict[str, Any]:
         """The configuration keys the plugin adds to every experiment."""
@@ -253,8 +243,12 @@ class DrillSession:
             from chaos_rec.report.files import write_session_report
 
             write_session_report(self.cfg.report_dir, self.records)
-        if self._started_stack:
-            from chaos_rec import stack
+        self._lease.release()
 
-            stack.down(self.cfg.state_dir)
-            self._started_stack = False
+
+def drill_session(config: pytest.Config) -> DrillSession:
+    """The registered drill session of this pytest run."""
+    plugin = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    if plugin is None:  # pragma: no cover - registered in pytest_configure
+        raise ConfigError("the chaos-rec drill session is not registered")
+    return plugin  # type: ignore[no-any-return]

@@ -34,8 +34,8 @@ import gevent
 from locust import FastHttpUser, events, task
 from locust.env import Environment
 
-from chaos_rec.slo.metrics import SecondStats
 from chaos_rec.core.rundir import RunContext, phase_at
+from chaos_rec.slo.metrics import SecondStats
 
 UNKNOWN_USER_BASE = 900_000_000
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from chaos_rec.errors import ConfigError, LoadError
 from chaos_rec.core.rundir import RunContext, TimelineRow, stop_stale_load
+from chaos_rec.errors import ConfigError, LoadError
 
 __all__ = ["DEFAULT_MIX", "LoadRunner", "locust_binary"]
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from chaos_rec.core.rundir import RunContext
 from chaos_rec.load import LoadRunner
 from chaos_rec.slo.metrics import summarize
-from chaos_rec.core.rundir import RunContext
 from tests.support.procs import free_port
 
 pytestmark = pytest.mark.integration

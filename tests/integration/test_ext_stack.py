@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from chaos_rec import actions, probes
+from chaos_rec.core.rundir import RunContext
 from chaos_rec.extconfig import ExtConfig
 from chaos_rec.load import LoadRunner
-from chaos_rec.core.rundir import RunContext
 from chaos_rec.targets import Deployment, load_deployment, proc_state
 from tests.integration.test_stack_runtime import free_base_port
 from tests.support.procs import free_port

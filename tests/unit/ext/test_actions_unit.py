@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chaos_rec import actions
-from chaos_rec.actions._common import LEDGER, remember
+from chaos_rec.core.active import ACTIVE
 from chaos_rec.errors import ConfigError, FaultError
 
 
@@ -54,19 +54,20 @@ def test_without_a_stack_the_error_says_how_to_start_one(conf: dict[str, Any]) -
 
 
 def test_rollback_all_undoes_newest_first_and_reports_failures(conf: dict[str, Any]) -> None:
-    LEDGER.clear()
+    ledger = ACTIVE.ledger
+    ledger.clear()
     done: list[str] = []
 
     def boom() -> None:
         raise FaultError("link gone")
 
-    remember("a", "undo a", lambda: done.append("a"))
-    remember("b", "undo b", boom)
-    remember("c", "undo c", lambda: done.append("c"))
+    ledger.remember("a", "undo a", lambda: done.append("a"))
+    ledger.remember("b", "undo b", boom)
+    ledger.remember("c", "undo c", lambda: done.append("c"))
     with pytest.raises(FaultError, match=r"rollback incomplete \(1 failed\): undo b: link gone"):
         actions.rollback_all(configuration=conf)
     assert done == ["c", "a"]
-    assert LEDGER == {}
+    assert len(ledger) == 0
     assert actions.rollback_all(configuration=conf) == []
 
 

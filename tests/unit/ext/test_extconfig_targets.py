@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from chaos_rec.backends.net import proc_state
 from chaos_rec.errors import ConfigError, FaultError
 from chaos_rec.extconfig import ExtConfig
-from chaos_rec.targets import load_deployment, parse_target, proc_state
+from chaos_rec.targets import load_deployment, parse_target
 
 
 def test_configuration_and_secrets_become_one_typed_config(tmp_path: Path) -> None:
@@ -119,20 +120,21 @@ def test_proc_state_of_self_and_of_a_gone_pid() -> None:
 
 
 def test_materialize_command_names_redis_bundle_and_verify_flag(tmp_path: Path) -> None:
-    from chaos_rec.targets import Deployment
+    from chaos_rec.backends.reference import materialize_command
+    from chaos_rec.core.target import Deployment
 
     dep = Deployment(
         source="test", gateway_url="http://127.0.0.1:9", toxiproxy_url=None,
         redis_url="redis://127.0.0.1:6399/0", replicas=(), bundle=tmp_path,
     )  # fmt: skip
-    cmd = dep.materialize_command()
+    cmd = materialize_command(dep)
     assert cmd[1:4] == ["-m", "training", "materialize"]
     assert cmd[cmd.index("--redis") + 1] == "redis://127.0.0.1:6399/0"
     assert cmd[cmd.index("--bundle") + 1] == str(tmp_path)
     assert "--verify-only" not in cmd
-    assert dep.materialize_command(verify_only=True)[-1] == "--verify-only"
+    assert materialize_command(dep, verify_only=True)[-1] == "--verify-only"
     no_redis = Deployment(
         source="t", gateway_url="x", toxiproxy_url=None, redis_url=None, replicas=()
     )
     with pytest.raises(ConfigError, match="redis_url/bundle"):
-        no_redis.materialize_command()
+        materialize_command(no_redis)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chaos_rec.errors import ConfigError
 from chaos_rec.core.rundir import RunContext, phase_at
+from chaos_rec.errors import ConfigError
 
 
 def test_marks_are_appended_and_read_back_in_order(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from chaos_rec.errors import ConfigError
-from chaos_rec.slo.metrics import SecondStats
 from chaos_rec.slo import SLOSpec, evaluate
+from chaos_rec.slo.metrics import SecondStats
 
 T0 = 1_800_000_000  # 2027-01-15T08:00:00Z
 
