@@ -22,16 +22,22 @@ def _module_name(path: Path, root: Path) -> str:
     return ".".join([PACKAGE, *parts])
 
 
-def _imported(node: ast.Import | ast.ImportFrom, module: str, is_pkg: bool) -> list[str]:
-    """Absolute names of what one import statement loads (``from a import b``: a and a.b)."""
+def _imported(
+    node: ast.Import | ast.ImportFrom, module: str, is_pkg: bool, modules: set[str]
+) -> set[str]:
+    """Modules one import statement loads: ``from a import b`` is a.b when that is a module, else a.
+
+    The implicit import of a parent package (``import a.b`` runs ``a/__init__``) is not counted,
+    as import-linter does not count it.
+    """
     if isinstance(node, ast.Import):
-        return [alias.name for alias in node.names]
+        return {alias.name for alias in node.names}
     base = node.module or ""
     if node.level:
         anchor = module.split(".") if is_pkg else module.split(".")[:-1]
         anchor = anchor[: len(anchor) - (node.level - 1)]
         base = ".".join([*anchor, base] if base else anchor)
-    return [base, *(f"{base}.{alias.name}" for alias in node.names)]
+    return {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
 
 
 def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
@@ -44,7 +50,7 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Import | ast.ImportFrom):
                 is_pkg = path.name == "__init__.py"
-                targets |= {t for t in _imported(node, name, is_pkg) if t in files}
+                targets |= _imported(node, name, is_pkg, set(files)) & set(files)
         graph[name] = targets - {name}
     return graph
 
@@ -92,9 +98,10 @@ def test_the_cycle_finder_sees_lazy_and_typing_only_circles(tmp_path: Path) -> N
         "if TYPE_CHECKING:\n    from chaos_rec.toxiproxy.c import C\n"
     )
     (tmp_path / "c.py").write_text("def f():\n    from . import a\n")
-    (tmp_path / "d.py").write_text("from chaos_rec.toxiproxy import a\n")
+    (tmp_path / "d.py").write_text("from chaos_rec.toxiproxy import a, VERSION\n")
     graph = import_graph(tmp_path)
-    assert graph["chaos_rec.toxiproxy.c"] == {"chaos_rec.toxiproxy", "chaos_rec.toxiproxy.a"}
+    assert graph["chaos_rec.toxiproxy.c"] == {"chaos_rec.toxiproxy.a"}
+    assert graph["chaos_rec.toxiproxy.d"] == {"chaos_rec.toxiproxy", "chaos_rec.toxiproxy.a"}
     assert cycles(graph) == [
         ["chaos_rec.toxiproxy.a", "chaos_rec.toxiproxy.b", "chaos_rec.toxiproxy.c"]
     ]
