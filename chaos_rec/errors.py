@@ -10,6 +10,9 @@ ChaosRecError
  ├── LoadError            the load generator (Locust subprocess) failed
  ├── ProbeError           a probe could not measure
  └── DrillError           a drill's run could not be judged (journal missing, …)
+
+Errors of httpx, gRPC, Redis, Chaos Toolkit and the OS become these in one place,
+``chaos_rec.boundary`` (``translating(what, into)``): "<what> failed: <reason> (<Type>: …)".
 """
 
 from __future__ import annotations

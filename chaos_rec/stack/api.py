@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
-
-from chaos_rec.errors import ConfigError, ProxyError, StackError, StackNotRunning
+from chaos_rec.errors import ChaosRecError, ConfigError, ProxyError, StackError, StackNotRunning
+from chaos_rec.jsonhttp import call
 from chaos_rec.stack import procs
 from chaos_rec.stack.components import build_plan, missing_modules
 from chaos_rec.stack.config import StackConfig
@@ -144,8 +143,8 @@ def down(state_dir: Path | None = None) -> None:
     sup_pid = state.supervisor_pid
     if sup_pid and _supervisor_alive(state):
         try:
-            _control(state, "POST", "/shutdown", {})
-        except (httpx.HTTPError, StackError, ValueError):
+            _control(state, "/shutdown", {})
+        except ChaosRecError:  # no answer, a refusal or a bad control URL
             with contextlib.suppress(OSError):  # SIGTERM asks it to stop the same way
                 os.kill(sup_pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
@@ -165,7 +164,7 @@ def down(state_dir: Path | None = None) -> None:
     tox = state.get("toxiproxy_url")
     links = state.get("links") or {}
     if tox and cfg.get("toxiproxy_url"):  # external fault proxy: remove our links from it
-        with contextlib.suppress(ProxyError):
+        with contextlib.suppress(ProxyError, ConfigError):  # unreachable or a bad URL
             delete_links(str(tox), list(links))
     elif links:
         ports += [int(link["listen"].rpartition(":")[2]) for link in links.values()]
@@ -176,7 +175,8 @@ def down(state_dir: Path | None = None) -> None:
     forget_token(sdir)
 
 
-def _control(state: StackState, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+def _control(state: StackState, path: str, body: dict[str, Any]) -> None:
+    """POST to the supervisor's control API; StackError when it refuses or does not answer."""
     url = state.control_url
     if not url:
         raise StackNotRunning("the stack state names no supervisor control API")
@@ -184,18 +184,17 @@ def _control(state: StackState, method: str, path: str, body: dict[str, Any]) ->
     if path == "/shutdown":
         timeout = _CONTROL_TIMEOUT
     headers = {"Authorization": f"Bearer {read_token(state.state_dir) or ''}"}
-    resp = httpx.request(method, url + path, json=body, timeout=timeout, headers=headers)
-    data: dict[str, Any] = resp.json() if resp.content else {}
-    if resp.status_code >= 400:
-        raise StackError(f"supervisor refused {path[1:]}: {data.get('error', resp.text)}")
-    return data
-
-
-def _call(state: StackState, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return _control(state, "POST", path, body)
-    except httpx.HTTPError as exc:
-        raise StackError(f"stack supervisor did not answer {path[1:]}: {exc}") from exc
+    reply = call(
+        "POST",
+        url + path,
+        json=body,
+        timeout=timeout,
+        headers=headers,
+        into=StackError,
+        what=f"stack supervisor {path[1:]}",
+    )
+    if not reply.ok:
+        raise StackError(f"supervisor refused {path[1:]}: {reply.error_message()}")
 
 
 def signal_component(name: str, action: Action, state_dir: Path | None = None) -> None:
@@ -204,14 +203,14 @@ def signal_component(name: str, action: Action, state_dir: Path | None = None) -
         raise ConfigError(f"action must be kill, stop or cont, got {action!r}")
     state = load_state(state_dir)
     state.component(name)
-    _call(state, "/signal", {"name": name, "action": action})
+    _control(state, "/signal", {"name": name, "action": action})
 
 
 def restart_component(name: str, *, wipe: bool = False, state_dir: Path | None = None) -> None:
     """Restart one component and wait until it is ready (``wipe``: drop its data first)."""
     state = load_state(state_dir)
     state.component(name)
-    _call(state, "/restart", {"name": name, "wipe": wipe})
+    _control(state, "/restart", {"name": name, "wipe": wipe})
 
 
 def wait_component_ready(name: str, timeout: float, state_dir: Path | None = None) -> float:
@@ -237,7 +236,7 @@ def repair(state_dir: Path | None = None) -> list[str]:
     for comp in state.components():
         pid = comp.get("pid")
         if comp["paused"] or (pid and procs.is_paused(pid)):
-            _call(state, "/signal", {"name": comp["name"], "action": "cont"})
+            _control(state, "/signal", {"name": comp["name"], "action": "cont"})
             done.append(f"resumed {comp['name']}")
     limit = float((state.get("config") or {}).get("ready_timeout_s", 60))
     for comp in load_state(state_dir).components():

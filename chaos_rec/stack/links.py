@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from chaos_rec.errors import ProxyError
+from chaos_rec.jsonhttp import call
 
 __all__ = ["delete_links", "ensure_links", "reset_proxy"]
 
@@ -15,18 +14,20 @@ _TIMEOUT = 5.0
 _HEADERS = {"User-Agent": "chaos-rec-stack"}
 
 
-def _call(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    try:
-        resp = httpx.request(method, url, timeout=_TIMEOUT, headers=_HEADERS, **kwargs)
-    except httpx.HTTPError as exc:
-        raise ProxyError(f"fault proxy {method} {url} failed: {exc}") from exc
-    if resp.status_code >= 400:
-        try:
-            msg = resp.json().get("error", resp.text)
-        except ValueError:
-            msg = resp.text
-        raise ProxyError(f"fault proxy {method} {url} -> {resp.status_code}: {msg}")
-    return resp
+def _call(method: str, url: str, body: Any = None, *, absent_ok: bool = False) -> Any:
+    """One fault-proxy API call; its JSON answer. ``absent_ok``: a 404 is no error."""
+    reply = call(
+        method,
+        url,
+        json=body,
+        timeout=_TIMEOUT,
+        headers=_HEADERS,
+        into=ProxyError,
+        what=f"fault proxy {method} {url}",
+    )
+    if not reply.ok and not (absent_ok and reply.status == 404):
+        raise ProxyError(f"fault proxy {method} {url} -> {reply.status}: {reply.error_message()}")
+    return reply.data
 
 
 def ensure_links(api_url: str, links: Mapping[str, Mapping[str, str]]) -> None:
@@ -37,12 +38,12 @@ def ensure_links(api_url: str, links: Mapping[str, Mapping[str, str]]) -> None:
         {"name": name, "listen": link["listen"], "upstream": link["upstream"], "enabled": True}
         for name, link in links.items()
     ]
-    _call("POST", f"{api_url}/populate", json=body)
+    _call("POST", f"{api_url}/populate", body)
 
 
 def reset_proxy(api_url: str, links: Mapping[str, Mapping[str, str]]) -> list[str]:
     """Recreate missing links, remove every toxic, re-enable every proxy; says what changed."""
-    proxies = _call("GET", f"{api_url}/proxies").json()
+    proxies = _call("GET", f"{api_url}/proxies")
     changed: list[str] = []
     if isinstance(proxies, dict):
         for name, proxy in sorted(proxies.items()):
@@ -62,8 +63,4 @@ def reset_proxy(api_url: str, links: Mapping[str, Mapping[str, str]]) -> list[st
 def delete_links(api_url: str, names: list[str]) -> None:
     """Delete our links from an external fault proxy (missing ones are fine)."""
     for name in names:
-        try:
-            _call("DELETE", f"{api_url}/proxies/{name}")
-        except ProxyError as exc:
-            if "404" not in str(exc):
-                raise
+        _call("DELETE", f"{api_url}/proxies/{name}", absent_ok=True)

@@ -42,10 +42,10 @@ def _tcp(target: str, timeout: float) -> bool:
 
 
 def _http(target: str, timeout: float) -> bool:
-    import httpx
+    from chaos_rec.errors import StackError
+    from chaos_rec.jsonhttp import call
 
-    resp = httpx.get(target, timeout=timeout)
-    return resp.status_code == 200
+    return call("GET", target, into=StackError, timeout=timeout).status == 200
 
 
 def _redis(target: str, timeout: float) -> bool:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import httpx
-
 from chaos_rec.errors import ProxyError
+from chaos_rec.jsonhttp import call
 
 __all__ = ["ToxiproxyClient"]
 
+_HEADERS = {"User-Agent": "chaos-rec-toxiproxy-client/1"}
+
 
 class ToxiproxyClient:
-    """Client for one Toxiproxy server; every failure raises ``ProxyError`` with the server's message."""
+    """Client for one Toxiproxy server; every failure raises ``ProxyError`` with the server's message.
+
+    A malformed server URL raises ``ConfigError`` (see ``chaos_rec.boundary``).
+    """
 
     def __init__(self, url: str = "http://127.0.0.1:8474", timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
@@ -24,28 +27,18 @@ class ToxiproxyClient:
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request; return the decoded JSON body (None for an empty body)."""
         url = self.url + path
-        try:
-            resp = httpx.request(
-                method,
-                url,
-                json=body,
-                timeout=self.timeout,
-                headers={"User-Agent": "chaos-rec-toxiproxy-client/1"},
-            )
-        except httpx.HTTPError as exc:
-            raise ProxyError(
-                f"toxiproxy {method} {url} failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        if resp.status_code >= 400:
-            raise ProxyError(
-                f"toxiproxy {method} {path}: {resp.status_code} {_error_message(resp.text)}"
-            )
-        if not resp.content:
-            return None
-        try:
-            return resp.json()
-        except ValueError:
-            return resp.text
+        reply = call(
+            method,
+            url,
+            json=body,
+            timeout=self.timeout,
+            headers=_HEADERS,
+            into=ProxyError,
+            what=f"toxiproxy {method} {url}",
+        )
+        if not reply.ok:
+            raise ProxyError(f"toxiproxy {method} {path}: {reply.status} {reply.error_message()}")
+        return reply.data
 
     # -- server -------------------------------------------------------------------------------
 
@@ -135,18 +128,6 @@ class ToxiproxyClient:
     def remove_toxic(self, proxy: str, name: str) -> None:
         """Remove a toxic (a timeout toxic closes the connections it held, as the real one does)."""
         self._request("DELETE", f"/proxies/{proxy}/toxics/{name}")
-
-
-def _error_message(text: str) -> str:
-    """The ``error`` field of a Toxiproxy error body, else the body's first line."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and "error" in data:
-        return str(data["error"])
-    first = text.strip().splitlines()[0] if text.strip() else "(empty body)"
-    return first[:200]
 
 
 def _dict(data: Any, what: str) -> dict[str, Any]:

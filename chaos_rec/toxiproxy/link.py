@@ -23,13 +23,11 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
+from chaos_rec.toxiproxy.interfaces import ConnectionOwner
 from chaos_rec.toxiproxy.model import ToxicSpec
 from chaos_rec.toxiproxy.toxics import Chunk, Stage, make_stage
-
-if TYPE_CHECKING:
-    from chaos_rec.toxiproxy.proxy import Proxy
 
 __all__ = ["Connection", "Pipe", "Side"]
 
@@ -278,7 +276,7 @@ class Pipe:
 class Connection:
     """A client socket joined to an upstream socket through the proxy."""
 
-    def __init__(self, proxy: Proxy, client: Side, upstream: Side) -> None:
+    def __init__(self, proxy: ConnectionOwner[Connection], client: Side, upstream: Side) -> None:
         self.proxy = proxy
         self.client = client
         self.upstream = upstream

@@ -12,9 +12,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-
 from chaos_rec.errors import ProxyError
+from chaos_rec.jsonhttp import call
 
 __all__ = ["free_port", "running_fault_proxy", "wait_ready"]
 
@@ -34,8 +33,8 @@ def wait_ready(
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise ProxyError(f"fault proxy exited with code {proc.returncode} before it was ready")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/version", timeout=1.0).status_code == 200:
+        with contextlib.suppress(ProxyError):  # not listening yet
+            if call("GET", url + "/version", into=ProxyError, timeout=1.0).status == 200:
                 return
         time.sleep(0.05)
     raise ProxyError(f"fault proxy at {url} not ready within {timeout}s")

@@ -6,12 +6,9 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
+from chaos_rec.toxiproxy.interfaces import StagePipe
 from chaos_rec.toxiproxy.model import ToxicSpec
-
-if TYPE_CHECKING:
-    from chaos_rec.toxiproxy.link import Pipe
 
 __all__ = ["Chunk", "Emit", "Stage", "make_stage"]
 
@@ -32,7 +29,7 @@ Emit = Callable[[Chunk], Awaitable[None]]
 class Stage:
     """One toxic running on one direction of one connection (base class = noop)."""
 
-    def __init__(self, spec: ToxicSpec, pipe: Pipe, rng: random.Random) -> None:
+    def __init__(self, spec: ToxicSpec, pipe: StagePipe, rng: random.Random) -> None:
         self.spec = spec
         self.pipe = pipe
         self.rng = rng
@@ -107,7 +104,7 @@ class Latency(Stage):
 class Bandwidth(Stage):
     """Cap throughput at ``rate`` KB/s (1 KB = 1000 bytes), sending in 100 ms slices."""
 
-    def __init__(self, spec: ToxicSpec, pipe: Pipe, rng: random.Random) -> None:
+    def __init__(self, spec: ToxicSpec, pipe: StagePipe, rng: random.Random) -> None:
         super().__init__(spec, pipe, rng)
         self._next = 0.0
 
@@ -149,7 +146,7 @@ class Timeout(Stage):
     dropped is gone); clients reconnect.
     """
 
-    def __init__(self, spec: ToxicSpec, pipe: Pipe, rng: random.Random) -> None:
+    def __init__(self, spec: ToxicSpec, pipe: StagePipe, rng: random.Random) -> None:
         super().__init__(spec, pipe, rng)
         self._timer: asyncio.TimerHandle | None = None
 
@@ -222,7 +219,7 @@ class Slicer(Stage):
 class LimitData(Stage):
     """Close the connection once ``bytes`` bytes have passed in this direction."""
 
-    def __init__(self, spec: ToxicSpec, pipe: Pipe, rng: random.Random) -> None:
+    def __init__(self, spec: ToxicSpec, pipe: StagePipe, rng: random.Random) -> None:
         super().__init__(spec, pipe, rng)
         self.sent = 0
 
@@ -253,7 +250,7 @@ _STAGES: dict[str, type[Stage]] = {
 }
 
 
-def make_stage(spec: ToxicSpec, pipe: Pipe) -> Stage:
+def make_stage(spec: ToxicSpec, pipe: StagePipe) -> Stage:
     """A fresh per-connection stage for ``spec``, with its own RNG drawn from the toxic's."""
     rng = random.Random(spec.rng.getrandbits(64))
     return _STAGES[spec.type](spec, pipe, rng)
