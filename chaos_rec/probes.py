@@ -11,14 +11,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from chaos_rec import backends
 from chaos_rec.core import quality
 from chaos_rec.core.rundir import RunContext, phase_at
 from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ChaosRecError, ConfigError, ProbeError
 from chaos_rec.extconfig import ExtConfig, ext_config
+from chaos_rec.jsonhttp import call
 from chaos_rec.slo import SLOSpec, evaluate, metrics
 from chaos_rec.targets import load_deployment
 
@@ -53,8 +52,8 @@ def _setup(configuration: Cfg, secrets: Cfg) -> tuple[ExtConfig, Deployment]:
 def _status(url: str, timeout: float) -> int:
     """HTTP status of a GET, 0 when nothing answered (refused, timeout)."""
     try:
-        return httpx.get(url, timeout=timeout).status_code
-    except httpx.HTTPError:
+        return call("GET", url, into=ProbeError, timeout=timeout).status
+    except ProbeError:
         return 0
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from chaos_rec import backends
 from chaos_rec.actions._common import Cfg, ledger, mark, setup
 from chaos_rec.backends.net import connect_refused, link_round_trip, wait_until
+from chaos_rec.boundary import translating
 from chaos_rec.core.seams import Links
 from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ChaosRecError, ConfigError, FaultError, ProxyError
@@ -93,14 +94,17 @@ def add_toxic(
     client = _proxy(dep, cfg)
     tname = name or f"{toxic_type}_{stream}"
     attrs = dict(attributes or {})
-    try:
+    with translating(
+        f"add_toxic {toxic_type} on link {proxy_name}",
+        FaultError,
+        verb="refused",
+        rewrap=(ProxyError,),
+    ):
         addr = _listen(dep, client, proxy_name)
         base = _best_rtt(addr) if toxicity >= 1.0 else None
         toxic = client.add_toxic(
             proxy_name, toxic_type, attrs, name=tname, stream=stream, toxicity=toxicity
         )
-    except ProxyError as exc:
-        raise FaultError(f"add_toxic {toxic_type} on link {proxy_name} refused: {exc}") from exc
     try:
         if tname not in {t.get("name") for t in client.toxics(proxy_name)}:
             raise FaultError(f"toxic {tname} not listed on link {proxy_name} after adding it")
@@ -132,13 +136,13 @@ def remove_toxic(
     proxy_name = dep.link(link)
     client = _proxy(dep, cfg)
     tname = name or f"{toxic_type}_{stream}"
-    try:
+    with translating(
+        f"remove_toxic {tname} on link {proxy_name}", FaultError, rewrap=(ProxyError,)
+    ):
         present = tname in {t.get("name") for t in client.toxics(proxy_name)}
         if present:
             client.remove_toxic(proxy_name, tname)
         left = {t.get("name") for t in client.toxics(proxy_name)}
-    except ProxyError as exc:
-        raise FaultError(f"remove_toxic {tname} on link {proxy_name} failed: {exc}") from exc
     if tname in left:
         raise FaultError(f"toxic {tname} still on link {proxy_name} after removing it")
     ledger().forget(f"toxic:{proxy_name}:{tname}")
@@ -152,14 +156,12 @@ def clear_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> 
     cfg, dep = setup(configuration, secrets)
     proxy_name = dep.link(link)
     client = _proxy(dep, cfg)
-    try:
+    with translating(f"clear_link {proxy_name}", FaultError, rewrap=(ProxyError,)):
         removed = [str(t["name"]) for t in client.toxics(proxy_name)]
         for tname in removed:
             client.remove_toxic(proxy_name, tname)
         was_disabled = not client.get_proxy(proxy_name).get("enabled", True)
         client.enable(proxy_name)
-    except ProxyError as exc:
-        raise FaultError(f"clear_link {proxy_name} failed: {exc}") from exc
     ledger().forget_where(
         lambda k: k.startswith(f"toxic:{proxy_name}:") or k == f"cut:{proxy_name}"
     )
@@ -173,11 +175,9 @@ def cut_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> di
     cfg, dep = setup(configuration, secrets)
     proxy_name = dep.link(link)
     client = _proxy(dep, cfg)
-    try:
+    with translating(f"cut_link {proxy_name}", FaultError, verb="refused", rewrap=(ProxyError,)):
         addr = _listen(dep, client, proxy_name)
         client.disable(proxy_name)
-    except ProxyError as exc:
-        raise FaultError(f"cut_link {proxy_name} refused: {exc}") from exc
     if not wait_until(lambda: connect_refused(addr), 3.0, 0.05):
         client.enable(proxy_name)
         raise FaultError(f"link {proxy_name} still accepts connections on {addr} after disabling")
@@ -195,12 +195,10 @@ def restore_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -
     cfg, dep = setup(configuration, secrets)
     proxy_name = dep.link(link)
     client = _proxy(dep, cfg)
-    try:
+    with translating(f"restore_link {proxy_name}", FaultError, rewrap=(ProxyError,)):
         addr = _listen(dep, client, proxy_name)
         was_disabled = not client.get_proxy(proxy_name).get("enabled", True)
         client.enable(proxy_name)
-    except ProxyError as exc:
-        raise FaultError(f"restore_link {proxy_name} failed: {exc}") from exc
     if not wait_until(lambda: not connect_refused(addr), 3.0, 0.05):
         raise FaultError(f"link {proxy_name} still refuses connections on {addr} after enabling")
     ledger().forget(f"cut:{proxy_name}")

@@ -9,9 +9,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
-
 from chaos_rec.errors import FaultError
+from chaos_rec.jsonhttp import call
 
 __all__ = ["admin_request", "connect_refused", "link_round_trip", "proc_state", "wait_until"]
 
@@ -70,15 +69,10 @@ def admin_request(
 ) -> tuple[int, Any]:
     """Call an admin endpoint; returns (status, JSON or text). FaultError when unreachable."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        resp = httpx.request(method, base_url + path, json=body, headers=headers, timeout=timeout)
-    except httpx.HTTPError as exc:
-        raise FaultError(f"{method} {base_url}{path} failed: {exc or type(exc).__name__}") from exc
-    try:
-        data: Any = resp.json()
-    except ValueError:
-        data = resp.text
-    return resp.status_code, data
+    reply = call(
+        method, base_url + path, json=body, headers=headers, timeout=timeout, into=FaultError
+    )
+    return reply.status, reply.text if reply.data is None else reply.data
 
 
 def wait_until(test: Callable[[], bool], seconds: float, step: float = 0.02) -> bool:

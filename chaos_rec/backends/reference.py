@@ -16,9 +16,11 @@ from typing import Any
 import httpx
 
 from chaos_rec.backends.net import admin_request
+from chaos_rec.boundary import translating
 from chaos_rec.core.seams import Answer
 from chaos_rec.core.target import Deployment
-from chaos_rec.errors import ConfigError, FaultError
+from chaos_rec.errors import ConfigError, FaultError, ProbeError
+from chaos_rec.jsonhttp import call
 
 __all__ = [
     "GatewayTraffic",
@@ -109,9 +111,8 @@ class RedisFeatureData:
             self.url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s
         )
         try:
-            return int(client.dbsize())
-        except redis.RedisError as exc:
-            raise FaultError(f"cannot read the feature store at {self.url}: {exc}") from exc
+            with translating(f"reading the feature store at {self.url}", FaultError):
+                return int(client.dbsize())
         finally:
             client.close()
 
@@ -228,15 +229,16 @@ class GatewayTraffic:
         if self._client is None:
             self._client = httpx.Client(timeout=self.timeout_s)
         try:
-            resp = self._client.post(
-                self.dep.gateway_url + "/v1/recommend",
+            reply = call(
+                "POST", self.dep.gateway_url + "/v1/recommend", into=ProbeError,
+                timeout=self.timeout_s, client=self._client,
                 json={"user_id": int(user_id), "k": k, "query": query},
-            )
-        except httpx.HTTPError:
+            )  # fmt: skip
+        except ProbeError:
             return None
-        if resp.status_code != 200:
+        if reply.status != 200 or not isinstance(reply.data, dict):
             return None
-        body = resp.json()
+        body = reply.data
         items = tuple(int(i["item_id"]) for i in body.get("items", []))[:k]
         return Answer(items, str(body.get("fallback")))
 

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +80,23 @@ def _stop_stale_load(state_dir: Path) -> list[str]:
     return done
 
 
-class DrillGuard:
-    """Marks a drill in progress on disk so that a crashed session is repaired by the next one."""
+Repairer = Callable[[Path, str | None], list[str]]
 
-    def __init__(self, state_dir: Path, toxiproxy_url: str | None = None) -> None:
+
+class DrillGuard:
+    """Marks a drill in progress on disk so that a crashed session is repaired by the next one.
+
+    ``repairer`` undoes every fault on the target (default :func:`repair`: the reference
+    stack's own repair, else a reset of the deployment's fault proxy).
+    """
+
+    def __init__(
+        self, state_dir: Path, toxiproxy_url: str | None = None, repairer: Repairer | None = None
+    ) -> None:
         self.state_dir = state_dir
         self.toxiproxy_url = toxiproxy_url
         self.marker = state_dir / MARKER
+        self.repairer: Repairer = repairer or repair
 
     def begin(self, drill: str) -> None:
         """Record that ``drill`` is about to inject faults."""
@@ -100,7 +111,7 @@ class DrillGuard:
 
     def end(self) -> list[str]:
         """Repair everything, then clear the marker; returns what was repaired."""
-        done = repair(self.state_dir, self.toxiproxy_url)
+        done = self.repairer(self.state_dir, self.toxiproxy_url)
         self.marker.unlink(missing_ok=True)
         return done
 
@@ -136,7 +147,7 @@ class DrillGuard:
         if left is None and not stale_stack:
             return []
         url = self.toxiproxy_url or (left or {}).get("toxiproxy_url")
-        done = repair(self.state_dir, url)
+        done = self.repairer(self.state_dir, url)
         if left is not None:
             done += _stop_stale_load(self.state_dir)
         lines: list[str] = []

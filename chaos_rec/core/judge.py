@@ -14,15 +14,23 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from chaos_rec.core.rundir import RunContext
 from chaos_rec.errors import ChaosRecError, ConfigError, DrillError
 from chaos_rec.slo import SLOResult, SLOSpec, Verdict, evaluate
 
-__all__ = ["Judgement", "journal_problems", "judge_run", "verdict_from_dict"]
+__all__ = ["Baseline", "Judgement", "journal_problems", "judge_run", "verdict_from_dict"]
 
 Cfg = Mapping[str, Any] | None
+
+
+class Baseline(Protocol):
+    """A previous run's figures: which of this run's figures got worse beyond a tolerance."""
+
+    def regressions(self, results: Sequence[SLOResult], recovery_s: float | None) -> list[str]:
+        """One line per figure that regressed."""
+        ...
 
 
 def _first_line(text: object) -> str:
@@ -138,11 +146,13 @@ class Judgement:
     checks: list[str] = field(default_factory=list)  # every reason to fail but an SLO miss
     verdict: Verdict | None = None
     run_dir: str | None = None
+    regressions: list[str] = field(default_factory=list)  # figures worse than the baseline
 
     @property
     def passed(self) -> bool:
-        """True when nothing failed and every SLO was met."""
-        return not self.checks and (self.verdict is None or self.verdict.passed)
+        """True when nothing failed, every SLO was met and no figure regressed."""
+        ok = not self.checks and not self.regressions
+        return ok and (self.verdict is None or self.verdict.passed)
 
     @property
     def problems(self) -> list[str]:
@@ -150,7 +160,7 @@ class Judgement:
         misses = self.verdict.lines() if self.verdict is not None else []
         if self.verdict is not None and not self.verdict.passed and not misses:
             misses = ["SLO verdict: failed"]
-        return [*self.checks, *misses]
+        return [*self.checks, *misses, *(f"regression: {r}" for r in self.regressions)]
 
     @property
     def recovery_s(self) -> float | None:
@@ -163,6 +173,7 @@ class Judgement:
             "passed": self.passed,
             "problems": self.problems,
             "checks": list(self.checks),
+            "regressions": list(self.regressions),
             "run_dir": self.run_dir,
             "slo": self.verdict.to_dict() if self.verdict is not None else None,
         }
@@ -177,7 +188,9 @@ class Judgement:
         slo = data.get("slo")
         verdict = verdict_from_dict(slo) if isinstance(slo, Mapping) else None
         run_dir = data.get("run_dir")
-        return cls([str(c) for c in data["checks"]], verdict, str(run_dir) if run_dir else None)
+        regressions = [str(r) for r in data.get("regressions") or []]
+        checks = [str(c) for c in data["checks"]]
+        return cls(checks, verdict, str(run_dir) if run_dir else None, regressions)
 
 
 def _verdict(ctx: RunContext, spec: Mapping[str, Any] | None) -> Verdict | None:
@@ -207,13 +220,31 @@ def judge_run(
     secrets: Cfg = None,
     extra: Sequence[str] = (),
     stored: bool = True,
+    baseline: Baseline | None = None,
 ) -> Judgement:
     """Judge a run: its journal's traps (if it has one), ``extra`` reasons and its SLOs.
 
     A judgement the control already stored (journal ``chaos_rec``, else ``slo_verdict.json``)
     is taken as it is (unless ``stored`` is false), so a run is judged once whichever door it
-    came through.
+    came through. With a ``baseline``, figures that regressed fail the run too.
     """
+    judgement = _judge(ctx, spec, journal, configuration, secrets, extra, stored)
+    if baseline is not None and judgement.verdict is not None:
+        judgement.regressions = baseline.regressions(
+            judgement.verdict.results, judgement.verdict.recovery_s
+        )
+    return judgement
+
+
+def _judge(
+    ctx: RunContext,
+    spec: Mapping[str, Any] | None,
+    journal: Mapping[str, Any] | None,
+    configuration: Cfg,
+    secrets: Cfg,
+    extra: Sequence[str],
+    stored: bool,
+) -> Judgement:
     found_data: Any = None
     if journal is not None and isinstance(journal.get("chaos_rec"), Mapping):
         found_data = journal["chaos_rec"]

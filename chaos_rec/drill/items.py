@@ -105,12 +105,13 @@ class DrillItem(pytest.Item):
         judgement = judge_run(
             RunContext(run_dir), self.spec.slo, journal,
             configuration=experiment.get("configuration"), secrets=experiment.get("secrets"),
+            baseline=session.baseline_for(self.name),
         )  # fmt: skip
         record.slos = list(judgement.verdict.results) if judgement.verdict else []
         record.recovery_s = judgement.recovery_s
         record.problems += judgement.checks
-        record.regressions = session.regressions(record)
-        failed = bool(record.regressions or not judgement.passed or record.problems)
+        record.regressions = judgement.regressions
+        failed = bool(not judgement.passed or record.problems)
         record.result = "interrupted" if outcome.signalled else ("failed" if failed else "passed")
         session.add_record(record, journal=journal, run_dir=run_dir)
         session.record_properties(self, record)

@@ -5,18 +5,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chaos_rec.core.guard import DrillGuard
+from chaos_rec.core.judge import Baseline
 from chaos_rec.core.lease import StackLease
 from chaos_rec.core.rundir import RunContext
 from chaos_rec.drill.config import DrillConfig, from_pytest
 from chaos_rec.errors import ChaosRecError, ConfigError, DrillError
 from chaos_rec.report.model import DrillRecord
+from chaos_rec.slo import SLOResult
 
 PLUGIN_NAME = "chaos-rec-drill-session"
 Collector = Callable[..., pytest.Collector]
@@ -26,6 +28,24 @@ XDIST_MESSAGE = (
     "they cannot run under pytest-xdist. Run them without -n (or with -n 0 / -p no:xdist), "
     "e.g. `pytest -m drill -p no:xdist`"
 )
+
+
+class _ReportBaseline:
+    """A drill's record in the baseline report, compared figure by figure."""
+
+    def __init__(self, base: DrillRecord, tolerance: float) -> None:
+        self.base = base
+        self.tolerance = tolerance
+
+    def regressions(self, results: Sequence[SLOResult], recovery_s: float | None) -> list[str]:
+        """Figures worse than the baseline's beyond the tolerance."""
+        from chaos_rec.report.baseline import compare
+
+        now = DrillRecord(
+            name=self.base.name, nodeid=self.base.nodeid, title=self.base.title,
+            kind=self.base.kind, slos=list(results), recovery_s=recovery_s,
+        )  # fmt: skip
+        return compare(now, self.base, self.tolerance)
 
 
 class DrillSession:
@@ -196,16 +216,16 @@ class DrillSession:
 
             write_drill_files(self.cfg.report_dir, record, journal, run_dir)
 
-    def regressions(self, record: DrillRecord) -> list[str]:
-        """Regressions of this drill's figures against the baseline report (if any)."""
+    def baseline_for(self, name: str) -> Baseline | None:
+        """The baseline report's figures of drill ``name`` (``--drill-baseline``), if any."""
         if self.cfg.baseline_dir is None:
-            return []
-        from chaos_rec.report.baseline import compare, load_baseline
+            return None
+        from chaos_rec.report.baseline import load_baseline
 
         if self._baseline is None:
             self._baseline = load_baseline(self.cfg.baseline_dir)
-        base = self._baseline.get(record.name)
-        return [] if base is None else compare(record, base, self.cfg.tolerance)
+        base = self._baseline.get(name)
+        return None if base is None else _ReportBaseline(base, self.cfg.tolerance)
 
     def record_properties(self, item: pytest.Item, record: DrillRecord) -> None:
         """Attach the SLO figures to the item (JUnit XML ``<properties>``)."""
