@@ -20,10 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chaos_rec.core.active import ACTIVE
 from chaos_rec.core.judge import journal_problems
 from chaos_rec.core.lease import StackLease
-from chaos_rec.core.run import DrillRun, RunPlan
+from chaos_rec.core.run import ACTIVE, DrillRun, RunPlan
 from chaos_rec.errors import ChaosRecError
 from chaos_rec.extconfig import ExtConfig, ext_config
 
@@ -35,8 +34,6 @@ __all__ = [
 
 logger = logging.getLogger("chaostoolkit")
 Cfg = Mapping[str, Any] | None
-
-_RUNS: list[DrillRun] = []  # the run between the two hooks (Chaos Toolkit keeps no state for us)
 
 
 def _interrupt(message: str) -> Exception:
@@ -103,14 +100,12 @@ def before_experiment_control(
         run = _open(context, configuration, secrets)
     except ChaosRecError as exc:
         raise _interrupt(str(exc)) from exc
-    _RUNS[:] = [run]
     if configuration is not None:
         configuration["chaos_rec_run_dir"] = str(run.ctx.run_dir)
     logger.info(f"chaos-rec: run dir {run.ctx.run_dir}")
     try:
-        run.begin()
+        run.begin()  # the run is ACTIVE from here until after_experiment_control
     except ChaosRecError as exc:
-        _RUNS.clear()
         run.abort()
         raise _interrupt(str(exc)) from exc
 
@@ -128,9 +123,9 @@ def after_experiment_control(
     **kwargs: Any,
 ) -> None:
     """Undo faults, stop the load, judge the run and mark the journal."""
-    if not _RUNS:
+    run = ACTIVE.run
+    if run is None:
         return
-    run = _RUNS.pop()
     try:
         judgement = run.finish(state, configuration=configuration, secrets=secrets)
     except Exception as exc:  # a crash here must still fail the run, never pass it

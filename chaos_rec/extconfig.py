@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from chaos_rec.core.active import ACTIVE
+from chaos_rec.core.run import ACTIVE
 from chaos_rec.core.rundir import RunContext
 from chaos_rec.errors import ConfigError
 

@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from chaos_rec.core.active import ACTIVE
 from chaos_rec.core.ledger import FaultLedger
+from chaos_rec.core.run import ACTIVE
 from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ConfigError
 from chaos_rec.extconfig import ExtConfig, ext_config

@@ -15,19 +15,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaos_rec.core.active import ACTIVE
 from chaos_rec.core.guard import undo_faults
 from chaos_rec.core.judge import Judgement, judge_run
 from chaos_rec.core.lease import StackLease
+from chaos_rec.core.ledger import FaultLedger
 from chaos_rec.core.quality import measure_baseline, measure_ratio, needs_final_measurement
 from chaos_rec.core.rundir import RunContext
 from chaos_rec.core.safeguard import Safeguard
 from chaos_rec.core.seams import LoadHandle, Traffic
 from chaos_rec.errors import ChaosRecError
 
-__all__ = ["DrillRun", "RunPlan"]
+__all__ = ["ACTIVE", "Active", "DrillRun", "RunPlan"]
 
 logger = logging.getLogger("chaostoolkit")
+
+
+@dataclass
+class Active:
+    """The one process-global state: faults in effect, and the run its activities write into.
+
+    Chaos Toolkit calls activities as plain functions, so what they share within one process
+    (the run the control began, the faults to undo at its end) lives here, once.
+    """
+
+    ledger: FaultLedger = field(default_factory=FaultLedger)
+    ctx: RunContext | None = None
+    run: DrillRun | None = None
+
+    def open(self, run: DrillRun) -> None:
+        """Make ``run`` the one this process's activities write into."""
+        self.run, self.ctx = run, run.ctx
+
+    def close(self) -> None:
+        """No run in progress any more."""
+        self.run = self.ctx = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +91,7 @@ class DrillRun:
 
     def begin(self) -> None:
         """Open the run dir, start the load, wait the warm-up, mark steady, take the baseline."""
-        ACTIVE.open(self.ctx)
+        ACTIVE.open(self)
         if self.plan.spec is not None:
             self.ctx.write_slo_spec(self.plan.spec)
         if self.plan.load and self.traffic is not None:
@@ -153,3 +174,6 @@ class DrillRun:
                 self.lease.release()
             except ChaosRecError as exc:
                 logger.error(f"chaos-rec: stack down failed: {exc}")
+
+
+ACTIVE = Active()

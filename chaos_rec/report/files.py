@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from chaos_rec.core.rundir import RunContext
 from chaos_rec.errors import DrillError
 from chaos_rec.report.figures import derived
 from chaos_rec.report.html import render_report
@@ -50,19 +51,6 @@ def _csv_rows(timeline: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
     return header, rows
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                out.append(json.loads(line))
-            except ValueError as exc:
-                raise DrillError(f"{path}: a line is not JSON: {exc}") from exc
-    return out
-
-
 def write_drill_files(
     report_dir: Path, record: DrillRecord, journal: Mapping[str, Any] | None, run_dir: Path | None
 ) -> Path:
@@ -73,8 +61,9 @@ def write_drill_files(
         (out / "journal.json").write_text(
             json.dumps(journal, indent=2, default=str), encoding="utf-8"
         )
-    timeline = _read_jsonl(run_dir / "timeline.jsonl") if run_dir else []
-    phases = _read_jsonl(run_dir / "phases.jsonl") if run_dir else []
+    ctx = RunContext(run_dir) if run_dir is not None and run_dir.is_dir() else None
+    timeline = [dict(r) for r in ctx.timeline()] if ctx else []
+    phases = [dict(m) for m in ctx.phases()] if ctx else []
     (out / "timeline.json").write_text(json.dumps(timeline, indent=1), encoding="utf-8")
     (out / "phases.json").write_text(json.dumps(phases, indent=1), encoding="utf-8")
     header, rows = _csv_rows(timeline)

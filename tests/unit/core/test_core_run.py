@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 
-from chaos_rec.core.active import ACTIVE
 from chaos_rec.core.guard import MARKER, DrillGuard
 from chaos_rec.core.judge import Judgement, judge_run
 from chaos_rec.core.lease import StackLease
-from chaos_rec.core.run import DrillRun, RunPlan
+from chaos_rec.core.run import ACTIVE, DrillRun, RunPlan
 from chaos_rec.core.rundir import RunContext
 from chaos_rec.core.seams import Answer
 from chaos_rec.errors import FaultError, LoadError

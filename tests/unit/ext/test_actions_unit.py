@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chaos_rec import actions
-from chaos_rec.core.active import ACTIVE
+from chaos_rec.core.run import ACTIVE
 from chaos_rec.errors import ConfigError, FaultError
 
 
