@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 
 from chaos_rec import actions, probes
+from chaos_rec.backends.net import proc_state
 from chaos_rec.core.rundir import RunContext
+from chaos_rec.core.target import Deployment
 from chaos_rec.extconfig import ExtConfig
 from chaos_rec.load import LoadRunner
-from chaos_rec.targets import Deployment, load_deployment, proc_state
+from chaos_rec.targets import load_deployment
 from tests.integration.test_stack_runtime import free_base_port
 from tests.support.procs import free_port
 

@@ -48,14 +48,14 @@ def add_toxic(url, link, latency=100):
     return r.json()
 
 def after_experiment_control(context, state, configuration=None, secrets=None, **kwargs):
-    """Mimic chaos_rec.controls: judge, put the verdict into the journal, mark it failed."""
+    """Mimic chaos_rec.controls: judge, put the judgement into the journal, mark it failed."""
     miss = {"slo": "p99_ms", "phase": "fault", "window": [0, 5], "observed": 900.0, "budget": 400.0,
             "unit": "ms", "passed": False,
             "line": "SLO p99_ms missed in phase fault (window 00:00:00–00:00:05): observed 900.0 ms > budget 400 ms"}
     state["chaos_rec"] = {
         "passed": False,
-        "problems": ["safeguard tripped: availability 0.31 < 0.5 for 10 s", miss["line"],
-                     "steady state deviated after the method"],
+        "checks": ["safeguard tripped: availability 0.31 < 0.5 for 10 s"],
+        "problems": ["safeguard tripped: availability 0.31 < 0.5 for 10 s", miss["line"]],
         "run_dir": configuration["chaos_rec_run_dir"],
         "slo": {"passed": False, "recovery_s": 4.0, "misses": [miss["line"]], "results": [miss]},
     }

@@ -57,8 +57,9 @@ def catalogue_stack(tmp: Path) -> Iterator[Path]:
 
 def resilience_maps(sdir: Path) -> dict[str, dict[str, Any]]:
     """GET /admin/resilience of the gateway and of every replica."""
+    from chaos_rec.backends.net import admin_request
     from chaos_rec.extconfig import ExtConfig
-    from chaos_rec.targets import admin_request, load_deployment
+    from chaos_rec.targets import load_deployment
 
     dep = load_deployment(ExtConfig.from_ctk({"chaos_rec_state_dir": str(sdir)}))
     urls = {"gateway": dep.gateway_url} | {r.name: r.http_url for r in dep.replicas if r.http_url}
