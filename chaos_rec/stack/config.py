@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from chaos_rec.errors import ConfigError
+from chaos_rec.settings import ENV_PREFIX, default
 
 __all__ = ["MECHANISMS_GATEWAY", "MECHANISMS_SERVER", "StackConfig", "default_bundle"]
 
-ENV_PREFIX = "CHAOS_REC_"
 MECHANISMS_SERVER = ("timeouts", "breaker", "cache", "fallback", "shedding", "checksum")
 MECHANISMS_GATEWAY = ("retries", "hedging", "ejection", "deadlines", "shedding")
 GATEWAY_ROUTINGS = ("affinity", "round-robin")  # the gateway's --routing
@@ -28,7 +28,7 @@ def default_bundle() -> Path:
 
 
 def _default_state_dir() -> Path:
-    return Path(".chaos-rec")
+    return Path(default("state_dir"))
 
 
 @dataclass(frozen=True)
