@@ -25,6 +25,7 @@ from chaos_rec.core.lease import StackLease
 from chaos_rec.core.run import ACTIVE, DrillRun, RunPlan
 from chaos_rec.errors import ChaosRecError
 from chaos_rec.extconfig import ExtConfig, ext_config
+from chaos_rec.settings import default
 
 __all__ = [
     "after_experiment_control",
@@ -55,7 +56,7 @@ def _spec_for(experiment: Mapping[str, Any]) -> dict[str, Any] | None:
 def _lease(cfg: ExtConfig) -> StackLease | None:
     if cfg.target != "reference":
         return None
-    state_dir = cfg.state_dir or Path(".chaos-rec").absolute()
+    state_dir = cfg.state_dir or Path(default("state_dir")).absolute()
     say = logger.info
     return StackLease(state_dir, cfg.stack_config, say=lambda text: say(f"chaos-rec: {text}"))
 

@@ -9,81 +9,41 @@ from __future__ import annotations
 
 import pytest
 
+from chaos_rec.settings import TABLE, Setting
+
 DRILL_MARKER = "drill: a disaster-recovery drill (runs faults against a live stack)"
 
 
+def _help(s: Setting) -> str:
+    where = [f"ini {s.ini}"] if s.ini else []
+    where += [f"env {s.env}"] if s.env else []
+    where += [f"default {s.default_text()}"] if s.default_text() and s.kind != "bool" else []
+    return f"{s.meaning} ({'; '.join(where)})".replace("%", "%%")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Add the ``--drill-*`` options and their ini keys."""
+    """Add the ``--drill-*`` options and their ini keys (names from ``chaos_rec.settings``)."""
     group = parser.getgroup("chaos-rec", "disaster-recovery drills (chaos-rec)")
-    group.addoption(
-        "--drill-path",
-        action="append",
-        dest="drill_paths",
-        metavar="PATH",
-        default=None,
-        help="folder or file of Chaos Toolkit experiments to collect as drills (repeatable; "
-        "ini drill_paths, default: experiments)",
-    )
-    group.addoption(
-        "--drill-stack",
-        dest="drill_stack",
-        metavar="reference|FILE",
-        default=None,
-        help="target: the reference stack (default) or a deployment file (ini drill_stack)",
-    )
-    group.addoption(
-        "--drill-report",
-        dest="drill_report",
-        metavar="DIR",
-        default=None,
-        help="write journals, timelines and one HTML report into DIR (ini drill_report)",
-    )
-    group.addoption(
-        "--drill-seed",
-        dest="drill_seed",
-        metavar="N",
-        default=None,
-        help="seed for load and fault randomness (ini drill_seed)",
-    )
-    group.addoption(
-        "--drill-dry",
-        dest="drill_dry",
-        action="store_true",
-        default=False,
-        help="validate the drills and show their plans; inject nothing",
-    )
-    group.addoption(
-        "--drill-slo",
-        dest="drill_slo",
-        metavar="FILE",
-        default=None,
-        help="SLO spec (JSON/TOML) for drills without their own (ini drill_slo)",
-    )
-    group.addoption(
-        "--drill-baseline",
-        dest="drill_baseline",
-        metavar="DIR",
-        default=None,
-        help="a previous --drill-report DIR: fail drills whose figures regressed beyond "
-        "drill_baseline_tolerance",
-    )
-    parser.addini(
-        "drill_paths",
-        "experiment folders collected as drills",
-        type="linelist",
-        default=["experiments"],
-    )
-    parser.addini("drill_stack", "reference, or a deployment file", default="")
-    parser.addini("drill_report", "report folder", default="")
-    parser.addini("drill_seed", "seed for load and faults", default="")
-    parser.addini("drill_slo", "default SLO spec file", default="")
-    parser.addini("drill_baseline", "baseline report folder", default="")
-    parser.addini(
-        "drill_baseline_tolerance", "relative regression tolerance (0.10 = 10%)", default="0.10"
-    )
-    parser.addini("drill_state_dir", "chaos-rec state dir (default .chaos-rec)", default="")
-    parser.addini("drill_load_rps", "load for Python drills: requests per second", default="20")
-    parser.addini("drill_load_users", "load for Python drills: concurrent users", default="8")
+    for s in TABLE:
+        if s.option is None:
+            continue
+        if s.kind == "bool":
+            group.addoption(
+                s.option, dest=s.dest, action="store_true", default=False, help=_help(s)
+            )
+        else:
+            action = "append" if s.kind == "paths" else "store"
+            group.addoption(
+                s.option, dest=s.dest, action=action, metavar=s.metavar, default=None, help=_help(s)
+            )
+    for s in TABLE:
+        if s.ini is None:
+            continue
+        shown = f"{s.meaning} (default {s.default_text()})" if s.default_text() else s.meaning
+        if s.kind == "paths":  # defaults stay in chaos_rec.settings: unset ini keys are empty
+            parser.addini(s.ini, shown, type="linelist", default=[])
+        else:
+            parser.addini(s.ini, shown, default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,11 +8,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import reference_contract as contract
 from serving.errors import BadRequest
 
-SERVER_MECHANISMS = ("timeouts", "breaker", "cache", "fallback", "shedding", "checksum")
-GATEWAY_MECHANISMS = ("retries", "hedging", "ejection", "deadlines", "shedding")
-ROUTINGS = ("affinity", "round-robin")  # the gateway's --routing
+# the switch and routing names are shared with chaos-rec's stack launcher: one copy, there
+SERVER_MECHANISMS = contract.SERVER_MECHANISMS
+GATEWAY_MECHANISMS = contract.GATEWAY_MECHANISMS
+ROUTINGS = contract.GATEWAY_ROUTINGS  # the gateway's --routing
 
 
 class Switches:

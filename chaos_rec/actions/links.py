@@ -14,19 +14,11 @@ from chaos_rec.core.seams import Links
 from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ChaosRecError, ConfigError, FaultError, ProxyError
 from chaos_rec.extconfig import ExtConfig
+from chaos_rec.toxiproxy.model import TOXIC_ATTRIBUTES
 
 __all__ = ["TOXIC_TYPES", "add_toxic", "clear_link", "cut_link", "remove_toxic", "restore_link"]
 
-TOXIC_TYPES = (
-    "latency",
-    "bandwidth",
-    "slow_close",
-    "timeout",
-    "reset_peer",
-    "slicer",
-    "limit_data",
-    "noop",
-)
+TOXIC_TYPES = tuple(TOXIC_ATTRIBUTES)  # the fault proxy's table of toxic types is the one copy
 
 
 def _proxy(dep: Deployment, cfg: ExtConfig) -> Links:

@@ -24,6 +24,7 @@ from chaos_rec.core.rundir import RunContext
 from chaos_rec.core.safeguard import Safeguard
 from chaos_rec.core.seams import LoadHandle, Traffic
 from chaos_rec.errors import ChaosRecError
+from chaos_rec.settings import default
 
 __all__ = ["ACTIVE", "Active", "DrillRun", "RunPlan"]
 
@@ -56,14 +57,14 @@ class RunPlan:
     """What a run does besides the drill's own method: load, warm-up, safeguard, quality."""
 
     spec: Mapping[str, Any] | None = None
-    load: bool = True
-    rps: float = 20.0
-    users: int = 8
-    seed: int = 1234
-    timeout_s: float = 5.0
-    warmup_s: float = 5.0
-    safeguard_availability: float | None = 0.5
-    safeguard_s: float = 10.0
+    load: bool = default("load")
+    rps: float = default("load_rps")
+    users: int = default("load_users")
+    seed: int = default("seed")
+    timeout_s: float = default("timeout_s")
+    warmup_s: float = default("warmup_s")
+    safeguard_availability: float | None = default("safeguard_availability")
+    safeguard_s: float = default("safeguard_s")
     quality_sample: int = 200
     quality_k: int = 10
 

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from chaos_rec.core.rundir import RunContext, TimelineRow, stop_stale_load
 from chaos_rec.errors import ConfigError, LoadError
+from chaos_rec.settings import SETTINGS, default
 
 __all__ = ["DEFAULT_MIX", "LoadRunner", "locust_binary"]
 
@@ -35,17 +36,14 @@ def locust_binary() -> str:
 
 
 def _check(rps: float, users: int, mix: Mapping[str, float], timeout_s: float) -> None:
-    if not 0 < rps <= 10_000:
-        raise ConfigError(f"load rps must be within (0, 10000], got {rps!r}")
-    if not 1 <= users <= 1000:
-        raise ConfigError(f"load users must be within [1, 1000], got {users!r}")
+    SETTINGS["load_rps"].parse(rps, "load rps")  # ranges: chaos_rec.settings
+    SETTINGS["load_users"].parse(users, "load users")
+    SETTINGS["timeout_s"].parse(timeout_s, "load timeout_s")
     unknown = set(mix) - set(DEFAULT_MIX)
     if unknown or not mix or any(float(w) < 0 for w in mix.values()) or sum(mix.values()) <= 0:
         raise ConfigError(
             f"load mix must weigh {', '.join(DEFAULT_MIX)} with non-negative numbers, got {dict(mix)!r}"
         )
-    if not 0 < timeout_s <= 120:
-        raise ConfigError(f"load timeout_s must be within (0, 120], got {timeout_s!r}")
 
 
 class LoadRunner:
@@ -56,13 +54,13 @@ class LoadRunner:
         gateway_url: str,
         run_dir: Path | str,
         *,
-        rps: float = 30.0,
-        users: int = 10,
-        seed: int = 0,
+        rps: float = default("load_rps"),
+        users: int = default("load_users"),
+        seed: int = default("seed"),
         holdout: Path | str | None = None,
         mix: Mapping[str, float] | None = None,
         k: int = 10,
-        timeout_s: float = 5.0,
+        timeout_s: float = default("timeout_s"),
         name: str = "load",
         start_timeout_s: float = 30.0,
     ) -> None:

@@ -9,11 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from chaos_rec.errors import StackNotRunning
+from chaos_rec.settings import SETTINGS
 from chaos_rec.stack.api import down, load_state, up
 from chaos_rec.stack.config import StackConfig
 from chaos_rec.stack.state import StackState
 
 __all__ = ["register"]
+
+_STATE_DIR = SETTINGS["state_dir"]
+_STATE_DIR_HELP = f"state folder (default: {_STATE_DIR.env}, else ./{_STATE_DIR.default})"
 
 
 def register(subparsers: Any) -> None:
@@ -24,7 +28,7 @@ def register(subparsers: Any) -> None:
 
     p_up = sub.add_parser("up", help="start the stack and return once every part is ready")
     p_up.add_argument("--config", type=Path, help="config file (TOML or JSON)")
-    p_up.add_argument("--state-dir", type=Path, help="state folder (default ./.chaos-rec)")
+    p_up.add_argument("--state-dir", type=Path, help=_STATE_DIR_HELP)
     p_up.add_argument("--replicas", type=int, help="model-server replicas (default 2)")
     p_up.add_argument("--base-port", type=int, help="first port of the stack (default 17300)")
     p_up.add_argument("--toxiproxy-port", type=int, help="fault-proxy API port (default 8474)")
@@ -44,11 +48,11 @@ def register(subparsers: Any) -> None:
     p_up.set_defaults(func=_up)
 
     p_down = sub.add_parser("down", help="stop the stack; leaves no process and no port")
-    p_down.add_argument("--state-dir", type=Path, help="state folder (default ./.chaos-rec)")
+    p_down.add_argument("--state-dir", type=Path, help=_STATE_DIR_HELP)
     p_down.set_defaults(func=_down)
 
     p_status = sub.add_parser("status", help="show the stack's processes and endpoints")
-    p_status.add_argument("--state-dir", type=Path, help="state folder (default ./.chaos-rec)")
+    p_status.add_argument("--state-dir", type=Path, help=_STATE_DIR_HELP)
     p_status.add_argument("--json", action="store_true", help="print the state file as JSON")
     p_status.set_defaults(func=_status)
 

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import reference_contract as contract
 from chaos_rec.errors import ConfigError
+from chaos_rec.settings import ENV_PREFIX, default
 
 __all__ = ["MECHANISMS_GATEWAY", "MECHANISMS_SERVER", "StackConfig", "default_bundle"]
 
-ENV_PREFIX = "CHAOS_REC_"
-MECHANISMS_SERVER = ("timeouts", "breaker", "cache", "fallback", "shedding", "checksum")
-MECHANISMS_GATEWAY = ("retries", "hedging", "ejection", "deadlines", "shedding")
-GATEWAY_ROUTINGS = ("affinity", "round-robin")  # the gateway's --routing
+MECHANISMS_SERVER = contract.SERVER_MECHANISMS
+MECHANISMS_GATEWAY = contract.GATEWAY_MECHANISMS
+GATEWAY_ROUTINGS = contract.GATEWAY_ROUTINGS  # the gateway's --routing
 MAX_PORT_OFFSET = 300  # base_port + this must still be a valid port (see docs/contracts.md)
 
 
@@ -28,7 +29,7 @@ def default_bundle() -> Path:
 
 
 def _default_state_dir() -> Path:
-    return Path(".chaos-rec")
+    return Path(default("state_dir"))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 from chaos_rec.errors import StackError, StackNotRunning
+from chaos_rec.settings import resolve_state_dir  # explicit > CHAOS_REC_STATE_DIR > .chaos-rec
 
 __all__ = [
     "CONFIG_FILE",
@@ -94,13 +95,6 @@ class StackState(dict[str, Any]):
         sup = self.get("supervisor") or {}
         pid = sup.get("pid")
         return int(pid) if pid else None
-
-
-def resolve_state_dir(state_dir: Path | str | None) -> Path:
-    """``state_dir``, else ``CHAOS_REC_STATE_DIR``, else ``./.chaos-rec`` (absolute)."""
-    if state_dir is None:
-        state_dir = os.environ.get("CHAOS_REC_STATE_DIR") or ".chaos-rec"
-    return Path(state_dir).expanduser().absolute()
 
 
 def read_state(state_dir: Path) -> StackState:

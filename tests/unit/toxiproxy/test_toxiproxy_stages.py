@@ -136,3 +136,15 @@ def test_slow_close_delays_only_the_end() -> None:
     t = time.monotonic()
     out = asyncio.run(_run(stage, [b"a", None]))
     assert out == [b"a", None] and time.monotonic() - t >= 0.039
+
+
+def test_every_toxic_type_has_a_stage_and_the_actions_accept_exactly_those() -> None:
+    from chaos_rec.actions.links import TOXIC_TYPES
+    from chaos_rec.toxiproxy import toxics
+    from chaos_rec.toxiproxy.model import TOXIC_ATTRIBUTES
+
+    assert set(toxics._STAGES) == set(TOXIC_ATTRIBUTES)
+    assert tuple(TOXIC_ATTRIBUTES) == TOXIC_TYPES
+    for type_ in TOXIC_ATTRIBUTES:
+        stage, _ = _stage({"type": type_, "attributes": dict.fromkeys(TOXIC_ATTRIBUTES[type_], 1)})
+        assert isinstance(stage, Stage)
