@@ -28,26 +28,18 @@ from chaos_rec.errors import ConfigError, FaultError, StackError
 
 __all__ = [
     "LOOPBACK",
+    "SCHEMA_FILE",
     "Deployment",
     "ReplicaTarget",
     "parse_target",
     "read_deployment_file",
     "reference_deployment",
+    "validate_deployment",
 ]
 
 LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
-FILE_KEYS: Final = frozenset(
-    {
-        "gateway_url",
-        "toxiproxy_url",
-        "redis_url",
-        "replicas",
-        "links",
-        "holdout",
-        "bundle",
-        "allow_hosts",
-    }
-)
+SCHEMA_FILE: Final = Path(__file__).resolve().parents[1] / "schemas" / "deployment.schema.json"
+SEAMS: Final = ("traffic", "processes", "data", "rollout")
 _TARGET_RE: Final = re.compile(r"^(replica|link):([A-Za-z0-9_.\-]+)$|^(redis|gateway)$")
 
 
@@ -90,6 +82,14 @@ class Deployment:
     allow_hosts: frozenset[str] = LOOPBACK
     admin_token: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # seam -> section
+    users: tuple[int, ...] = ()
+    queries: tuple[str, ...] = ()
+
+    def backend(self, seam: str, default: str) -> tuple[str, Mapping[str, Any]]:
+        """The backend kind the deployment names for ``seam`` (else ``default``) and its section."""
+        section = self.backends.get(seam) or {}
+        return str(section.get("kind", default)), section
 
     @property
     def managed(self) -> bool:
@@ -201,11 +201,26 @@ def reference_deployment(state_dir: Path | None, over: Overrides = Overrides()) 
     )
 
 
-def _string(path: Path, data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ConfigError(f"deployment file {path}: {key} must be a string")
-    return value
+def _schema() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return data
+
+
+def validate_deployment(data: Any, path: Path | str) -> None:
+    """Check a deployment file's contents against the published JSON Schema; one line if not."""
+    import jsonschema
+
+    schema = _schema()
+    if isinstance(data, dict):
+        unknown = sorted(set(data) - set(schema["properties"]))
+        if unknown:
+            raise ConfigError(f"deployment file {path}: unknown key {unknown[0]!r}")
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(data)
+    )
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ConfigError(f"deployment file {path}: {where}: {error.message}")
 
 
 def read_deployment_file(path: Path, over: Overrides = Overrides()) -> Deployment:
@@ -218,26 +233,19 @@ def read_deployment_file(path: Path, over: Overrides = Overrides()) -> Deploymen
         raise ConfigError(f"deployment file {path} is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"deployment file {path} must hold a JSON object")
-    unknown = sorted(set(data) - FILE_KEYS)
-    if unknown:
-        raise ConfigError(f"deployment file {path}: unknown key {unknown[0]!r}")
-    gateway = over.gateway_url or _string(path, data, "gateway_url")
-    if not gateway:
-        raise ConfigError(f"deployment file {path} lacks gateway_url")
-    for key in ("toxiproxy_url", "redis_url", "holdout", "bundle"):
-        _string(path, data, key)
-    replicas = []
-    for i, rep in enumerate(data.get("replicas") or []):
-        if not isinstance(rep, dict):
-            raise ConfigError(f"deployment file {path}: replicas[{i}] must be an object")
-        name, index = str(rep.get("name", f"replica-{i}")), int(rep.get("index", i))
-        replicas.append(ReplicaTarget(name, index, rep.get("http_url"), rep.get("link"), None))
+    validate_deployment(data, path)
+    replicas = tuple(
+        ReplicaTarget(
+            str(rep["name"]), int(rep.get("index", i)), rep.get("http_url"), rep.get("link"), None
+        )
+        for i, rep in enumerate(data.get("replicas") or [])
+    )
     return Deployment(
         source=str(path),
-        gateway_url=str(gateway).rstrip("/"),
+        gateway_url=str(over.gateway_url or data["gateway_url"]).rstrip("/"),
         toxiproxy_url=over.toxiproxy_url or data.get("toxiproxy_url"),
         redis_url=data.get("redis_url"),
-        replicas=tuple(replicas),
+        replicas=replicas,
         links=dict(data.get("links") or {}),
         holdout=Path(data["holdout"]) if data.get("holdout") else None,
         bundle=Path(data["bundle"]) if data.get("bundle") else None,
@@ -245,6 +253,9 @@ def read_deployment_file(path: Path, over: Overrides = Overrides()) -> Deploymen
         allow_hosts=frozenset(LOOPBACK | set(data.get("allow_hosts") or [])),
         admin_token=over.admin_token,
         raw=data,
+        backends={seam: data[seam] for seam in SEAMS if seam in data},
+        users=tuple(int(u) for u in data.get("users") or ()),
+        queries=tuple(str(q) for q in data.get("queries") or ()),
     )
 
 
