@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-
 __all__ = ["__version__", "discover"]
+
+
+def __getattr__(name: str) -> Any:
+    """``__version__`` is the installed distribution's (read on first use, not at import)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'chaos_rec' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("chaos-rec")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
 
 
 def discover(discover_system: bool = True) -> dict[str, Any]:
@@ -16,6 +26,8 @@ def discover(discover_system: bool = True) -> dict[str, Any]:
         discover_probes,
         initialize_discovery_result,
     )
+
+    from chaos_rec import __version__
 
     result: dict[str, Any] = initialize_discovery_result("chaos-rec", __version__, "recommender")
     result["activities"].extend(discover_actions("chaos_rec.actions"))

@@ -73,7 +73,9 @@ class DrillItem(pytest.Item):
             record.plan = plan(self.spec)
             session.progress(self, "\n".join(record.plan))
             session.add_record(record)
-            return
+            pytest.skip(
+                f"--drill-dry: nothing injected; {record.plan[0]} ({len(record.plan)} plan lines)"
+            )
         if self.spec.needs_reference_stack:
             session.ensure_reference_stack()
         run_dir = session.new_run_dir(self.name)

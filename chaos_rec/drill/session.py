@@ -118,8 +118,12 @@ class DrillSession:
         if hasattr(config, "workerinput") and any(i.get_closest_marker("drill") for i in items):
             raise pytest.UsageError(XDIST_MESSAGE)
 
-    def pytest_report_header(self, config: pytest.Config) -> str:
-        """One header line: target, seed, report dir, mode."""
+    def pytest_report_collectionfinish(
+        self, config: pytest.Config, start_path: Path, items: list[pytest.Item]
+    ) -> str | None:
+        """One header line (target, seed, report dir, mode), only when drills were collected."""
+        if not any(i.get_closest_marker("drill") for i in items):
+            return None
         target = (
             "reference stack" if self.cfg.stack_file is None else f"deployment {self.cfg.stack}"
         )

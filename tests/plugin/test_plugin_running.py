@@ -121,8 +121,8 @@ def test_dry_mode_shows_the_plan_and_injects_nothing(
         probes=[probe("healthy", "value", tolerance=True, v=True)],
         method=[action("inject", "touch", path=str(marker))],
     )
-    result = project.runpytest("-m", "drill", "--drill-dry", "-v")
-    result.assert_outcomes(passed=1)
+    result = project.runpytest("-m", "drill", "--drill-dry", "-v", "-rs")
+    result.assert_outcomes(skipped=1)  # a dry run passes nothing: it shows what would run
     assert not marker.exists()
     result.stdout.fnmatch_lines(
         [
@@ -130,8 +130,20 @@ def test_dry_mode_shows_the_plan_and_injects_nothing(
             "*[[]plan_me[]] drill plan_me: plan_me drill*",
             "*action inject: cr_providers.touch*",
             "DRY*plan_me*",
+            "SKIPPED*--drill-dry: nothing injected; drill plan_me: plan_me drill (*plan lines)",
         ]
     )
+
+
+def test_a_session_without_drills_prints_nothing_of_chaos_rec(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    result = project.runpytest("tests", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "chaos-rec" not in result.stdout.str()
+    write_experiment("one")
+    with_drills = project.runpytest("-m", "drill", "--drill-dry", "--co")
+    with_drills.stdout.fnmatch_lines(["chaos-rec drills: reference stack, seed 1234*"])
 
 
 def test_exitfirst_and_last_failed_work_as_usual(

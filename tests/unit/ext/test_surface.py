@@ -79,3 +79,10 @@ def test_guard_judges_tolerances_of_probes_in_the_method() -> None:
         "method probe p99 returned 512.5, outside tolerance [0, 300] "
         "(Chaos Toolkit does not judge it)"
     )
+
+
+def test_version_is_the_installed_distributions() -> None:
+    from importlib.metadata import version
+
+    assert chaos_rec.__version__ == version("chaos-rec")
+    assert chaos_rec.discover(discover_system=False)["version"] == version("chaos-rec")
