@@ -85,4 +85,4 @@ def test_version_is_the_installed_distributions() -> None:
     from importlib.metadata import version
 
     assert chaos_rec.__version__ == version("chaos-rec")
-    assert chaos_rec.discover(discover_system=False)["version"] == version("chaos-rec")
+    assert chaos_rec.discover(discover_system=False)["extension"]["version"] == version("chaos-rec")
