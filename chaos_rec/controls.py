@@ -90,6 +90,12 @@ def _open(
     )  # fmt: skip
 
 
+def _dry(context: Mapping[str, Any]) -> bool:
+    """True when ``chaos run --dry`` skips the actions: no fault, so no stack and no load."""
+    dry = context.get("dry")
+    return str(getattr(dry, "value", dry) or "") in ("actions", "activities")
+
+
 def before_experiment_control(
     context: Mapping[str, Any],
     configuration: dict[str, Any] | None = None,
@@ -97,6 +103,9 @@ def before_experiment_control(
     **kwargs: Any,
 ) -> None:
     """Hold the stack, open the run dir, start the load, mark steady, arm the safeguard."""
+    if _dry(context):
+        logger.info("chaos-rec: dry run (no action runs): no stack, no load, no verdict")
+        return
     try:
         run = _open(context, configuration, secrets)
     except ChaosRecError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import chaos_rec
 from chaos_rec import actions, probes
@@ -86,3 +87,18 @@ def test_version_is_the_installed_distributions() -> None:
 
     assert chaos_rec.__version__ == version("chaos-rec")
     assert chaos_rec.discover(discover_system=False)["extension"]["version"] == version("chaos-rec")
+
+
+def test_a_dry_chaos_run_starts_no_stack_and_no_load(tmp_path: Path) -> None:
+    from chaoslib.types import Dry
+
+    from chaos_rec import controls
+    from chaos_rec.core.run import ACTIVE
+
+    conf = {"chaos_rec_state_dir": str(tmp_path / "no-stack"), "chaos_rec_load": True}
+    for dry in (Dry.ACTIVITIES, Dry.ACTIONS):
+        controls.before_experiment_control({"title": "t", "dry": dry}, configuration=conf)
+        assert ACTIVE.run is None and not (tmp_path / "no-stack").exists()
+        state: dict[str, object] = {"status": "completed"}
+        controls.after_experiment_control({"title": "t"}, state, configuration=conf)
+        assert "chaos_rec" not in state and state["status"] == "completed"
