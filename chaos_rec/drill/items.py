@@ -72,6 +72,14 @@ class DrillItem(pytest.Item):
             record.result = "dry"
             record.plan = plan(self.spec)
             session.progress(self, "\n".join(record.plan))
+            record.problems = session.preflight(self.spec.experiment)
+            if record.problems:
+                record.result = "failed"
+                session.add_record(record)
+                pytest.fail(
+                    f"drill {self.name}: target not ready: {'; '.join(record.problems)}",
+                    pytrace=False,
+                )
             session.add_record(record)
             pytest.skip(
                 f"--drill-dry: nothing injected; {record.plan[0]} ({len(record.plan)} plan lines)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +177,28 @@ class DrillSession:
         from chaos_rec.core.target import read_deployment_file
 
         return read_deployment_file(self.cfg.stack_file).toxiproxy_url
+
+    def preflight(self, experiment: Mapping[str, Any]) -> list[str]:
+        """Check the target for real (``--drill-dry``): what failed, one line each.
+
+        A deployment file is always checked; the reference stack only when it is running (a dry
+        run starts nothing).
+        """
+        from chaos_rec import backends
+        from chaos_rec.core.preflight import named_targets, preflight
+        from chaos_rec.core.target import read_deployment_file, reference_deployment
+
+        try:
+            if self.cfg.stack_file is not None:
+                dep = read_deployment_file(self.cfg.stack_file)
+            elif self._lease.runtime.running(self.cfg.state_dir):
+                dep = reference_deployment(self.cfg.state_dir)
+            else:
+                return []
+            links = backends.links(dep, 5.0) if dep.toxiproxy_url else None
+        except ChaosRecError as exc:
+            return [str(exc)]
+        return preflight(dep, named_targets(experiment), links)
 
     def new_run_dir(self, name: str) -> Path:
         """A fresh run dir for one drill under the state dir."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.plugin.conftest import Writer, action, probe
@@ -200,3 +203,35 @@ def test_dry_mode_skips_python_drills(project: pytest.Pytester) -> None:
     result = project.runpytest("-m", "drill", "--drill-dry", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*--drill-dry: Python drills inject faults, not run*"])
+
+
+def _ext(name: str, func: str, **arguments: object) -> dict[str, object]:
+    act = action(name, func, **arguments)
+    act["provider"]["module"] = "chaos_rec.actions"  # type: ignore[index]
+    return act
+
+
+def test_dry_run_checks_the_target_for_real(
+    project: pytest.Pytester, write_experiment: Writer, deployment: Path, fault_proxy_url: str
+) -> None:
+    write_experiment(
+        "cuts",
+        method=[
+            _ext("cut", "cut_link", link="link:feature-store"),
+            _ext("cut-missing", "cut_link", link="link:nope"),
+        ],
+    )
+    result = project.runpytest("-m", "drill", "--drill-dry", "--drill-stack", str(deployment))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*drill cuts: target not ready: gateway http://127.0.0.1:9 does not answer (*); "
+            "link:nope: *"
+        ]
+    )
+    assert "link:feature-store:" not in result.stdout.str()  # that link exists
+    ready = json.loads(deployment.read_text()) | {"gateway_url": fault_proxy_url}
+    deployment.write_text(json.dumps(ready))
+    write_experiment("cuts", method=[_ext("cut", "cut_link", link="link:feature-store")])
+    result = project.runpytest("-m", "drill", "--drill-dry", "--drill-stack", str(deployment))
+    result.assert_outcomes(skipped=1)
