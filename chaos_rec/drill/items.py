@@ -97,7 +97,10 @@ class DrillItem(pytest.Item):
         guard.begin(self.name)
         outcome = None
         try:
-            outcome = run_experiment(experiment, run_dir, lambda text: session.progress(self, text))
+            outcome = run_experiment(
+                experiment, run_dir, lambda text: session.progress(self, text),
+                settings_path=cfg.ctk_settings,
+            )  # fmt: skip
         finally:
             record.duration_s = round(time.monotonic() - t0, 3)
             try:

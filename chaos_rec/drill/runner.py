@@ -12,7 +12,7 @@ from types import FrameType
 from typing import Any
 
 from chaos_rec.core.rundir import RunContext
-from chaos_rec.errors import DrillError
+from chaos_rec.errors import ConfigError, DrillError
 
 Progress = Callable[[str], None]
 
@@ -99,17 +99,44 @@ def _handler_class() -> type:
     return _Events
 
 
+def ctk_settings(path: Path | None) -> dict[str, Any]:
+    """The Chaos Toolkit settings ``chaos run`` would use (``path``, else its default file)."""
+    from chaoslib.settings import CHAOSTOOLKIT_CONFIG_PATH, load_settings
+
+    if path is not None and not path.is_file():
+        raise ConfigError(f"Chaos Toolkit settings file not found: {path}")
+    settings = load_settings(str(path or CHAOSTOOLKIT_CONFIG_PATH))
+    if settings is not None and not isinstance(settings, dict):
+        raise ConfigError(f"Chaos Toolkit settings file {path} must hold a mapping")
+    return dict(settings or {})
+
+
+def _notify(settings: dict[str, Any], event: str, payload: Any) -> None:
+    from chaoslib.notification import RunFlowEvent, notify
+
+    notify(settings, getattr(RunFlowEvent, event), payload)
+
+
 def run_experiment(
-    experiment: dict[str, Any], run_dir: Path, progress: Progress, rollback_strategy: str = "always"
+    experiment: dict[str, Any],
+    run_dir: Path,
+    progress: Progress,
+    rollback_strategy: str = "always",
+    settings_path: Path | None = None,
 ) -> RunOutcome:
-    """Run the experiment with chaoslib (main thread only); rollbacks always play by default."""
+    """Run the experiment with chaoslib (main thread only) as ``chaos run`` does: its settings
+    file's global controls and notifications; rollbacks always play by default."""
     if threading.current_thread() is not threading.main_thread():
         raise DrillError("drills must run on the main thread (chaoslib installs signal handlers)")
+    from chaoslib.control import load_global_controls
     from chaoslib.experiment import run_experiment as ctk_run
 
+    settings = ctk_settings(settings_path)
     runtime = experiment.get("runtime") or {}
     strategy = (runtime.get("rollbacks") or {}).get("strategy", rollback_strategy)
-    settings: dict[str, Any] = {"runtime": {"rollbacks": {"strategy": strategy}}}
+    settings.setdefault("runtime", {}).setdefault("rollbacks", {})["strategy"] = strategy
+    load_global_controls(settings)
+    _notify(settings, "RunStarted", experiment)
     handler = _handler_class()(progress, run_dir)
     ctrl_c: list[int] = []
 
@@ -124,5 +151,10 @@ def run_experiment(
         signal.signal(signal.SIGINT, previous)
     if not isinstance(journal, dict):
         raise DrillError("chaoslib returned no journal")
+    _notify(
+        settings, "RunCompleted" if journal.get("status") == "completed" else "RunFailed", journal
+    )
+    if journal.get("deviated"):
+        _notify(settings, "RunDeviated", journal)
     # chaoslib swallows Ctrl-C (and SIGUSR1/2 of a safeguard); only Ctrl-C stops the session.
     return RunOutcome(journal=journal, signalled=bool(ctrl_c) and handler.signalled)

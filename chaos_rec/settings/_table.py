@@ -112,6 +112,11 @@ TABLE: Final = (
              "tolerance",
              option="--drill-baseline", metavar="DIR", ini="drill_baseline",
              env="CHAOS_REC_DRILL_BASELINE"),
+    Setting("ctk_settings", "path", None,
+             "Chaos Toolkit settings file the drills run with, as `chaos run --settings` does "
+             "(global controls, notifications; default `~/.chaostoolkit/settings.yaml`)",
+             option="--drill-ctk-settings", metavar="FILE", ini="drill_ctk_settings",
+             env="CHAOS_REC_CTK_SETTINGS"),
     Setting("tolerance", "float", 0.10,
              "relative regression tolerance against the baseline (0.1 = 10%)",
              lo=0, hi=10, hi_open=True, ini="drill_baseline_tolerance"),

@@ -235,3 +235,41 @@ def test_dry_run_checks_the_target_for_real(
     write_experiment("cuts", method=[_ext("cut", "cut_link", link="link:feature-store")])
     result = project.runpytest("-m", "drill", "--drill-dry", "--drill-stack", str(deployment))
     result.assert_outcomes(skipped=1)
+
+
+GLOBAL_CONTROL = """
+import os
+
+def _say(text):
+    with open(os.environ["CR_SEEN"], "a") as fh:
+        fh.write(text + "\\n")
+
+def before_experiment_control(context, **kwargs):
+    _say("control before " + context["title"])
+
+def notify(channel, event):
+    _say("event " + event["name"])
+"""
+
+
+def test_the_ctk_settings_file_brings_global_controls_and_notifications(
+    project: pytest.Pytester, write_experiment: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = project.path / "seen.txt"
+    monkeypatch.setenv("CR_SEEN", str(seen))
+    project.makepyfile(cr_globalctl=GLOBAL_CONTROL)
+    settings = project.path / "ctk-settings.yaml"
+    settings.write_text(
+        "controls:\n  recorder:\n    provider:\n      type: python\n      module: cr_globalctl\n"
+        "notifications:\n  - type: plugin\n    module: cr_globalctl\n"
+    )
+    write_experiment("noted")
+    result = project.runpytest("-m", "drill", "--drill-ctk-settings", str(settings))
+    result.assert_outcomes(passed=1)
+    assert seen.read_text().splitlines() == [
+        "event run-started",
+        "control before noted drill",
+        "event run-completed",
+    ]
+    result = project.runpytest("-m", "drill", "--drill-ctk-settings", "nope.yaml")
+    result.stdout.fnmatch_lines(["*Chaos Toolkit settings file not found: *nope.yaml*"])

@@ -276,7 +276,7 @@ def test_plugin_registers_exactly_the_table_with_no_second_default() -> None:
         "--drill-path": "drill_paths", "--drill-stack": "drill_stack",
         "--drill-report": "drill_report", "--drill-seed": "drill_seed",
         "--drill-dry": "drill_dry", "--drill-slo": "drill_slo",
-        "--drill-baseline": "drill_baseline",
+        "--drill-baseline": "drill_baseline", "--drill-ctk-settings": "drill_ctk_settings",
     }  # fmt: skip
     assert [n for n, _ in inis] == [s.ini for s in TABLE if s.ini]
     assert all(d in ("", []) for _, d in inis)  # defaults live in chaos_rec.settings only
