@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from chaos_rec.backends.shell import Shell, substitute
+from chaos_rec.backends.shell import Shell, placeholders, substitute
 from chaos_rec.backends.spec import Reader, base_dict
 from chaos_rec.core.target import Deployment
 from chaos_rec.errors import FaultError
@@ -185,7 +185,7 @@ class CommandProcesses:
 
     def _signal(self, step: str, template: str, replica: str) -> None:
         values = _replica_values(self.dep, replica)
-        if "{pid}" in template:
+        if "pid" in placeholders(template):
             values["pid"] = str(self.pid(replica))
         self.shell.check(f"processes.{step}", substitute(template, values))
 
@@ -204,13 +204,14 @@ class CommandProcesses:
     def wait_restored(self, replica: str, timeout_s: float) -> float:
         """Poll ``ready`` until it exits 0; the seconds waited (FaultError past the timeout)."""
         limit = self.spec.wait_restored_timeout_s or timeout_s
+        values = _replica_values(self.dep, replica)
+        needs_pid = "pid" in placeholders(self.spec.ready)
         start = time.monotonic()
         last = "no check finished"
         while True:
             left = limit - (time.monotonic() - start)
             try:
-                values = _replica_values(self.dep, replica)
-                if "{pid}" in self.spec.ready:
+                if needs_pid:
                     values["pid"] = str(self.pid(replica))
                 command = substitute(self.spec.ready, values)
                 out = self.shell.run(

@@ -101,9 +101,9 @@ class Shell:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             _kill_group(proc)
+            hint = " (raise timeout_s in its deployment-file section)" if timeout_s is None else ""
             raise FaultError(
-                f"{step} timed out after {timeout:g}s: `{self.shown(command)}` "
-                "(raise its timeout_s in the deployment file if it is just slow)"
+                f"{step} timed out after {timeout:g}s: `{self.shown(command)}`{hint}"
             ) from exc
         return Outcome(proc.returncode, self.mask(out), self.mask(_last_line(err, out)))
 

@@ -277,3 +277,17 @@ def test_from_dict_refuses_bad_input(cls: Any, section: Any, message: str) -> No
     msg = str(info.value)
     assert "\n" not in msg and info.value.__cause__ is None
     assert msg.startswith(f"{WHERE}: {message}")
+
+
+def test_pid_placeholder_fetches_the_pid_and_shell_vars_do_not(tmp_path: Path) -> None:
+    log = _log(tmp_path)
+    procs = _procs(tmp_path, pid="exit 4", resume=f"echo ${{pid:-none}} >> {log}")
+    procs.resume("replica-0")  # ${pid} is the shell's: the failing pid command is not run
+    assert log.read_text() == "none\n"
+    with pytest.raises(FaultError, match=r"^processes\.pid exited 4"):
+        _procs(tmp_path, pid="exit 4").kill("replica-0")
+
+
+def test_unknown_replica_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no replica 'replica-9'"):
+        _procs(tmp_path).wait_restored("replica-9", 1.0)
