@@ -3,7 +3,7 @@
 A deployment file's section names one command per step, so systemd, supervisord, docker or ssh
 all work::
 
-    "processes": {"backend": "command",
+    "processes": {"kind": "command",
                   "pid": "supervisorctl -c /etc/sv.conf pid {replica}",
                   "kill": "supervisorctl -c /etc/sv.conf signal KILL {replica}",
                   "hang": "supervisorctl -c /etc/sv.conf signal STOP {replica}",

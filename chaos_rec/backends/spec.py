@@ -1,6 +1,6 @@
 """Reading one ``command`` section of a deployment file: each bad key is one ConfigError line.
 
-Every section may hold ``backend`` (``"command"``), ``timeout_s`` (seconds per command),
+Every section may hold ``kind`` (``"command"``), ``timeout_s`` (seconds per command),
 ``env`` (a string-to-string object added to the environment) and ``secret_env`` (names of
 environment variables whose values are masked wherever a command is shown).
 """
@@ -17,7 +17,7 @@ from chaos_rec.errors import ConfigError
 
 __all__ = ["COMMON_KEYS", "Reader", "base_dict"]
 
-COMMON_KEYS: Final = frozenset({"backend", "timeout_s", "env", "secret_env"})
+COMMON_KEYS: Final = frozenset({"kind", "timeout_s", "env", "secret_env"})
 _ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -32,9 +32,9 @@ class Reader:
         if unknown:
             known = ", ".join(sorted(set(keys) | COMMON_KEYS))
             raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {known})")
-        backend = data.get("backend", "command")
+        backend = data.get("kind", "command")
         if backend != "command":
-            raise ConfigError(f"{where}.backend: expected 'command', got {backend!r}")
+            raise ConfigError(f"{where}.kind: expected 'command', got {backend!r}")
 
     def string(self, key: str) -> str | None:
         """An optional non-empty string."""
@@ -105,7 +105,7 @@ def base_dict(
     backend: str, timeout_s: float, env: Mapping[str, str], secret_env: tuple[str, ...]
 ) -> dict[str, Any]:
     """The keys every command section shares, as the deployment file holds them."""
-    out: dict[str, Any] = {"backend": backend, "timeout_s": timeout_s}
+    out: dict[str, Any] = {"kind": backend, "timeout_s": timeout_s}
     if env:
         out["env"] = dict(env)
     if secret_env:

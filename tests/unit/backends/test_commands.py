@@ -226,7 +226,7 @@ def test_to_dict_round_trips(tmp_path: Path) -> None:
         {"push": "p {bundle}", "version": "v", "reference_bundle": str(tmp_path)}, WHERE
     )
     assert RolloutCommands.from_dict(roll.to_dict(), WHERE) == roll
-    assert roll.to_dict()["backend"] == "command"
+    assert roll.to_dict()["kind"] == "command"
 
 
 _PROCS = {"kill": "k", "hang": "h", "resume": "r", "ready": "ok"}
@@ -247,8 +247,8 @@ _PROCS = {"kill": "k", "hang": "h", "resume": "r", "ready": "ok"}
         (ProcessCommands, {**_PROCS, "hang": 3}, "processes.hang: must be a non-empty string"),
         (ProcessCommands, {**_PROCS, "resume": "  "}, "processes.resume: must be a non-empty string"),
         (ProcessCommands, {**_PROCS, "restart": "x"}, "processes: unknown key 'restart'"),
-        (ProcessCommands, {**_PROCS, "backend": "k8s"},
-         "processes.backend: expected 'command', got 'k8s'"),
+        (ProcessCommands, {**_PROCS, "kind": "k8s"},
+         "processes.kind: expected 'command', got 'k8s'"),
         (ProcessCommands, {**_PROCS, "timeout_s": 0}, "processes.timeout_s: must be positive"),
         (ProcessCommands, {**_PROCS, "timeout_s": True},
          "processes.timeout_s: must be a number of seconds"),
