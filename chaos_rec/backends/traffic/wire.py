@@ -144,8 +144,11 @@ def _parse(spec: TrafficSpec, body: Any, k: int | None) -> Answer:
                 raise NoMatch(f"no parameter {spec.fallback_parameter}")
             tier = _tier(params[spec.fallback_parameter], spec.fallback_ok)
         return Answer(tuple(ids[:k]), tier)
-    found = compile_selector(spec.items, "traffic.items").select(body)
-    if len(found) == 1 and isinstance(found[0], list):  # `data.recs`: the list itself
+    selector = compile_selector(spec.items, "traffic.items")
+    found = selector.select(body)
+    if not selector.many:  # `data.recs`: the one value selected is the list of ids
+        if not isinstance(found[0], list):
+            raise NoMatch(f"{spec.items} is not a list")
         found = found[0]
     ids = [_item_id(v) for v in found]
     tier = "none"
