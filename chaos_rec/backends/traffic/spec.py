@@ -4,6 +4,15 @@ The deployment file's ``traffic`` section becomes a :class:`TrafficSpec` in
 :meth:`TrafficSpec.from_dict`, which names the bad key in one line
 (``deployment file X: traffic.items: ...``); :meth:`TrafficSpec.to_dict` gives back a dict
 that ``from_dict`` reads to an equal spec (the Locust subprocess gets it as JSON).
+
+Every kind takes ``headers`` (name -> string). ``oip-v2`` sends the user id (and, with
+``k_input``, k) as a named tensor of shape [1] and reads item ids from the output named
+``items_output``; ``http`` fills a template: in ``path`` and in the strings of ``body``,
+``{user_id}``, ``{k}`` and ``{query}`` are replaced (a string that is exactly ``"{user_id}"`` or
+``"{k}"`` becomes the integer, exactly ``"{query}"`` the query or null; inside a longer string
+no query is ""); ``items`` and ``fallback`` are selectors (:mod:`.selector`). A fallback marker
+(``fallback_output``/``fallback_parameter``/``fallback``) needs ``fallback_ok``: the value that
+means the model answered; any other value is the answer's tier.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ OIP_PARAM = TrafficSpec.from_dict(
 )  # fmt: skip
 HTTP = TrafficSpec.from_dict(
     {"kind": "http", "path": "/api/{user_id}/recs", "headers": {"authorization": "Bearer t"},
-     "body": {"user": "{user_id}", "count": "{k}", "q": "{query}", "note": "u{user_id}/k{k}",
+     "body": {"user": "{user_id}", "count": "{k}", "q": "{query}", "note": "u{user_id}/k{k}/q={query}",
               "ctx": [{"search": "{query}"}, 1, True, None]},
      "items": "data.recs[*].id", "fallback": "data.mode", "fallback_ok": "model"},
     W,
@@ -73,11 +73,12 @@ def test_http_template_fills_placeholders() -> None:
         "POST", "/api/42/recs", {"authorization": "Bearer t"},
     )  # fmt: skip
     assert req.json_body == {
-        "user": 42, "count": 5, "q": "sci fi", "note": "u42/k5",
+        "user": 42, "count": 5, "q": "sci fi", "note": "u42/k5/q=sci fi",
         "ctx": [{"search": "sci fi"}, 1, True, None],
     }  # fmt: skip
     none = build_request(HTTP, 42, 5, None).json_body
     assert none["q"] is None and none["ctx"][0] == {"search": None}
+    assert none["note"] == "u42/k5/q="
 
 
 def test_http_path_placeholders_are_url_quoted() -> None:
