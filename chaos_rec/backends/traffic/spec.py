@@ -6,13 +6,14 @@ The deployment file's ``traffic`` section becomes a :class:`TrafficSpec` in
 that ``from_dict`` reads to an equal spec (the Locust subprocess gets it as JSON).
 
 Every kind takes ``headers`` (name -> string). ``oip-v2`` sends the user id (and, with
-``k_input``, k) as a named tensor of shape [1] and reads item ids from the output named
-``items_output``; ``http`` fills a template: in ``path`` and in the strings of ``body``,
-``{user_id}``, ``{k}`` and ``{query}`` are replaced (a string that is exactly ``"{user_id}"`` or
-``"{k}"`` becomes the integer, exactly ``"{query}"`` the query or null; inside a longer string
-no query is ""); ``items`` and ``fallback`` are selectors (:mod:`.selector`). A fallback marker
-(``fallback_output``/``fallback_parameter``/``fallback``) needs ``fallback_ok``: the value that
-means the model answered; any other value is the answer's tier.
+``k_input``, k) as a named tensor of ``shape`` [1] ([1, 1] for a model with a batch
+dimension) and reads item ids from the output named ``items_output``; ``http`` fills a
+template: in ``path`` and in the strings of ``body``, ``{user_id}``, ``{k}`` and ``{query}``
+are replaced (a string that is exactly ``"{user_id}"`` or ``"{k}"`` becomes the integer,
+exactly ``"{query}"`` the query or null; inside a longer string no query is ""); ``items``
+and ``fallback`` are selectors (:mod:`.selector`). A fallback marker (``fallback_output``,
+``fallback_parameter`` or ``fallback``) needs ``fallback_ok``: the value that means the
+model answered; any other value is the answer's tier.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ KINDS: Final[Mapping[str, tuple[str, ...]]] = {
         "version",
         "user_input",
         "user_datatype",
+        "shape",
         "k_input",
         "k_datatype",
         "items_output",
@@ -63,6 +65,7 @@ class TrafficSpec:
     version: str | None = None
     user_input: str = "user_id"
     user_datatype: str = "INT64"
+    shape: tuple[int, ...] = (1,)  # of each input tensor; [1, 1] for a model with a batch dim
     k_input: str | None = None
     k_datatype: str = "INT64"
     items_output: str | None = None
@@ -111,7 +114,8 @@ class TrafficSpec:
         """The spec as plain JSON data (what :meth:`from_dict` reads back to an equal spec)."""
         out: dict[str, Any] = {"kind": self.kind, "headers": dict(self.headers)}
         for key in KINDS[self.kind]:
-            out[key] = getattr(self, key)
+            value = getattr(self, key)
+            out[key] = list(value) if isinstance(value, tuple) else value
         return out
 
 
@@ -159,6 +163,18 @@ def _check_oip(values: dict[str, Any], where: str) -> None:
             raise ConfigError(
                 f"{where}.{key}: must be one of {', '.join(OIP_DATATYPES)}, got {values[key]!r}"
             )
+    if "shape" in values:
+        shape = values["shape"]
+        if (
+            not isinstance(shape, list)
+            or not shape
+            or any(type(d) is not int or d != 1 for d in shape)
+        ):
+            raise ConfigError(
+                f"{where}.shape: must be a list of 1s (one element: [1], or [1, 1] with a "
+                f"batch dimension), got {shape!r}"
+            )
+        values["shape"] = tuple(shape)
     if values.get("fallback_output") and values.get("fallback_parameter"):
         raise ConfigError(
             f"{where}.fallback_parameter: give fallback_output or fallback_parameter, not both"

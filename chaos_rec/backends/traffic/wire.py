@@ -47,9 +47,9 @@ def infer_path(spec: TrafficSpec) -> str:
     return f"/v2/models/{spec.model}{version}/infer"
 
 
-def _tensor(name: str, datatype: str, value: int) -> dict[str, Any]:
+def _tensor(name: str, datatype: str, shape: tuple[int, ...], value: int) -> dict[str, Any]:
     data: int | str = str(value) if datatype == "BYTES" else value
-    return {"name": name, "shape": [1], "datatype": datatype, "data": [data]}
+    return {"name": name, "shape": list(shape), "datatype": datatype, "data": [data]}
 
 
 def _fill(value: Any, user_id: int, k: int, query: str | None) -> Any:
@@ -79,9 +79,9 @@ def build_request(spec: TrafficSpec, user_id: int, k: int, query: str | None) ->
         body = dict(zip(GATEWAY_FIELDS, (int(user_id), int(k), query), strict=True))
         return HttpRequest("POST", GATEWAY_PATH, headers, body)
     if spec.kind == "oip-v2":
-        inputs = [_tensor(spec.user_input, spec.user_datatype, int(user_id))]
+        inputs = [_tensor(spec.user_input, spec.user_datatype, spec.shape, int(user_id))]
         if spec.k_input:
-            inputs.append(_tensor(spec.k_input, spec.k_datatype, int(k)))
+            inputs.append(_tensor(spec.k_input, spec.k_datatype, spec.shape, int(k)))
         wanted = [spec.items_output, spec.fallback_output]
         outputs = [{"name": name} for name in wanted if name]
         return HttpRequest(

@@ -24,6 +24,10 @@ BAD: list[tuple[Any, str]] = [
     ({**OIP, "model": "a/b"}, "traffic.model: must be a name"),
     ({**OIP, "user_datatype": "FP32"}, "traffic.user_datatype: must be one of INT64"),
     ({**OIP, "k_datatype": "STRING"}, "traffic.k_datatype: must be one of"),
+    ({**OIP, "shape": [2]}, "traffic.shape: must be a list of 1s"),
+    ({**OIP, "shape": []}, "traffic.shape: must be a list of 1s"),
+    ({**OIP, "shape": "1"}, "traffic.shape: must be a list of 1s"),
+    ({**OIP, "shape": [True]}, "traffic.shape: must be a list of 1s"),
     ({**OIP, "fallback_output": "f"}, "traffic.fallback_ok: required with a fallback marker"),
     ({**OIP, "fallback_ok": "none"}, "traffic.fallback_ok: given without a fallback marker"),
     (
@@ -68,7 +72,7 @@ GOOD: list[dict[str, Any]] = [
         "fallback_output": "tier",
         "fallback_ok": "none",
     },
-    {**OIP, "fallback_parameter": "degraded", "fallback_ok": False},
+    {**OIP, "fallback_parameter": "degraded", "fallback_ok": False, "shape": [1, 1]},
     HTTP,
     {
         **HTTP,

@@ -16,7 +16,7 @@ OIP = TrafficSpec.from_dict(
 )
 OIP_FULL = TrafficSpec.from_dict(
     {"kind": "oip-v2", "model": "recommender", "version": "2", "user_input": "USER",
-     "user_datatype": "INT32", "k_input": "K", "k_datatype": "BYTES",
+     "user_datatype": "INT32", "shape": [1, 1], "k_input": "K", "k_datatype": "BYTES",
      "items_output": "ITEMS", "fallback_output": "TIER", "fallback_ok": "none"},
     W,
 )  # fmt: skip
@@ -60,8 +60,8 @@ def test_oip_v2_request_with_version_k_and_marker() -> None:
     assert req.path == "/v2/models/recommender/versions/2/infer"
     assert req.json_body == {
         "inputs": [
-            {"name": "USER", "shape": [1], "datatype": "INT32", "data": [42]},
-            {"name": "K", "shape": [1], "datatype": "BYTES", "data": ["10"]},
+            {"name": "USER", "shape": [1, 1], "datatype": "INT32", "data": [42]},
+            {"name": "K", "shape": [1, 1], "datatype": "BYTES", "data": ["10"]},
         ],
         "outputs": [{"name": "ITEMS"}, {"name": "TIER"}],
     }
