@@ -1,0 +1,78 @@
+"""AdapterTraffic: the ``Traffic`` seam for any :class:`TrafficSpec`, over one pooled client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from chaos_rec.backends.traffic.spec import TrafficSpec
+from chaos_rec.backends.traffic.wire import build_request, parse_answer
+from chaos_rec.core.seams import Answer
+from chaos_rec.errors import ConfigError, ProbeError
+from chaos_rec.jsonhttp import call
+
+__all__ = ["AdapterTraffic"]
+
+
+class AdapterTraffic:
+    """Requests for users through the adapter ``spec`` names, below ``base_url``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        spec: TrafficSpec,
+        timeout_s: float,
+        *,
+        holdout: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"traffic URL must start with http:// or https://, got {base_url!r}")
+        if timeout_s <= 0:
+            raise ConfigError(f"traffic timeout_s must be positive, got {timeout_s!r}")
+        self.base_url = base_url.rstrip("/")
+        self.spec = spec
+        self.timeout_s = float(timeout_s)
+        self.holdout = holdout
+        self._transport = transport  # tests pass an httpx.MockTransport
+        self._client: httpx.Client | None = None
+
+    def start_load(
+        self, run_dir: Path, *, rps: float, users: int, seed: int, timeout_s: float
+    ) -> Any:
+        """Locust (a subprocess) through the adapter; only chaos-rec's until Locust is wired."""
+        if self.spec.kind != "chaos-rec":
+            raise ConfigError(
+                f"load through the {self.spec.kind} adapter comes with the Locust integration"
+            )
+        from chaos_rec.load import LoadRunner
+
+        holdout = self.holdout if self.holdout and self.holdout.is_file() else None
+        runner = LoadRunner(
+            self.base_url, run_dir, rps=rps, users=users, seed=seed, holdout=holdout,
+            timeout_s=timeout_s,
+        )  # fmt: skip
+        return runner.start()
+
+    def recommend(self, user_id: int, k: int, query: str | None = None) -> Answer | None:
+        """One request; None unless it was answered with 200 and a readable body."""
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.timeout_s, transport=self._transport)
+        req = build_request(self.spec, user_id, k, query)
+        try:
+            reply = call(
+                req.method, self.base_url + req.path, into=ProbeError, timeout=self.timeout_s,
+                json=req.json_body, headers=req.headers or None, client=self._client,
+                what=f"{self.spec.kind} {req.method} {self.base_url}{req.path}",
+            )  # fmt: skip
+        except ProbeError:
+            return None
+        return parse_answer(self.spec, reply.status, reply.data, k)
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,203 @@
+"""AdapterTraffic over httpx.MockTransport (no sockets), and chaos-rec parity with today's code."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+
+import chaos_rec.load
+from chaos_rec.backends.reference import GatewayTraffic
+from chaos_rec.backends.traffic import AdapterTraffic, TrafficSpec, build_request, parse_answer
+from chaos_rec.core.seams import Answer
+from chaos_rec.core.target import Deployment
+from chaos_rec.errors import ConfigError
+
+LOCUSTFILE = Path(chaos_rec.load.__file__).with_name("locustfile.py")
+BASE = "http://rec.test:8080"
+GATEWAY = TrafficSpec.from_dict({"kind": "chaos-rec"}, "traffic")
+OIP = TrafficSpec.from_dict(
+    {"kind": "oip-v2", "model": "recommender", "items_output": "item_ids", "k_input": "k",
+     "headers": {"authorization": "Bearer t"}},
+    "traffic",
+)  # fmt: skip
+
+
+class Recorder:
+    """A MockTransport handler answering ``reply`` and keeping every request."""
+
+    def __init__(self, reply: httpx.Response | Exception) -> None:
+        self.reply = reply
+        self.seen: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        return self.reply
+
+
+def _adapter(spec: TrafficSpec, rec: Recorder) -> AdapterTraffic:
+    return AdapterTraffic(BASE + "/", spec, 2.5, transport=httpx.MockTransport(rec))
+
+
+# --- the chaos-rec kind is today's contract --------------------------------------------------
+
+
+def _locust_shopper() -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(LOCUSTFILE.read_text(encoding="utf-8"))
+    shopper = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Shopper")
+    return {f.name: f for f in shopper.body if isinstance(f, ast.FunctionDef)}
+
+
+def _locust_bodies() -> list[ast.Dict]:
+    """The dict literals ``Shopper._body`` returns (the request bodies Locust sends)."""
+    returns = [n for n in ast.walk(_locust_shopper()["_body"]) if isinstance(n, ast.Return)]
+    bodies = [r.value.elts[0] for r in returns if isinstance(r.value, ast.Tuple)]
+    assert bodies and all(isinstance(b, ast.Dict) for b in bodies)
+    return [b for b in bodies if isinstance(b, ast.Dict)]
+
+
+@pytest.mark.parametrize("query", ["comedy", None])
+def test_the_chaos_rec_body_is_the_locustfiles_byte_for_byte(query: str | None) -> None:
+    for node in _locust_bodies():
+        # evaluate the locustfile's own expression for user 42, k 10 and the query
+        names = {"uid": 42, "self": SimpleNamespace(k=10), "query": query,
+                 "kind": "search" if query else "personalised"}  # fmt: skip
+        locust_body = eval(compile(ast.Expression(node), str(LOCUSTFILE), "eval"), {}, names)
+        ours = build_request(GATEWAY, 42, 10, locust_body["query"]).json_body
+        # Locust's FastHttpSession sends json.dumps(body); compare the bytes it would send
+        assert json.dumps(ours) == json.dumps(locust_body)
+
+
+def test_the_chaos_rec_path_and_marker_are_the_locustfiles() -> None:
+    task = _locust_shopper()["recommend"]
+    post = next(
+        n for n in ast.walk(task)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "post"
+    )  # fmt: skip
+    assert isinstance(post.args[0], ast.Constant)
+    assert build_request(GATEWAY, 1, 10, None).path == post.args[0].value
+    gets = [
+        n.args[0].value for n in ast.walk(task)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "get"
+        and n.args and isinstance(n.args[0], ast.Constant)
+    ]  # fmt: skip
+    assert len(gets) == 1  # the tier the load records
+    assert parse_answer(GATEWAY, 200, {"items": [], gets[0]: "popular"}) == Answer((), "popular")
+
+
+@pytest.mark.parametrize("query", ["comedy", None])
+def test_the_chaos_rec_kind_sends_what_gateway_traffic_sends(query: str | None) -> None:
+    answer = {"items": [{"item_id": 5}, {"item_id": 2}, {"item_id": 9}], "fallback": "none"}
+    ours, theirs = (
+        Recorder(httpx.Response(200, json=answer)),
+        Recorder(httpx.Response(200, json=answer)),
+    )
+    dep = Deployment(source="test", gateway_url=BASE, toxiproxy_url=None, redis_url=None,
+                     replicas=())  # fmt: skip
+    gateway = GatewayTraffic(dep, 2.5)
+    gateway._client = httpx.Client(transport=httpx.MockTransport(theirs), timeout=2.5)
+    adapter = _adapter(GATEWAY, ours)
+    assert adapter.recommend(42, 2, query) == gateway.recommend(42, 2, query)
+    assert adapter.recommend(42, 2, query) == Answer((5, 2), "none")
+    a, b = ours.seen[0], theirs.seen[0]
+    assert (a.method, str(a.url), a.content) == (b.method, str(b.url), b.content)
+    assert a.headers["content-type"] == b.headers["content-type"] == "application/json"
+    adapter.close()
+    gateway.close()
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+def test_oip_v2_request_on_the_wire_and_its_answer() -> None:
+    rec = Recorder(httpx.Response(200, json={
+        "model_name": "recommender",
+        "outputs": [{"name": "item_ids", "shape": [1, 3], "datatype": "INT64", "data": [7, 8, 9]}],
+    }))  # fmt: skip
+    traffic = _adapter(OIP, rec)
+    assert traffic.recommend(42, 2) == Answer((7, 8), "none")
+    sent = rec.seen[0]
+    assert (sent.method, str(sent.url)) == ("POST", BASE + "/v2/models/recommender/infer")
+    assert sent.headers["authorization"] == "Bearer t"
+    assert json.loads(sent.content) == {
+        "inputs": [
+            {"name": "user_id", "shape": [1], "datatype": "INT64", "data": [42]},
+            {"name": "k", "shape": [1], "datatype": "INT64", "data": [2]},
+        ],
+        "outputs": [{"name": "item_ids"}],
+    }
+    assert sent.extensions["timeout"] == {"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}
+    traffic.close()
+
+
+def test_one_pooled_client_until_closed() -> None:
+    rec = Recorder(httpx.Response(200, json={"items": [], "fallback": "none"}))
+    traffic = _adapter(GATEWAY, rec)
+    traffic.recommend(1, 10)
+    client = traffic._client
+    traffic.recommend(2, 10)
+    assert client is not None and traffic._client is client
+    traffic.close()
+    assert traffic._client is None and client.is_closed
+    traffic.close()  # closing twice is fine
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        httpx.Response(503, json={"error": "overloaded"}),
+        httpx.Response(200, text="not json"),
+        httpx.Response(200, json={"outputs": [{"name": "scores", "data": [1.0]}]}),
+        httpx.ConnectError("refused"),
+        httpx.ReadTimeout("slow"),
+    ],
+)
+def test_no_answer_is_none(reply: httpx.Response | Exception) -> None:
+    traffic = _adapter(OIP, Recorder(reply))
+    assert traffic.recommend(42, 10) is None
+    traffic.close()
+
+
+def test_load_through_other_kinds_waits_for_the_locust_wiring(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"^load through the oip-v2 adapter comes with the Locust"
+    ):
+        _adapter(OIP, Recorder(httpx.Response(200))).start_load(
+            tmp_path, rps=5, users=2, seed=1, timeout_s=2.0
+        )
+
+
+def test_chaos_rec_load_is_the_load_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[tuple[Any, ...]] = []
+
+    class FakeRunner:
+        def __init__(self, url: str, run_dir: Path, **kw: Any) -> None:
+            made.append((url, run_dir, kw))
+
+        def start(self) -> str:
+            return "handle"
+
+    monkeypatch.setattr(chaos_rec.load, "LoadRunner", FakeRunner)
+    holdout = tmp_path / "holdout.json"
+    holdout.write_text("[]")
+    traffic = AdapterTraffic(BASE, GATEWAY, 2.5, holdout=holdout)
+    assert traffic.start_load(tmp_path, rps=5, users=2, seed=1, timeout_s=2.0) == "handle"
+    assert made == [(BASE, tmp_path, {"rps": 5, "users": 2, "seed": 1, "holdout": holdout,
+                                      "timeout_s": 2.0})]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("url", "timeout", "message"),
+    [("rec.test:80", 1.0, "traffic URL must start with http://"),
+     (BASE, 0.0, "traffic timeout_s must be positive")],
+)  # fmt: skip
+def test_bad_client_settings(url: str, timeout: float, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        AdapterTraffic(url, GATEWAY, timeout)
