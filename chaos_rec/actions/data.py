@@ -24,8 +24,7 @@ __all__ = [
 def restart_redis_empty(*, configuration: Cfg = None, secrets: Cfg = None) -> dict[str, Any]:
     """Feature-store data loss: restart Redis with its data wiped; verifies it holds no key."""
     cfg, dep = setup(configuration, secrets)
-    dep.require_managed("restart_redis_empty")
-    store = backends.data(dep, cfg.timeout_s)
+    store = backends.data(dep, cfg.timeout_s, wipe="restart_redis_empty")
     before = store.size()
     ledger().remember(
         "redis:wiped",

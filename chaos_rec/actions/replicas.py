@@ -18,8 +18,7 @@ def kill_replica(
     """Lose a GPU node: SIGKILL a replica (the supervisor restarts it); verifies it died."""
     cfg, dep = setup(configuration, secrets)
     rep = dep.replica(target)
-    dep.require_managed("kill_replica")
-    procs = backends.processes(dep)
+    procs = backends.processes(dep, "kill_replica")
     pid = procs.pid(rep.name)
     procs.kill(rep.name)
     if not wait_until(lambda: proc_state(pid) in ("X", "Z"), 5.0):
@@ -43,8 +42,7 @@ def wait_replica_restored(
     """Wait until the supervisor has restored a replica and it reports ready."""
     cfg, dep = setup(configuration, secrets)
     rep = dep.replica(target)
-    dep.require_managed("wait_replica_restored")
-    procs = backends.processes(dep)
+    procs = backends.processes(dep, "wait_replica_restored")
     waited = procs.wait_restored(rep.name, timeout_s)
     ledger().forget(f"kill:{rep.name}")
     mark(cfg, "recovery", "wait_replica_restored")
@@ -57,8 +55,7 @@ def hang_replica(
     """Hang a GPU node: SIGSTOP a replica; verifies its /proc state is T (stopped)."""
     cfg, dep = setup(configuration, secrets)
     rep = dep.replica(target)
-    dep.require_managed("hang_replica")
-    procs = backends.processes(dep)
+    procs = backends.processes(dep, "hang_replica")
     pid = procs.pid(rep.name)
     ledger().remember(
         f"hang:{rep.name}",
@@ -80,8 +77,7 @@ def resume_replica(
     """Resume a hung replica (SIGCONT); verifies it is no longer stopped."""
     cfg, dep = setup(configuration, secrets)
     rep = dep.replica(target)
-    dep.require_managed("resume_replica")
-    procs = backends.processes(dep)
+    procs = backends.processes(dep, "resume_replica")
     pid = procs.pid(rep.name)
     was_stopped = proc_state(pid) == "T"
     procs.resume(rep.name)

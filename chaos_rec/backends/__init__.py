@@ -1,29 +1,45 @@
 """Backends of the drill seams (``chaos_rec.core.seams``), chosen per deployment.
 
-Today every seam has the reference stack's backend (``chaos_rec.backends.reference``) and links
-go through any Toxiproxy-API server; a deployment file that names other backends comes with the
-any-deployment work. The doors call these and hand the seams to the core.
+A deployment file names a backend per seam (``traffic``, ``processes``, ``data``, ``rollout``,
+each ``{"kind": …}``, see ``chaos_rec/schemas/deployment.schema.json``); without one a seam
+gets the reference stack's backend (``chaos_rec.backends.reference``). Links always go through
+a Toxiproxy-API server. The doors call these and hand the seams to the core.
 """
 
 from __future__ import annotations
 
-from chaos_rec.core.seams import FeatureData, Links, Processes, Rollout, Traffic
-from chaos_rec.core.target import Deployment
+from collections.abc import Callable
 
-__all__ = ["data", "links", "processes", "rollout", "traffic"]
+from chaos_rec.core.seams import FeatureData, Links, Processes, Rollout, Traffic
+from chaos_rec.core.target import SEAMS, Deployment
+from chaos_rec.errors import ChaosRecError
+
+__all__ = ["check", "data", "links", "processes", "rollout", "traffic"]
+
+
+def _where(dep: Deployment, seam: str) -> str:
+    return f"deployment file {dep.source}: {seam}"
 
 
 def traffic(dep: Deployment, timeout_s: float) -> Traffic:
-    """Load and quality replay for the deployment's API."""
-    from chaos_rec.backends.reference import GatewayTraffic
+    """Load and quality replay through the deployment's API adapter (default: chaos-rec)."""
+    from chaos_rec.backends.adapters import AdapterTraffic, TrafficSpec
 
-    return GatewayTraffic(dep, timeout_s)
+    _, section = dep.backend("traffic", "chaos-rec")
+    spec = TrafficSpec.from_dict(section or {"kind": "chaos-rec"}, _where(dep, "traffic"))
+    return AdapterTraffic(dep.gateway_url, spec, timeout_s, holdout=dep.holdout)
 
 
-def processes(dep: Deployment) -> Processes:
-    """Replica processes (the reference supervisor)."""
+def processes(dep: Deployment, what: str = "process faults") -> Processes:
+    """Replica processes: shell commands, else the reference supervisor (``what`` needs it)."""
+    kind, section = dep.backend("processes", "reference")
+    if kind == "command":
+        from chaos_rec.backends.commands import CommandProcesses, ProcessCommands
+
+        return CommandProcesses(ProcessCommands.from_dict(section, _where(dep, "processes")), dep)
     from chaos_rec.backends.reference import SupervisorProcesses
 
+    dep.require_managed(what)
     return SupervisorProcesses(dep)
 
 
@@ -36,15 +52,49 @@ def links(dep: Deployment, timeout_s: float) -> Links:
     return ToxiproxyClient(url, timeout=timeout_s)
 
 
-def data(dep: Deployment, timeout_s: float) -> FeatureData:
-    """The feature store (Redis, restored by materialising from the bundle)."""
+def data(dep: Deployment, timeout_s: float, wipe: str | None = None) -> FeatureData:
+    """The feature store: shell commands, else Redis restored by materialising the bundle.
+
+    ``wipe`` names the fault about to wipe it: Redis is wiped by restarting the reference
+    stack's, so that needs its supervisor.
+    """
+    kind, section = dep.backend("data", "redis")
+    if kind == "command":
+        from chaos_rec.backends.commands import CommandFeatureData, DataCommands
+
+        return CommandFeatureData(DataCommands.from_dict(section, _where(dep, "data")))
     from chaos_rec.backends.reference import RedisFeatureData
 
+    if wipe is not None:
+        dep.require_managed(wipe)
     return RedisFeatureData(dep, timeout_s)
 
 
 def rollout(dep: Deployment, timeout_s: float, admin_token: str | None = None) -> Rollout:
-    """Model versions on the replicas (the reference server's admin reload)."""
+    """Model versions: shell commands, else the reference server's admin reload."""
+    kind, section = dep.backend("rollout", "reference")
+    if kind == "command":
+        from chaos_rec.backends.commands import CommandRollout, RolloutCommands
+
+        return CommandRollout(RolloutCommands.from_dict(section, _where(dep, "rollout")), dep)
     from chaos_rec.backends.reference import ReferenceRollout
 
     return ReferenceRollout(dep, timeout_s, admin_token)
+
+
+def check(dep: Deployment, timeout_s: float = 5.0) -> list[str]:
+    """Build the backend of every seam the deployment file names: what is wrong, one line each."""
+    build: dict[str, Callable[[], object]] = {
+        "traffic": lambda: traffic(dep, timeout_s),
+        "processes": lambda: processes(dep),
+        "data": lambda: data(dep, timeout_s),
+        "rollout": lambda: rollout(dep, timeout_s),
+    }
+    problems: list[str] = []
+    for seam in SEAMS:
+        if seam in dep.backends:
+            try:
+                build[seam]()
+            except ChaosRecError as exc:
+                problems.append(str(exc))
+    return problems

@@ -13,17 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from chaos_rec.backends.net import admin_request
 from chaos_rec.boundary import translating
-from chaos_rec.core.seams import Answer
 from chaos_rec.core.target import Deployment
-from chaos_rec.errors import ConfigError, FaultError, ProbeError
-from chaos_rec.jsonhttp import call
+from chaos_rec.errors import ConfigError, FaultError
 
 __all__ = [
-    "GatewayTraffic",
     "RedisFeatureData",
     "ReferenceRollout",
     "SupervisorProcesses",
@@ -201,49 +196,3 @@ class ReferenceRollout:
     def reference_bundle(self) -> Path | None:
         """The deployment's own bundle."""
         return self.dep.bundle.absolute() if self.dep.bundle else None
-
-
-class GatewayTraffic:
-    """The chaos-rec gateway contract: ``POST /v1/recommend``, ``items[].item_id``, ``fallback``."""
-
-    def __init__(self, dep: Deployment, timeout_s: float) -> None:
-        self.dep = dep
-        self.timeout_s = timeout_s
-        self._client: httpx.Client | None = None
-
-    def start_load(
-        self, run_dir: Path, *, rps: float, users: int, seed: int, timeout_s: float
-    ) -> Any:
-        """Locust (a subprocess) driving the gateway; its rows land in the run dir."""
-        from chaos_rec.load import LoadRunner
-
-        holdout = self.dep.holdout if self.dep.holdout and self.dep.holdout.is_file() else None
-        runner = LoadRunner(
-            self.dep.gateway_url, run_dir, rps=rps, users=users, seed=seed, holdout=holdout,
-            timeout_s=timeout_s,
-        )  # fmt: skip
-        return runner.start()
-
-    def recommend(self, user_id: int, k: int, query: str | None = None) -> Answer | None:
-        """One request; None unless it was answered with 200."""
-        if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout_s)
-        try:
-            reply = call(
-                "POST", self.dep.gateway_url + "/v1/recommend", into=ProbeError,
-                timeout=self.timeout_s, client=self._client,
-                json={"user_id": int(user_id), "k": k, "query": query},
-            )  # fmt: skip
-        except ProbeError:
-            return None
-        if reply.status != 200 or not isinstance(reply.data, dict):
-            return None
-        body = reply.data
-        items = tuple(int(i["item_id"]) for i in body.get("items", []))[:k]
-        return Answer(items, str(body.get("fallback")))
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None

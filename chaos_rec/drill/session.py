@@ -198,7 +198,7 @@ class DrillSession:
             links = backends.links(dep, 5.0) if dep.toxiproxy_url else None
         except ChaosRecError as exc:
             return [str(exc)]
-        return preflight(dep, named_targets(experiment), links)
+        return backends.check(dep) + preflight(dep, named_targets(experiment), links)
 
     def new_run_dir(self, name: str) -> Path:
         """A fresh run dir for one drill under the state dir."""

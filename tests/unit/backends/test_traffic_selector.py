@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from chaos_rec.backends.traffic import compile_selector
-from chaos_rec.backends.traffic.selector import NoMatch
+from chaos_rec.backends.adapters import compile_selector
+from chaos_rec.backends.adapters.selector import NoMatch
 from chaos_rec.errors import ConfigError
 
 DOC: dict[str, Any] = {

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chaos_rec.backends.traffic import KINDS, TrafficSpec
+from chaos_rec.backends.adapters import KINDS, TrafficSpec
 from chaos_rec.errors import ConfigError
 
 WHERE = "deployment file d.json: traffic"

@@ -1,8 +1,8 @@
-"""The public surface of chaos_rec.backends.traffic changes only on purpose."""
+"""The public surface of chaos_rec.backends.adapters changes only on purpose."""
 
 from __future__ import annotations
 
-import chaos_rec.backends.traffic as traffic
+import chaos_rec.backends.adapters as traffic
 
 
 def test_public_surface() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from chaos_rec.backends.traffic import TrafficSpec, build_request, parse_answer
+from chaos_rec.backends.adapters import TrafficSpec, build_request, parse_answer
 from chaos_rec.core.seams import Answer
 
 W = "traffic"

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from chaos_rec.backends.traffic.spec import TrafficSpec
-from chaos_rec.backends.traffic.wire import build_request, parse_answer
+from chaos_rec.backends.adapters.spec import TrafficSpec
+from chaos_rec.backends.adapters.wire import build_request, parse_answer
 from chaos_rec.core.seams import Answer
 from chaos_rec.errors import ConfigError, ProbeError
 from chaos_rec.jsonhttp import call

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from chaos_rec.backends.traffic.selector import NoMatch, compile_selector
-from chaos_rec.backends.traffic.spec import TrafficSpec
+from chaos_rec.backends.adapters.selector import NoMatch, compile_selector
+from chaos_rec.backends.adapters.spec import TrafficSpec
 from chaos_rec.core.seams import Answer
 
 __all__ = [

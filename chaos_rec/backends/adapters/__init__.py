@@ -2,17 +2,17 @@
 
 Kinds: ``chaos-rec`` (the bundled gateway's ``POST /v1/recommend``), ``oip-v2`` (KServe/Triton
 Open Inference Protocol v2 REST ``/v2/models/{model}/infer``; gRPC ModelInfer is not here yet)
-and ``http`` (a declarative template with :mod:`~chaos_rec.backends.traffic.selector`
+and ``http`` (a declarative template with :mod:`~chaos_rec.backends.adapters.selector`
 selectors). :func:`build_request` and :func:`parse_answer` do no I/O, so the Locust subprocess
 and the quality replay can share them; :class:`AdapterTraffic` implements the ``Traffic`` seam.
 """
 
 from __future__ import annotations
 
-from chaos_rec.backends.traffic.adapter import AdapterTraffic
-from chaos_rec.backends.traffic.selector import Selector, compile_selector
-from chaos_rec.backends.traffic.spec import KINDS, TrafficSpec
-from chaos_rec.backends.traffic.wire import (
+from chaos_rec.backends.adapters.adapter import AdapterTraffic
+from chaos_rec.backends.adapters.selector import Selector, compile_selector
+from chaos_rec.backends.adapters.spec import KINDS, TrafficSpec
+from chaos_rec.backends.adapters.wire import (
     GATEWAY_FIELDS,
     GATEWAY_PATH,
     HttpRequest,
