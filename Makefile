@@ -34,9 +34,11 @@ sysdeps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "make: chromium is missing: install the Debian package 'chromium'" >&2; exit 1; fi; }
 
-# Start the reference stack (if not up), run every drill, stop what we started.
+# Start the reference stack (if not up), run every drill, stop what we started. Live phase
+# lines (-v) and the HTML report by default (DRILL_REPORT=... moves it); its path is printed.
+DRILL_REPORT ?= reports/drills
 drill: venv
-	@bash scripts/run-pytest.sh -m drill $(PYTEST_ARGS)
+	@bash scripts/run-pytest.sh -m drill -v --drill-report $(DRILL_REPORT) $(PYTEST_ARGS)
 
 # The whole suite: unit, integration, plugin, and the drill catalogue.
 test: venv sysdeps
