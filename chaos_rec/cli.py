@@ -16,6 +16,7 @@ _SUBCOMMANDS: dict[str, str] = {
     "stack": "chaos_rec.stack.cli",
     "toxiproxy": "chaos_rec.toxiproxy.cli",
     "report": "chaos_rec.report.cli",
+    "halt": "chaos_rec.halt",
 }
 
 
@@ -28,10 +29,13 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available sub-command."""
+    from chaos_rec import __version__
+
     parser = _OneLineParser(
         prog="chaos-rec",
         description="Disaster-recovery drills for AI recommender serving.",
     )
+    parser.add_argument("--version", action="version", version=f"chaos-rec {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module_name in _SUBCOMMANDS.values():

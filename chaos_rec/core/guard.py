@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +15,13 @@ from chaos_rec.core.ledger import FaultLedger, UndoReport
 from chaos_rec.core.rundir import stop_stale_load
 from chaos_rec.errors import ChaosRecError, FaultError, StackNotRunning
 
-__all__ = ["MARKER", "DrillGuard", "repair", "undo_faults"]
+__all__ = ["MARKER", "DrillGuard", "halt", "repair", "undo_faults"]
 
 MARKER = "drill-in-progress.json"
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, exited but not yet reaped by its parent, has ended)."""
     if pid <= 0:
         return False
     try:
@@ -28,7 +30,11 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust the signal check
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def repair(state_dir: Path, toxiproxy_url: str | None = None) -> list[str]:
@@ -161,3 +167,31 @@ class DrillGuard:
         elif done:
             lines.append("repaired leftovers: " + ", ".join(done))
         return lines
+
+
+def halt(state_dir: Path, toxiproxy_url: str | None = None, *, grace_s: float = 10.0) -> list[str]:
+    """The emergency stop: interrupt a drill in progress, then undo every fault there is.
+
+    A live drill session on ``state_dir`` gets SIGINT first (it rolls back as on Ctrl-C) and up
+    to ``grace_s`` to end; then the target is repaired whatever it did (the reference stack's
+    own repair, else a reset of the fault proxy) and every run's leftover load generator is
+    stopped. Returns what was done, one line each.
+    """
+    guard = DrillGuard(state_dir, toxiproxy_url)
+    done: list[str] = []
+    live = guard.other_session()
+    if live is not None:
+        pid = int(live["pid"])
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + grace_s
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        state = "ended" if not _pid_alive(pid) else f"still running after {grace_s:g} s"
+        done.append(f"interrupted drill {live.get('drill', '?')} (pid {pid}): {state}")
+    url = toxiproxy_url or (live or guard._marker_data() or {}).get("toxiproxy_url")
+    done += repair(state_dir, url)
+    done += _stop_stale_load(state_dir)
+    if live is None or not _pid_alive(int(live["pid"])):
+        guard.marker.unlink(missing_ok=True)
+    return done

@@ -132,6 +132,20 @@ def action(name: str, func: str, **arguments: Any) -> dict[str, Any]:
     return act
 
 
+def ext_action(name: str, func: str, **arguments: object) -> dict[str, object]:
+    """An action of ``chaos_rec.actions``."""
+    return {
+        "type": "action",
+        "name": name,
+        "provider": {
+            "type": "python",
+            "module": "chaos_rec.actions",
+            "func": func,
+            "arguments": arguments,
+        },
+    }
+
+
 Writer = Callable[..., Path]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from chaos_rec.toxiproxy.client import ToxiproxyClient
 from chaos_rec.toxiproxy.testing import running_fault_proxy
-from tests.plugin.conftest import Writer
+from tests.plugin.conftest import Writer, ext_action
 from tests.support.procs import free_port, redis_server
 
 CONTROL = {"name": "chaos-rec", "provider": {"type": "python", "module": "chaos_rec.controls"}}
@@ -19,20 +19,6 @@ NO_LOAD = {
     "chaos_rec_warmup_s": 0,
     "chaos_rec_safeguard_availability": None,
 }
-
-
-def ext_action(name: str, func: str, **arguments: object) -> dict[str, object]:
-    """An action of ``chaos_rec.actions``."""
-    return {
-        "type": "action",
-        "name": name,
-        "provider": {
-            "type": "python",
-            "module": "chaos_rec.actions",
-            "func": func,
-            "arguments": arguments,
-        },
-    }
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.plugin.conftest import Writer, action, probe
+from tests.plugin.conftest import Writer, action, ext_action, probe
 
 
 def test_passing_drill_passes_and_shows_a_summary_row(
@@ -205,20 +205,14 @@ def test_dry_mode_skips_python_drills(project: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*--drill-dry: Python drills inject faults, not run*"])
 
 
-def _ext(name: str, func: str, **arguments: object) -> dict[str, object]:
-    act = action(name, func, **arguments)
-    act["provider"]["module"] = "chaos_rec.actions"  # type: ignore[index]
-    return act
-
-
 def test_dry_run_checks_the_target_for_real(
     project: pytest.Pytester, write_experiment: Writer, deployment: Path, fault_proxy_url: str
 ) -> None:
     write_experiment(
         "cuts",
         method=[
-            _ext("cut", "cut_link", link="link:feature-store"),
-            _ext("cut-missing", "cut_link", link="link:nope"),
+            ext_action("cut", "cut_link", link="link:feature-store"),
+            ext_action("cut-missing", "cut_link", link="link:nope"),
         ],
     )
     result = project.runpytest("-m", "drill", "--drill-dry", "--drill-stack", str(deployment))
@@ -232,7 +226,7 @@ def test_dry_run_checks_the_target_for_real(
     assert "link:feature-store:" not in result.stdout.str()  # that link exists
     ready = json.loads(deployment.read_text()) | {"gateway_url": fault_proxy_url}
     deployment.write_text(json.dumps(ready))
-    write_experiment("cuts", method=[_ext("cut", "cut_link", link="link:feature-store")])
+    write_experiment("cuts", method=[ext_action("cut", "cut_link", link="link:feature-store")])
     result = project.runpytest("-m", "drill", "--drill-dry", "--drill-stack", str(deployment))
     result.assert_outcomes(skipped=1)
 
