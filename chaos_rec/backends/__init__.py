@@ -27,7 +27,10 @@ def traffic(dep: Deployment, timeout_s: float) -> Traffic:
 
     _, section = dep.backend("traffic", "chaos-rec")
     spec = TrafficSpec.from_dict(section or {"kind": "chaos-rec"}, _where(dep, "traffic"))
-    return AdapterTraffic(dep.gateway_url, spec, timeout_s, holdout=dep.holdout)
+    return AdapterTraffic(
+        dep.gateway_url, spec, timeout_s, holdout=dep.holdout, user_ids=dep.users,
+        queries=dep.queries,
+    )  # fmt: skip
 
 
 def processes(dep: Deployment, what: str = "process faults") -> Processes:

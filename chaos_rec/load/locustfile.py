@@ -1,4 +1,4 @@
-"""Locust load for the gateway: seeded user mix, one timeline row per second.
+"""Locust load for a deployment: seeded user mix, one timeline row per second.
 
 Run ONLY as a Locust subprocess (``LoadRunner`` does it); importing this module
 imports locust, which monkey-patches the process with gevent.
@@ -6,7 +6,10 @@ imports locust, which monkey-patches the process with gevent.
 Settings come from the JSON file named by ``CHAOS_REC_LOAD_CONFIG`` (written by
 ``LoadRunner``): ``run_dir``, ``rps``, ``users``, ``seed``, ``k``, ``timeout_s``,
 ``mix`` (weights of ``personalised``/``search``/``unknown``), ``holdout``
-(path or null), ``timeline`` (file name), ``level_file`` (file name).
+(path or null), ``user_ids`` and ``queries`` (used without a hold-out file), ``traffic`` (the
+:class:`~chaos_rec.traffic.TrafficSpec` as a dict: every request is built and every answer read
+by :func:`~chaos_rec.traffic.build_request` / :func:`~chaos_rec.traffic.parse_answer`, the same
+code the quality replay uses), ``timeline`` (file name), ``level_file`` (file name).
 
 The level file holds ``{"multiplier": m}`` (rate = m x rps) and, during a capacity probe,
 ``"closed": n``: then the first n users send back to back (closed loop, no think time) and the
@@ -36,6 +39,7 @@ from locust.env import Environment
 
 from chaos_rec.core.rundir import RunContext, phase_at
 from chaos_rec.slo.metrics import SecondStats
+from chaos_rec.traffic import TrafficSpec, build_request, parse_answer
 
 UNKNOWN_USER_BASE = 900_000_000
 
@@ -168,6 +172,7 @@ class _Recorder:
 CONFIG: dict[str, Any] = {}
 RECORDER: list[_Recorder] = []
 HOLDOUT: list[dict[str, Any]] = []
+SPEC: list[TrafficSpec] = []
 _USER_SEQ = itertools.count()
 
 
@@ -175,6 +180,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     CONFIG.update(_config())
     rec = _Recorder(CONFIG)
     RECORDER.append(rec)
+    SPEC.append(TrafficSpec.from_dict(CONFIG.get("traffic") or {}, "load config traffic"))
     holdout = CONFIG.get("holdout")
     if holdout:
         rows = json.loads(Path(holdout).read_text(encoding="utf-8"))
@@ -248,30 +254,38 @@ class Shopper(FastHttpUser):
         if HOLDOUT:
             entry = self.rng.choice(HOLDOUT)
             uid, query = int(entry["user_id"]), entry.get("query")
-        else:
-            uid, query = self.rng.randrange(1, 944), "comedy"
+        else:  # LoadRunner refuses a run with neither a hold-out file nor user ids
+            uid = int(self.rng.choice(CONFIG["user_ids"]))
+            queries = CONFIG.get("queries") or [None]
+            query = self.rng.choice(queries)
         return {"user_id": uid, "k": self.k, "query": query if kind == "search" else None}, True
 
     @task
     def recommend(self) -> None:
-        """POST /v1/recommend and record latency, status and fallback tier."""
+        """One request through the traffic adapter; record latency, status and fallback tier."""
         self._pace()
         body, known = self._body()
+        req = build_request(SPEC[0], body["user_id"], body["k"], body["query"])
         RECORDER[0].started()
         start = time.perf_counter()
-        with self.client.post(
-            "/v1/recommend", json=body, catch_response=True, name="recommend"
-        ) as resp:
+        with self.client.request(
+            req.method, req.path, json=req.json_body, headers=dict(req.headers) or None,
+            catch_response=True, name="recommend",
+        ) as resp:  # fmt: skip
             ms = (time.perf_counter() - start) * 1000.0
             status = int(resp.status_code or 0)
             tier: str | None = None
             failed = status == 0 or status >= 500
             if status == 200:
                 try:
-                    tier = str(resp.json().get("fallback"))
-                except (ValueError, AttributeError):
+                    answer = parse_answer(SPEC[0], status, resp.json())
+                except ValueError:
+                    answer = None
+                if answer is None:  # a 200 without items (or marker) is no answer
                     failed = True
                     status = 0
+                else:
+                    tier = answer.tier
             if failed:
                 resp.failure(f"status {status}")
             else:

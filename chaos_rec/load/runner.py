@@ -1,4 +1,10 @@
-"""LoadRunner: Locust as a subprocess against the gateway, per-second timeline."""
+"""LoadRunner: Locust as a subprocess against a deployment, per-second timeline.
+
+Requests go through the deployment's traffic adapter (``traffic``: a
+:class:`~chaos_rec.traffic.TrafficSpec` as a dict; default the chaos-rec gateway contract), for
+users from the hold-out file or, without one, from ``user_ids`` (with ``queries`` for searches):
+never from built-in ids.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -17,6 +23,7 @@ from typing import Any, Final
 from chaos_rec.core.rundir import RunContext, TimelineRow, stop_stale_load
 from chaos_rec.errors import ConfigError, LoadError
 from chaos_rec.settings import SETTINGS, default
+from chaos_rec.traffic import TrafficSpec
 
 __all__ = ["DEFAULT_MIX", "LoadRunner", "locust_binary"]
 
@@ -58,6 +65,9 @@ class LoadRunner:
         users: int = default("load_users"),
         seed: int = default("seed"),
         holdout: Path | str | None = None,
+        user_ids: Sequence[int] = (),
+        queries: Sequence[str] = (),
+        traffic: Mapping[str, Any] | None = None,
         mix: Mapping[str, float] | None = None,
         k: int = 10,
         timeout_s: float = default("timeout_s"),
@@ -72,12 +82,21 @@ class LoadRunner:
             )
         if holdout is not None and not Path(holdout).is_file():
             raise ConfigError(f"holdout file not found: {holdout}")
+        if holdout is None and not user_ids:
+            raise ConfigError(
+                "load needs user ids: a hold-out file (holdout) or a users list in the "
+                "deployment file"
+            )
+        spec = TrafficSpec.from_dict(traffic or {"kind": "chaos-rec"}, "load traffic")
         self.gateway_url = gateway_url.rstrip("/")
         self.ctx = RunContext(run_dir)
         self.rps = float(rps)
         self.users = int(users)
         self.seed = int(seed)
         self.holdout = Path(holdout).resolve() if holdout is not None else None
+        self.user_ids = [int(u) for u in user_ids]
+        self.queries = [str(q) for q in queries]
+        self.traffic = spec.to_dict()
         self.mix = mix
         self.k = int(k)
         self.timeout_s = float(timeout_s)
@@ -116,6 +135,9 @@ class LoadRunner:
             "timeout_s": self.timeout_s,
             "mix": self.mix,
             "holdout": str(self.holdout) if self.holdout else None,
+            "user_ids": self.user_ids,
+            "queries": self.queries,
+            "traffic": self.traffic,
             "timeline": self.timeline_name,
             "level_file": f"{self.name}_level.json",
         }

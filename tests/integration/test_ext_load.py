@@ -29,6 +29,7 @@ class _Gateway(ThreadingHTTPServer):
     delay_s = 0.0
     status = 200
     seen: list[dict[str, Any]]
+    paths: list[str]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -39,6 +40,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.paths.append(self.path)
+        if self.path.startswith("/v2/models/"):
+            return self._infer(body)
         self.server.seen.append(body)
         time.sleep(self.server.delay_s)
         known = body["user_id"] < 900_000_000
@@ -48,17 +52,32 @@ class _Handler(BaseHTTPRequestHandler):
             else ("cached_features" if known else "cold_start")
         )
         payload = json.dumps({"user_id": body["user_id"], "items": [], "fallback": tier}).encode()
+        self._answer(payload)
+
+    def _answer(self, payload: bytes) -> None:
         self.send_response(self.server.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
 
+    def _infer(self, body: dict[str, Any]) -> None:
+        """An OIP v2 model: item ids from the user id, a `tier` output ("cache" for even users)."""
+        (uid,) = (t["data"][0] for t in body["inputs"] if t["name"] == "uid")
+        self.server.seen.append({"user_id": uid, "shape": body["inputs"][0]["shape"]})
+        outputs = [
+            {"name": "item_ids", "datatype": "INT64", "shape": [1, 3], "data": [uid, 2, 3]},
+            {"name": "tier", "datatype": "BYTES", "shape": [1, 1],
+             "data": ["cache" if uid % 2 == 0 else "model"]},
+        ]  # fmt: skip
+        self._answer(json.dumps({"model_name": "rec", "outputs": outputs}).encode())
+
 
 @pytest.fixture
 def gateway() -> Iterator[_Gateway]:
     srv = _Gateway(("127.0.0.1", free_port()), _Handler)
     srv.seen = []
+    srv.paths = []
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
@@ -115,11 +134,41 @@ def test_timeline_reflects_injected_latency_status_tiers_and_phases(
     assert {(True, None), (False, "drama"), (False, None)} <= kinds
 
 
+OIP_TRAFFIC = {
+    "kind": "oip-v2", "model": "rec", "user_input": "uid", "shape": [1, 1],
+    "items_output": "item_ids", "fallback_output": "tier", "fallback_ok": "model",
+}  # fmt: skip
+
+
+def test_load_through_the_oip_adapter_for_the_deployment_files_users(
+    gateway: _Gateway, tmp_path: Path
+) -> None:
+    """Locust sends OIP v2 infer requests for the listed users and reads the tier tensor."""
+    url = f"http://127.0.0.1:{gateway.server_address[1]}"
+    ctx = RunContext(tmp_path / "run")
+    with LoadRunner(
+        url, ctx.run_dir, rps=20, users=5, seed=3, user_ids=[11, 12, 13], traffic=OIP_TRAFFIC
+    ):
+        rows = _wait_rows(ctx, int(time.time()) + 1, 3)
+    stats = summarize(rows)
+    assert set(gateway.paths) == {"/v2/models/rec/infer"}
+    known = {p["user_id"] for p in gateway.seen if p["user_id"] < 900_000_000}
+    assert known == {11, 12, 13}  # only the deployment file's users, never built-in ids
+    assert all(p["shape"] == [1, 1] for p in gateway.seen)
+    assert stats["availability"] == 1.0
+    assert set(stats["tiers"]) <= {"none", "cache"} and "cache" in stats["tiers"]
+    assert 0.0 < stats["fallback_ratio"] < 1.0  # user 12 answered from the cache tier
+
+
 def test_locust_that_cannot_start_is_one_clear_error(tmp_path: Path) -> None:
     from chaos_rec.errors import ConfigError
 
     with pytest.raises(ConfigError, match="holdout file not found"):
         LoadRunner("http://127.0.0.1:1", tmp_path, holdout=tmp_path / "nope.json")
+    with pytest.raises(ConfigError, match=r"^load needs user ids: a hold-out file"):
+        LoadRunner("http://127.0.0.1:1", tmp_path)
+    with pytest.raises(ConfigError, match=r"^load traffic\.model: required"):
+        LoadRunner("http://127.0.0.1:1", tmp_path, user_ids=[1], traffic={"kind": "oip-v2"})
     with pytest.raises(ConfigError, match="load rps must be within"):
         LoadRunner("http://127.0.0.1:1", tmp_path, rps=0)
 
@@ -130,7 +179,7 @@ def test_many_users_spread_evenly_and_a_new_level_applies_within_a_second(
     """300 paced users: no burst of all users at start, and x10 takes effect at once (no backlog)."""
     url = f"http://127.0.0.1:{gateway.server_address[1]}"
     ctx = RunContext(tmp_path / "run")
-    with LoadRunner(url, ctx.run_dir, rps=20, users=300, seed=1) as load:
+    with LoadRunner(url, ctx.run_dir, rps=20, users=300, seed=1, user_ids=[1, 2]) as load:
         start = int(time.time())
         steady = _wait_rows(ctx, start + 1, 3)
         load.set_level(10.0)

@@ -1,22 +1,21 @@
-"""Traffic adapters: one serialisable spec per API kind, pure request/answer functions, a client.
+"""The ``Traffic`` seam for any API kind: :class:`AdapterTraffic` over ``chaos_rec.traffic``.
 
-Kinds: ``chaos-rec`` (the bundled gateway's ``POST /v1/recommend``), ``oip-v2`` (KServe/Triton
-Open Inference Protocol v2 REST ``/v2/models/{model}/infer``; gRPC ModelInfer is not here yet)
-and ``http`` (a declarative template with :mod:`~chaos_rec.backends.adapters.selector`
-selectors). :func:`build_request` and :func:`parse_answer` do no I/O, so the Locust subprocess
-and the quality replay can share them; :class:`AdapterTraffic` implements the ``Traffic`` seam.
+The spec, request building and answer parsing live in :mod:`chaos_rec.traffic` (below the load
+runner, whose Locust subprocess uses them too); they are re-exported here for the doors.
 """
 
 from __future__ import annotations
 
 from chaos_rec.backends.adapters.adapter import AdapterTraffic
-from chaos_rec.backends.adapters.selector import Selector, compile_selector
-from chaos_rec.backends.adapters.spec import KINDS, TrafficSpec
-from chaos_rec.backends.adapters.wire import (
+from chaos_rec.traffic import (
     GATEWAY_FIELDS,
     GATEWAY_PATH,
+    KINDS,
     HttpRequest,
+    Selector,
+    TrafficSpec,
     build_request,
+    compile_selector,
     parse_answer,
 )
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from chaos_rec.backends.adapters.spec import TrafficSpec
-from chaos_rec.backends.adapters.wire import build_request, parse_answer
 from chaos_rec.core.seams import Answer
 from chaos_rec.errors import ConfigError, ProbeError
 from chaos_rec.jsonhttp import call
+from chaos_rec.traffic.spec import TrafficSpec
+from chaos_rec.traffic.wire import build_request, parse_answer
 
 __all__ = ["AdapterTraffic"]
 
@@ -26,6 +27,8 @@ class AdapterTraffic:
         timeout_s: float,
         *,
         holdout: Path | None = None,
+        user_ids: Sequence[int] = (),
+        queries: Sequence[str] = (),
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -36,22 +39,21 @@ class AdapterTraffic:
         self.spec = spec
         self.timeout_s = float(timeout_s)
         self.holdout = holdout
+        self.user_ids = tuple(user_ids)  # load's users when there is no hold-out file
+        self.queries = tuple(queries)
         self._transport = transport  # tests pass an httpx.MockTransport
         self._client: httpx.Client | None = None
 
     def start_load(
         self, run_dir: Path, *, rps: float, users: int, seed: int, timeout_s: float
     ) -> Any:
-        """Locust (a subprocess) through the adapter; only chaos-rec's until Locust is wired."""
-        if self.spec.kind != "chaos-rec":
-            raise ConfigError(
-                f"load through the {self.spec.kind} adapter comes with the Locust integration"
-            )
+        """Locust (a subprocess) sending this adapter's requests, for the hold-out's users."""
         from chaos_rec.load import LoadRunner
 
         holdout = self.holdout if self.holdout and self.holdout.is_file() else None
         runner = LoadRunner(
             self.base_url, run_dir, rps=rps, users=users, seed=seed, holdout=holdout,
+            user_ids=self.user_ids, queries=self.queries, traffic=self.spec.to_dict(),
             timeout_s=timeout_s,
         )  # fmt: skip
         return runner.start()

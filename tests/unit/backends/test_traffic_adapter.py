@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
 import chaos_rec.load
-from chaos_rec.backends.adapters import AdapterTraffic, TrafficSpec, build_request, parse_answer
+from chaos_rec.backends.adapters import AdapterTraffic, TrafficSpec
 from chaos_rec.core.seams import Answer
 from chaos_rec.errors import ConfigError
 
@@ -45,49 +43,6 @@ def _adapter(spec: TrafficSpec, rec: Recorder) -> AdapterTraffic:
 
 
 # --- the chaos-rec kind is today's contract --------------------------------------------------
-
-
-def _locust_shopper() -> dict[str, ast.FunctionDef]:
-    tree = ast.parse(LOCUSTFILE.read_text(encoding="utf-8"))
-    shopper = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Shopper")
-    return {f.name: f for f in shopper.body if isinstance(f, ast.FunctionDef)}
-
-
-def _locust_bodies() -> list[ast.Dict]:
-    """The dict literals ``Shopper._body`` returns (the request bodies Locust sends)."""
-    returns = [n for n in ast.walk(_locust_shopper()["_body"]) if isinstance(n, ast.Return)]
-    bodies = [r.value.elts[0] for r in returns if isinstance(r.value, ast.Tuple)]
-    assert bodies and all(isinstance(b, ast.Dict) for b in bodies)
-    return [b for b in bodies if isinstance(b, ast.Dict)]
-
-
-@pytest.mark.parametrize("query", ["comedy", None])
-def test_the_chaos_rec_body_is_the_locustfiles_byte_for_byte(query: str | None) -> None:
-    for node in _locust_bodies():
-        # evaluate the locustfile's own expression for user 42, k 10 and the query
-        names = {"uid": 42, "self": SimpleNamespace(k=10), "query": query,
-                 "kind": "search" if query else "personalised"}  # fmt: skip
-        locust_body = eval(compile(ast.Expression(node), str(LOCUSTFILE), "eval"), {}, names)
-        ours = build_request(GATEWAY, 42, 10, locust_body["query"]).json_body
-        # Locust's FastHttpSession sends json.dumps(body); compare the bytes it would send
-        assert json.dumps(ours) == json.dumps(locust_body)
-
-
-def test_the_chaos_rec_path_and_marker_are_the_locustfiles() -> None:
-    task = _locust_shopper()["recommend"]
-    post = next(
-        n for n in ast.walk(task)
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "post"
-    )  # fmt: skip
-    assert isinstance(post.args[0], ast.Constant)
-    assert build_request(GATEWAY, 1, 10, None).path == post.args[0].value
-    gets = [
-        n.args[0].value for n in ast.walk(task)
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "get"
-        and n.args and isinstance(n.args[0], ast.Constant)
-    ]  # fmt: skip
-    assert len(gets) == 1  # the tier the load records
-    assert parse_answer(GATEWAY, 200, {"items": [], gets[0]: "popular"}) == Answer((), "popular")
 
 
 @pytest.mark.parametrize("query", ["comedy", None])
@@ -155,16 +110,10 @@ def test_no_answer_is_none(reply: httpx.Response | Exception) -> None:
     traffic.close()
 
 
-def test_load_through_other_kinds_waits_for_the_locust_wiring(tmp_path: Path) -> None:
-    with pytest.raises(
-        ConfigError, match=r"^load through the oip-v2 adapter comes with the Locust"
-    ):
-        _adapter(OIP, Recorder(httpx.Response(200))).start_load(
-            tmp_path, rps=5, users=2, seed=1, timeout_s=2.0
-        )
-
-
-def test_chaos_rec_load_is_the_load_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("spec", [GATEWAY, OIP], ids=["chaos-rec", "oip-v2"])
+def test_load_is_the_load_runner_speaking_the_adapter(
+    spec: TrafficSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     made: list[tuple[Any, ...]] = []
 
     class FakeRunner:
@@ -177,10 +126,12 @@ def test_chaos_rec_load_is_the_load_runner(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(chaos_rec.load, "LoadRunner", FakeRunner)
     holdout = tmp_path / "holdout.json"
     holdout.write_text("[]")
-    traffic = AdapterTraffic(BASE, GATEWAY, 2.5, holdout=holdout)
+    traffic = AdapterTraffic(BASE, spec, 2.5, holdout=holdout, user_ids=(3, 4), queries=("q",))
     assert traffic.start_load(tmp_path, rps=5, users=2, seed=1, timeout_s=2.0) == "handle"
     assert made == [(BASE, tmp_path, {"rps": 5, "users": 2, "seed": 1, "holdout": holdout,
-                                      "timeout_s": 2.0})]  # fmt: skip
+                                      "user_ids": (3, 4), "queries": ("q",),
+                                      "traffic": spec.to_dict(), "timeout_s": 2.0})]  # fmt: skip
+    assert TrafficSpec.from_dict(made[0][2]["traffic"], "t") == spec  # what Locust reads back
 
 
 @pytest.mark.parametrize(

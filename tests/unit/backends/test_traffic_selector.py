@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from chaos_rec.backends.adapters import compile_selector
-from chaos_rec.backends.adapters.selector import NoMatch
 from chaos_rec.errors import ConfigError
+from chaos_rec.traffic.selector import NoMatch
 
 DOC: dict[str, Any] = {
     "items": [{"item_id": 3}, {"item_id": 1}],

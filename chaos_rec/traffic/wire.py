@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from chaos_rec.backends.adapters.selector import NoMatch, compile_selector
-from chaos_rec.backends.adapters.spec import TrafficSpec
 from chaos_rec.core.seams import Answer
+from chaos_rec.traffic.selector import NoMatch, compile_selector
+from chaos_rec.traffic.spec import TrafficSpec
 
 __all__ = [
     "GATEWAY_FIELDS",

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from chaos_rec.backends.adapters.selector import compile_selector
 from chaos_rec.errors import ConfigError
+from chaos_rec.traffic.selector import compile_selector
 
 __all__ = ["KINDS", "OIP_DATATYPES", "PLACEHOLDERS", "TrafficSpec"]
 
