@@ -23,7 +23,7 @@ from typing import Any
 from chaos_rec.core.judge import journal_problems
 from chaos_rec.core.lease import StackLease
 from chaos_rec.core.run import ACTIVE, DrillRun, RunPlan
-from chaos_rec.errors import ChaosRecError
+from chaos_rec.errors import CapabilityError, ChaosRecError
 from chaos_rec.extconfig import ExtConfig, ext_config
 from chaos_rec.settings import default
 
@@ -44,13 +44,18 @@ def _interrupt(message: str) -> Exception:
     return exc
 
 
-def _spec_for(experiment: Mapping[str, Any]) -> dict[str, Any] | None:
+def _spec_for(experiment: Mapping[str, Any], lacking: list[str]) -> dict[str, Any] | None:
+    """The SLO spec to judge, less the keys whose (optional) capability the target lacks."""
+    from chaos_rec.core.capabilities import unjudged
     from chaos_rec.slo import SLOSpec
 
     spec = SLOSpec.from_experiment(experiment)
     if spec is None and Path("pyproject.toml").is_file():
         spec = SLOSpec.from_pyproject(Path("pyproject.toml"))
-    return spec.to_dict() if spec is not None else None
+    kept, notes = unjudged(spec.to_dict() if spec is not None else None, lacking)
+    for note in notes:
+        logger.info(f"chaos-rec: {note}")
+    return kept
 
 
 def _lease(cfg: ExtConfig) -> StackLease | None:
@@ -69,7 +74,7 @@ def _open(
 
     cfg = ext_config(configuration, secrets)
     plan = RunPlan(
-        spec=_spec_for(context), load=cfg.load, rps=cfg.load_rps, users=cfg.load_users,
+        spec=_spec_for(context, _lacking_optional(context, cfg)), load=cfg.load, rps=cfg.load_rps, users=cfg.load_users,
         seed=cfg.seed, timeout_s=cfg.timeout_s, warmup_s=cfg.warmup_s,
         safeguard_availability=cfg.safeguard_availability, safeguard_s=cfg.safeguard_s,
     )  # fmt: skip
@@ -90,6 +95,37 @@ def _open(
     )  # fmt: skip
 
 
+def _lacking_optional(experiment: Mapping[str, Any], cfg: ExtConfig) -> list[str]:
+    """The experiment's optional capabilities the target lacks (none on the reference stack)."""
+    from chaos_rec.backends.capabilities import offered
+    from chaos_rec.core.capabilities import optional_capabilities
+    from chaos_rec.targets import load_deployment
+
+    if cfg.target == "reference":
+        return []
+    have = offered(load_deployment(cfg))
+    return [cap for cap in optional_capabilities(experiment) if cap not in have]
+
+
+def _require_capabilities(
+    experiment: Mapping[str, Any], configuration: dict[str, Any] | None, secrets: Cfg
+) -> None:
+    """Stop before the stack, the load and any fault when the target lacks what the drill needs."""
+    from chaos_rec.backends.capabilities import offered
+    from chaos_rec.core.capabilities import describe, experiment_needs, missing
+    from chaos_rec.targets import load_deployment
+
+    cfg = ext_config(configuration, secrets)
+    if cfg.target == "reference":
+        return  # the reference stack offers every capability
+    dep = load_deployment(cfg)
+    needs = experiment_needs(experiment)
+    lacking = missing(needs, offered(dep))
+    if lacking:
+        what = "; ".join(describe(cap, needs[cap]) for cap in lacking)
+        raise CapabilityError(f"target {dep.source} lacks {what}: stopped before any fault")
+
+
 def _dry(context: Mapping[str, Any]) -> bool:
     """True when ``chaos run --dry`` skips the actions: no fault, so no stack and no load."""
     dry = context.get("dry")
@@ -107,6 +143,7 @@ def before_experiment_control(
         logger.info("chaos-rec: dry run (no action runs): no stack, no load, no verdict")
         return
     try:
+        _require_capabilities(context, configuration, secrets)
         run = _open(context, configuration, secrets)
     except ChaosRecError as exc:
         raise _interrupt(str(exc)) from exc

@@ -9,7 +9,8 @@ ChaosRecError
  ├── FaultError           a fault could not be injected, verified or rolled back
  ├── LoadError            the load generator (Locust subprocess) failed
  ├── ProbeError           a probe could not measure
- └── DrillError           a drill's run could not be judged (journal missing, …)
+ ├── DrillError           a drill's run could not be judged (journal missing, …)
+ └── CapabilityError      the target lacks a capability the drill needs (nothing was injected)
 
 Errors of httpx, gRPC, Redis, Chaos Toolkit and the OS become these in one place,
 ``chaos_rec.boundary`` (``translating(what, into)``): "<what> failed: <reason> (<Type>: …)".
@@ -18,6 +19,7 @@ Errors of httpx, gRPC, Redis, Chaos Toolkit and the OS become these in one place
 from __future__ import annotations
 
 __all__ = [
+    "CapabilityError",
     "ChaosRecError",
     "ConfigError",
     "DrillError",
@@ -73,3 +75,7 @@ class ProbeError(ChaosRecError):
 
 class DrillError(ChaosRecError):
     """A drill's run could not be judged."""
+
+
+class CapabilityError(ChaosRecError):
+    """The target lacks a capability the drill needs; nothing was injected."""

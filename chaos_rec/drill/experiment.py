@@ -6,10 +6,11 @@ import copy
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chaos_rec.core.capabilities import experiment_needs
 from chaos_rec.errors import ConfigError
 
 SLO_EXTENSION = "chaos_rec"
@@ -24,6 +25,7 @@ class DrillSpec:
     markers: tuple[str, ...]
     slo: Mapping[str, Any] | None
     slo_source: str | None
+    needs: Mapping[str, str] = field(default_factory=dict)  # capability -> what needs it
 
     @property
     def title(self) -> str:
@@ -103,20 +105,35 @@ def load_drill(
     if slo is not None:
         validate_slo(slo, source or path.name)
     markers = tuple(dict.fromkeys(marker_name(t) for t in tags))
-    return DrillSpec(path=path, experiment=data, markers=markers, slo=slo, slo_source=source)
+    needs = experiment_needs(data, slo, path.name)
+    return DrillSpec(
+        path=path, experiment=data, markers=markers, slo=slo, slo_source=source, needs=needs
+    )
 
 
-def prepared(spec: DrillSpec, configuration: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of the experiment with configuration added and the SLO spec attached."""
+def prepared(
+    spec: DrillSpec, configuration: Mapping[str, Any], slo: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A deep copy of the experiment with configuration added and the SLO spec (``slo``, else
+    the drill's) attached, replacing the experiment's own."""
     experiment = copy.deepcopy(spec.experiment)
     conf = dict(experiment.get("configuration") or {})
     conf.update(configuration)
     experiment["configuration"] = conf
-    if spec.slo is not None and experiment_slo(experiment) is None:
+    slo = spec.slo if slo is None else slo
+    if slo is not None:
         exts = list(experiment.get("extensions") or [])
-        exts.append({"name": SLO_EXTENSION, "slo": dict(spec.slo)})
+        ours = next((e for e in exts if _is_ours(e)), None)
+        if ours is None:
+            exts.append({"name": SLO_EXTENSION, "slo": dict(slo)})
+        else:  # the deep copy's own: its requires and optional stay
+            ours["slo"] = dict(slo)
         experiment["extensions"] = exts
     return experiment
+
+
+def _is_ours(ext: Any) -> bool:
+    return isinstance(ext, Mapping) and ext.get("name") == SLO_EXTENSION
 
 
 def _activity_line(activity: Mapping[str, Any]) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chaos_rec.core.capabilities import describe, optional_capabilities, unjudged
 from chaos_rec.core.judge import judge_run
 from chaos_rec.core.rundir import RunContext
 from chaos_rec.drill.experiment import DrillSpec, load_drill, plan, prepared
@@ -68,6 +69,18 @@ class DrillItem(pytest.Item):
         )
         if self.spec.slo is not None and "max_recovery_s" in self.spec.slo:
             record.max_recovery_s = float(self.spec.slo["max_recovery_s"])
+        needs = self.spec.needs
+        lacking = [describe(cap, needs[cap]) for cap in session.lacking(needs)]
+        if lacking:  # never a pass, never an unexplained failure: skipped, with the reason
+            record.result = "skipped"
+            record.problems = [f"the target lacks {line}" for line in lacking]
+            session.add_record(record)
+            pytest.skip(f"drill {self.name}: the target lacks {'; '.join(lacking)}")
+        slo, record.notes = unjudged(
+            self.spec.slo, session.lacking(optional_capabilities(self.spec.experiment))
+        )
+        for note in record.notes:
+            session.progress(self, note)
         if cfg.dry:
             record.result = "dry"
             record.plan = plan(self.spec)
@@ -89,7 +102,7 @@ class DrillItem(pytest.Item):
         run_dir = session.new_run_dir(self.name)
         record.run_dir = str(run_dir)
         configuration = session.run_configuration(run_dir)
-        experiment = prepared(self.spec, configuration)
+        experiment = prepared(self.spec, configuration, slo)
         guard = session.guard()
         from chaos_rec.drill.runner import run_experiment
 
@@ -116,7 +129,7 @@ class DrillItem(pytest.Item):
                 session.add_record(record, run_dir=run_dir)
         journal = outcome.journal
         judgement = judge_run(
-            RunContext(run_dir), self.spec.slo, journal,
+            RunContext(run_dir), slo, journal,
             configuration=experiment.get("configuration"), secrets=experiment.get("secrets"),
             baseline=session.baseline_for(self.name),
         )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +177,19 @@ class DrillSession:
         from chaos_rec.core.target import read_deployment_file
 
         return read_deployment_file(self.cfg.stack_file).toxiproxy_url
+
+    def lacking(self, capabilities: Iterable[str]) -> list[str]:
+        """The ``capabilities`` the target lacks (the reference stack offers them all; a
+        deployment file what its backends make possible)."""
+        if self.cfg.stack_file is None:
+            return []
+        from chaos_rec.backends.capabilities import offered
+        from chaos_rec.core.capabilities import missing
+        from chaos_rec.core.target import read_deployment_file
+
+        return missing(
+            dict.fromkeys(capabilities, ""), offered(read_deployment_file(self.cfg.stack_file))
+        )
 
     def preflight(self, experiment: Mapping[str, Any]) -> list[str]:
         """Check the target for real (``--drill-dry``): what failed, one line each.

@@ -73,8 +73,14 @@ def _drill_section(
             f"regression: {escape(r)}" for r in rec.regressions
         ]
         parts.append('<ul class="problems">' + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+    if rec.notes:
+        parts.append(
+            '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in rec.notes) + "</ul>"
+        )
     if rec.result == "dry":
         parts.append("<pre>" + escape("\n".join(rec.plan)) + "</pre>")
+    elif rec.result == "skipped":  # not run: the problems say which capability is missing
+        pass
     else:
         parts.append(drill_svg(timeline, phases, rec.slos))
     parts.append(_verdict_table(rec))

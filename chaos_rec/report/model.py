@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from chaos_rec.slo.result import SLOResult
 
-Result = Literal["passed", "failed", "dry", "interrupted"]
+Result = Literal["passed", "failed", "dry", "interrupted", "skipped"]
 
 
 @dataclass
@@ -29,6 +29,7 @@ class DrillRecord:
     seed: int | None = None
     run_dir: str | None = None
     plan: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. SLO keys not judged on this target
 
     @property
     def failed(self) -> bool:

@@ -83,6 +83,8 @@ def summary_lines(records: list[DrillRecord]) -> list[str]:
             lines += [f"    {p}" for p in rec.plan]
         for problem in rec.problems:
             lines.append(f"    - {problem}")
+        for note in rec.notes:
+            lines.append(f"    · {note}")
         for reg in rec.regressions:
             lines.append(f"    - regression: {reg}")
     return lines

@@ -150,7 +150,7 @@ def test_record_round_trips_with_engine_results_and_keeps_its_keys() -> None:
     data = rec.to_dict()
     assert list(data) == [
         "name", "nodeid", "title", "kind", "result", "problems", "slos", "recovery_s",
-        "max_recovery_s", "regressions", "duration_s", "seed", "run_dir", "plan",
+        "max_recovery_s", "regressions", "duration_s", "seed", "run_dir", "plan", "notes",
     ]  # fmt: skip
     assert [list(s) for s in data["slos"]] == [REPORT_KEYS, REPORT_KEYS]
     back = DrillRecord.from_dict(data)

@@ -1,0 +1,48 @@
+"""What a deployment offers, from the backends its file names (names: ``chaos_rec.core.capabilities``).
+
+The reference stack chaos-rec started offers every capability and the links in its state. A
+deployment file offers what its sections make possible: ``processes`` with a ``command`` (or
+another non-reference) backend, ``data`` and ``data-wipe`` with a ``command`` data backend (or
+Redis plus a bundle to materialise, for ``data``), ``rollout`` with a ``rollout`` section, the
+links it names when it names a fault proxy, ``fallback-marker`` when its traffic adapter has one,
+``holdout`` when its hold-out file exists. ``resilience-switches`` exist only on the reference
+stack, whose mechanisms chaos-rec can turn off.
+"""
+
+from __future__ import annotations
+
+from chaos_rec.core.capabilities import ANY_LINK, CAPABILITIES
+from chaos_rec.core.target import Deployment
+from chaos_rec.errors import ChaosRecError
+from chaos_rec.traffic import TrafficSpec
+
+__all__ = ["offered"]
+
+
+def offered(dep: Deployment) -> frozenset[str]:
+    """Every capability ``dep`` offers, ``link:<name>`` for each link on its fault proxy."""
+    links = {f"link:{name}" for name in dep.links} or {ANY_LINK} if dep.toxiproxy_url else set()
+    if dep.managed:
+        return frozenset({*CAPABILITIES, *links})
+    caps = set(links)
+    processes, _ = dep.backend("processes", "reference")
+    if processes != "reference":
+        caps.add("processes")
+    if any(rep.http_url for rep in dep.replicas):
+        caps.add("replicas")
+    data, _ = dep.backend("data", "redis")
+    if data == "command":
+        caps |= {"data", "data-wipe"}
+    elif dep.redis_url and dep.bundle is not None:
+        caps.add("data")
+    if "rollout" in dep.backends:
+        caps.add("rollout")
+    section = dep.backends.get("traffic") or {"kind": "chaos-rec"}
+    try:
+        if TrafficSpec.from_dict(section, "traffic").has_fallback_marker:
+            caps.add("fallback-marker")
+    except ChaosRecError:  # a bad section is reported by backends.check, not here
+        pass
+    if dep.holdout is not None and dep.holdout.is_file():
+        caps.add("holdout")
+    return frozenset(caps)

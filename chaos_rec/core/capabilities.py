@@ -1,0 +1,206 @@
+"""Capabilities: what a drill needs from its target, and what is missing on one.
+
+A capability is a name in :data:`CAPABILITIES` or ``link:<name>`` (a fault-proxy link of that
+name). A drill's needs come from its activities (:data:`ACTIVITY_NEEDS`: the chaos-rec action or
+probe, and the link it names) and its SLO spec (:data:`SLO_NEEDS`); an experiment may declare
+them in ``extensions[chaos_rec].requires`` (the catalogue does), and a declaration that leaves
+out a need is refused in one line. A capability only some SLO keys need may be declared
+``optional``: without it those keys are left out of the verdict with a note, not passed. What a target offers is computed by
+``chaos_rec.backends.capabilities`` from the backends its deployment file names; the doors skip
+(pytest) or stop before any fault (``chaos run``) when :func:`missing` is not empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Final
+
+from chaos_rec.errors import ConfigError
+
+__all__ = [
+    "ACTIVITY_NEEDS",
+    "ANY_LINK",
+    "CAPABILITIES",
+    "LINK_ACTIONS",
+    "SLO_NEEDS",
+    "describe",
+    "experiment_needs",
+    "missing",
+    "needs",
+    "optional_capabilities",
+    "unjudged",
+]
+
+CAPABILITIES: Final[Mapping[str, str]] = {
+    "processes": "kill, hang and resume a replica and wait until it is restored",
+    "replicas": "the replicas' own health endpoints (replicas[].http_url)",
+    "data": "restore and verify the feature store",
+    "data-wipe": "wipe the feature store (its data is lost)",
+    "rollout": "push a model version and restore the previous one",
+    "resilience-switches": "turn the reference stack's protecting mechanisms off and on",
+    "fallback-marker": "an API that says when an answer came from a fallback tier",
+    "holdout": "a hold-out file of interactions (the quality replay)",
+}
+ANY_LINK: Final = "link:*"  # offered by a fault proxy whose links the deployment does not list
+_PROCESSES: Final = ("processes",)
+_ROLLOUT: Final = ("rollout",)
+# chaos-rec action/probe -> the capabilities it needs (links: by the link it names, below)
+ACTIVITY_NEEDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "kill_replica": _PROCESSES,
+    "hang_replica": _PROCESSES,
+    "resume_replica": _PROCESSES,
+    "wait_replica_restored": _PROCESSES,
+    "push_bundle": _ROLLOUT,
+    "push_corrupt_bundle": _ROLLOUT,
+    "restore_bundle": _ROLLOUT,
+    "restart_redis_empty": ("data-wipe",),
+    "rematerialize_features": ("data",),
+    "feature_store_consistent": ("data",),
+    "set_resilience": ("resilience-switches",),
+    "reset_resilience": ("resilience-switches",),
+    "quality_baseline": ("holdout",),
+    "quality_ratio": ("holdout",),
+    "fallback_ratio": ("fallback-marker",),
+    "replica_ready": ("replicas",),
+    "replicas_ready": ("replicas",),
+}
+# SLO keys -> the capability their figure needs
+SLO_NEEDS: Final[Mapping[str, str]] = {
+    "max_fallback_ratio": "fallback-marker",
+    "min_quality_ratio": "holdout",
+}
+_MODULES: Final = ("chaos_rec.actions", "chaos_rec.probes")
+# actions whose ``link`` argument names a fault-proxy link (``link:<name>`` or the bare name)
+LINK_ACTIONS: Final = frozenset(
+    {"add_toxic", "remove_toxic", "cut_link", "restore_link", "clear_link"}
+)
+
+
+def _activities(experiment: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    hypothesis = experiment.get("steady-state-hypothesis") or {}
+    for part in (hypothesis.get("probes"), experiment.get("method"), experiment.get("rollbacks")):
+        for activity in part or []:
+            if isinstance(activity, Mapping):
+                yield activity
+
+
+def _slo_keys(slo: Any) -> Iterator[str]:
+    if isinstance(slo, Mapping):
+        for key, value in slo.items():
+            yield str(key)
+            yield from _slo_keys(value)
+
+
+def needs(experiment: Mapping[str, Any], slo: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Capability -> why (the first activity or SLO key needing it), in order of appearance."""
+    found: dict[str, str] = {}
+    for activity in _activities(experiment):
+        provider = activity.get("provider") or {}
+        module = str(provider.get("module") or "")
+        if not module.startswith(_MODULES):
+            continue
+        func, label = str(provider.get("func") or ""), str(activity.get("name") or "?")
+        for cap in ACTIVITY_NEEDS.get(func, ()):
+            found.setdefault(cap, f"{func} ({label})")
+        args = provider.get("arguments") or {}
+        link = args.get("link") if isinstance(args, Mapping) and func in LINK_ACTIONS else None
+        if isinstance(link, str) and link:
+            name = link if link.startswith("link:") else f"link:{link}"
+            found.setdefault(name, f"{func} ({label})")
+    for key in _slo_keys(slo):
+        if key in SLO_NEEDS:
+            found.setdefault(SLO_NEEDS[key], f"the SLO key {key}")
+    return found
+
+
+def _check_name(name: Any, where: str) -> str:
+    if isinstance(name, str) and (name in CAPABILITIES or (name.startswith("link:") and name[5:])):
+        return name
+    known = ", ".join([*CAPABILITIES, "link:<name>"])
+    raise ConfigError(f"{where}: unknown capability {name!r} (known: {known})")
+
+
+def missing(wanted: Mapping[str, str], offered: Iterable[str] | None) -> list[str]:
+    """The capabilities in ``wanted`` the target does not offer (``offered`` None: all offered)."""
+    if offered is None:
+        return []
+    have = set(offered)
+    any_link = ANY_LINK in have
+    return [cap for cap in wanted if not (cap in have or (any_link and cap.startswith("link:")))]
+
+
+def describe(cap: str, why: str) -> str:
+    """``processes (kill, hang … ; needed by kill_replica (kill-replica-0))``."""
+    what = CAPABILITIES.get(cap) or f"a fault-proxy link named {cap[5:]!r}"
+    return f"{cap} ({what}; needed by {why})"
+
+
+def _extension(experiment: Mapping[str, Any]) -> Mapping[str, Any]:
+    for ext in experiment.get("extensions") or []:
+        if isinstance(ext, Mapping) and ext.get("name") == "chaos_rec":
+            return ext
+    return {}
+
+
+def optional_capabilities(experiment: Mapping[str, Any], where: str = "experiment") -> list[str]:
+    """``extensions[chaos_rec].optional``: capabilities only some SLO keys need.
+
+    On a target without one, the drill still runs and the SLO keys that need it are left out of
+    the verdict with a note saying so (:func:`unjudged`), never counted as passed.
+    """
+    value = _extension(experiment).get("optional", [])
+    where = f"{where} extensions.chaos_rec.optional"
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: must be a list of capability names, got {value!r}")
+    for name in value:
+        if _check_name(name, where) not in SLO_NEEDS.values():
+            raise ConfigError(f"{where}: {name!r} is needed by no SLO key; only those are optional")
+    return list(value)
+
+
+def experiment_needs(
+    experiment: Mapping[str, Any], slo: Mapping[str, Any] | None = None, where: str = "experiment"
+) -> dict[str, str]:
+    """:func:`declared_needs` of an experiment, reading ``extensions[chaos_rec]`` (its
+    ``requires`` and, unless ``slo`` is given, its ``slo``), less its optional capabilities."""
+    ext = _extension(experiment)
+    if slo is None and isinstance(ext.get("slo"), Mapping):
+        slo = ext["slo"]
+    optional = optional_capabilities(experiment, where)
+    derived = needs(experiment, slo)
+    declared = ext.get("requires")
+    hard = {cap: why for cap, why in derived.items() if cap not in optional}
+    if declared is None:
+        return hard
+    where = f"{where} extensions.chaos_rec.requires"
+    if not isinstance(declared, list):
+        raise ConfigError(f"{where}: must be a list of capability names, got {declared!r}")
+    names = [_check_name(name, where) for name in declared]
+    for cap, why in hard.items():
+        if cap not in names:
+            raise ConfigError(f"{where}: leaves out {cap!r}, which {why} needs")
+    return {name: derived.get(name, "the experiment's requires") for name in names}
+
+
+def unjudged(
+    slo: Mapping[str, Any] | None, lacking: Iterable[str]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The SLO spec without the keys whose capability is ``lacking``, and a note per key left out."""
+    gone = set(lacking)
+    if slo is None or not gone:
+        return (dict(slo) if slo is not None else None), []
+    kept: dict[str, Any] = {}
+    notes: list[str] = []
+    for key, value in slo.items():
+        if SLO_NEEDS.get(key) in gone:
+            notes.append(f"{key} not judged: the target lacks {SLO_NEEDS[key]}")
+        elif isinstance(value, Mapping):
+            phase = {k: v for k, v in value.items() if SLO_NEEDS.get(k) not in gone}
+            notes += [
+                f"{key} {k} not judged: the target lacks {SLO_NEEDS[k]}"
+                for k in value if SLO_NEEDS.get(k) in gone
+            ]  # fmt: skip
+            kept[key] = phase
+        else:
+            kept[key] = value
+    return kept, notes
