@@ -83,7 +83,7 @@ def _open(
         lease.acquire()
     try:
         ctx = cfg.run_context(create=True, name=str(context.get("title") or "run"))
-        dep = load_deployment(cfg) if cfg.load or plan.judges_quality else None
+        dep = load_deployment(cfg, secrets) if cfg.load or plan.judges_quality else None
     except BaseException:
         if lease is not None:
             lease.release()

@@ -44,7 +44,7 @@ Cfg = Mapping[str, Any] | None
 def _setup(configuration: Cfg, secrets: Cfg) -> tuple[ExtConfig, Deployment]:
     cfg = ext_config(configuration, secrets)
     try:
-        return cfg, load_deployment(cfg)
+        return cfg, load_deployment(cfg, secrets)
     except ChaosRecError as exc:
         raise ProbeError(f"cannot resolve the deployment: {exc}") from exc
 

@@ -27,9 +27,10 @@ def traffic(dep: Deployment, timeout_s: float) -> Traffic:
 
     _, section = dep.backend("traffic", "chaos-rec")
     spec = TrafficSpec.from_dict(section or {"kind": "chaos-rec"}, _where(dep, "traffic"))
+    secrets = dep.secrets.resolve(spec.secret_names, _where(dep, "traffic.headers"))
     return AdapterTraffic(
         dep.gateway_url, spec, timeout_s, holdout=dep.holdout, user_ids=dep.users,
-        queries=dep.queries,
+        queries=dep.queries, secrets=secrets,
     )  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from chaos_rec.core.secrets import SecretSource
 from chaos_rec.errors import ConfigError, FaultError, StackError
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
 LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 SCHEMA_FILE: Final = Path(__file__).resolve().parents[1] / "schemas" / "deployment.schema.json"
 SEAMS: Final = ("traffic", "processes", "data", "rollout")
+ADMIN_TOKEN_SECRET: Final = "chaos_rec_admin_token"  # the CTK secret's name (settings table)
 _TARGET_RE: Final = re.compile(r"^(replica|link):([A-Za-z0-9_.\-]+)$|^(redis|gateway)$")
 
 
@@ -85,6 +87,7 @@ class Deployment:
     backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # seam -> section
     users: tuple[int, ...] = ()
     queries: tuple[str, ...] = ()
+    secrets: SecretSource = field(default_factory=SecretSource, repr=False, compare=False)
 
     def backend(self, seam: str, default: str) -> tuple[str, Mapping[str, Any]]:
         """The backend kind the deployment names for ``seam`` (else ``default``) and its section."""
@@ -163,6 +166,7 @@ class Overrides:
     gateway_url: str | None = None
     toxiproxy_url: str | None = None
     admin_token: str | None = None
+    ctk_secrets: Mapping[str, Any] | None = field(default=None, repr=False)
 
 
 def reference_deployment(state_dir: Path | None, over: Overrides = Overrides()) -> Deployment:
@@ -240,6 +244,8 @@ def read_deployment_file(path: Path, over: Overrides = Overrides()) -> Deploymen
         )
         for i, rep in enumerate(data.get("replicas") or [])
     )
+    secrets_file = (Path(path).parent / data["secrets_file"]) if data.get("secrets_file") else None
+    secrets = SecretSource(over.ctk_secrets, file=secrets_file)
     return Deployment(
         source=str(path),
         gateway_url=str(over.gateway_url or data["gateway_url"]).rstrip("/"),
@@ -251,11 +257,12 @@ def read_deployment_file(path: Path, over: Overrides = Overrides()) -> Deploymen
         bundle=Path(data["bundle"]) if data.get("bundle") else None,
         state_dir=None,
         allow_hosts=frozenset(LOOPBACK | set(data.get("allow_hosts") or [])),
-        admin_token=over.admin_token,
+        admin_token=over.admin_token or secrets.find(ADMIN_TOKEN_SECRET),
         raw=data,
         backends={seam: data[seam] for seam in SEAMS if seam in data},
         users=tuple(int(u) for u in data.get("users") or ()),
         queries=tuple(str(q) for q in data.get("queries") or ()),
+        secrets=secrets,
     )
 
 

@@ -173,6 +173,7 @@ CONFIG: dict[str, Any] = {}
 RECORDER: list[_Recorder] = []
 HOLDOUT: list[dict[str, Any]] = []
 SPEC: list[TrafficSpec] = []
+SECRETS: dict[str, str] = {}  # the headers' secrets, from LoadRunner's environment only
 _USER_SEQ = itertools.count()
 
 
@@ -181,6 +182,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     rec = _Recorder(CONFIG)
     RECORDER.append(rec)
     SPEC.append(TrafficSpec.from_dict(CONFIG.get("traffic") or {}, "load config traffic"))
+    SECRETS.update(json.loads(os.environ.pop("CHAOS_REC_LOAD_SECRETS", "") or "{}"))
     holdout = CONFIG.get("holdout")
     if holdout:
         rows = json.loads(Path(holdout).read_text(encoding="utf-8"))
@@ -265,7 +267,7 @@ class Shopper(FastHttpUser):
         """One request through the traffic adapter; record latency, status and fallback tier."""
         self._pace()
         body, known = self._body()
-        req = build_request(SPEC[0], body["user_id"], body["k"], body["query"])
+        req = build_request(SPEC[0], body["user_id"], body["k"], body["query"], SECRETS)
         RECORDER[0].started()
         start = time.perf_counter()
         with self.client.request(

@@ -9,6 +9,7 @@ never from built-in ids.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,7 @@ __all__ = ["DEFAULT_MIX", "LoadRunner", "locust_binary"]
 
 DEFAULT_MIX: Final[dict[str, float]] = {"personalised": 0.6, "search": 0.25, "unknown": 0.15}
 LOCUSTFILE: Final = Path(__file__).with_name("locustfile.py")
+SECRETS_ENV: Final = "CHAOS_REC_LOAD_SECRETS"  # the traffic headers' secrets, as a JSON object
 
 
 def locust_binary() -> str:
@@ -68,6 +70,7 @@ class LoadRunner:
         user_ids: Sequence[int] = (),
         queries: Sequence[str] = (),
         traffic: Mapping[str, Any] | None = None,
+        secrets: Mapping[str, str] | None = None,
         mix: Mapping[str, float] | None = None,
         k: int = 10,
         timeout_s: float = default("timeout_s"),
@@ -96,7 +99,8 @@ class LoadRunner:
         self.holdout = Path(holdout).resolve() if holdout is not None else None
         self.user_ids = [int(u) for u in user_ids]
         self.queries = [str(q) for q in queries]
-        self.traffic = spec.to_dict()
+        self.traffic = spec.to_dict()  # headers keep their ${secret:NAME} references
+        self._secrets = dict(secrets or {})  # to Locust by environment, never in a file
         self.mix = mix
         self.k = int(k)
         self.timeout_s = float(timeout_s)
@@ -171,6 +175,8 @@ class LoadRunner:
             "2",
         ]
         env = dict(os.environ, CHAOS_REC_LOAD_CONFIG=str(config_path), PYTHONUNBUFFERED="1")
+        if self._secrets:
+            env[SECRETS_ENV] = json.dumps(self._secrets)
         log_path = self.run_dir / f"{self.name}_locust.log"
         self._log = log_path.open("ab")
         self._proc = subprocess.Popen(

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from chaos_rec.core.secrets import secret_names
 from chaos_rec.errors import ConfigError
 from chaos_rec.traffic.selector import compile_selector
 
@@ -88,6 +89,11 @@ class TrafficSpec:
         if self.kind == "oip-v2":
             return bool(self.fallback_output or self.fallback_parameter)
         return self.fallback is not None
+
+    @property
+    def secret_names(self) -> list[str]:
+        """The secrets its headers refer to (``${secret:NAME}``)."""
+        return secret_names(value for _, value in self.headers)
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> TrafficSpec:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from chaos_rec.core.seams import Answer
+from chaos_rec.core.secrets import fill_secrets
 from chaos_rec.traffic.selector import NoMatch, compile_selector
 from chaos_rec.traffic.spec import TrafficSpec
 
@@ -72,9 +73,16 @@ def _fill_path(path: str, user_id: int, k: int, query: str | None) -> str:
     return _PLACEHOLDER.sub(lambda m: urllib.parse.quote(subs[m.group(1)], safe=""), path)
 
 
-def build_request(spec: TrafficSpec, user_id: int, k: int, query: str | None) -> HttpRequest:
-    """The request asking ``spec``'s deployment for ``k`` items for one user."""
-    headers = dict(spec.headers)
+def build_request(
+    spec: TrafficSpec,
+    user_id: int,
+    k: int,
+    query: str | None,
+    secrets: Mapping[str, str] | None = None,
+) -> HttpRequest:
+    """The request asking ``spec``'s deployment for ``k`` items for one user (each header's
+    ``${secret:NAME}`` filled from ``secrets``)."""
+    headers = {name: fill_secrets(value, secrets or {}) for name, value in spec.headers}
     if spec.kind == "chaos-rec":
         body = dict(zip(GATEWAY_FIELDS, (int(user_id), int(k), query), strict=True))
         return HttpRequest("POST", GATEWAY_PATH, headers, body)

@@ -30,6 +30,7 @@ class _Gateway(ThreadingHTTPServer):
     status = 200
     seen: list[dict[str, Any]]
     paths: list[str]
+    auth: list[str | None]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -41,6 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.paths.append(self.path)
+        self.server.auth.append(self.headers.get("authorization"))
         if self.path.startswith("/v2/models/"):
             return self._infer(body)
         self.server.seen.append(body)
@@ -78,6 +80,7 @@ def gateway() -> Iterator[_Gateway]:
     srv = _Gateway(("127.0.0.1", free_port()), _Handler)
     srv.seen = []
     srv.paths = []
+    srv.auth = []
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
@@ -137,19 +140,25 @@ def test_timeline_reflects_injected_latency_status_tiers_and_phases(
 OIP_TRAFFIC = {
     "kind": "oip-v2", "model": "rec", "user_input": "uid", "shape": [1, 1],
     "items_output": "item_ids", "fallback_output": "tier", "fallback_ok": "model",
+    "headers": {"authorization": "Bearer ${secret:TOKEN}"},
 }  # fmt: skip
 
 
 def test_load_through_the_oip_adapter_for_the_deployment_files_users(
     gateway: _Gateway, tmp_path: Path
 ) -> None:
-    """Locust sends OIP v2 infer requests for the listed users and reads the tier tensor."""
+    """Locust sends OIP v2 infer requests for the listed users and reads the tier tensor; the
+    header's secret reaches the server but no file of the run."""
     url = f"http://127.0.0.1:{gateway.server_address[1]}"
     ctx = RunContext(tmp_path / "run")
     with LoadRunner(
-        url, ctx.run_dir, rps=20, users=5, seed=3, user_ids=[11, 12, 13], traffic=OIP_TRAFFIC
-    ):
+        url, ctx.run_dir, rps=20, users=5, seed=3, user_ids=[11, 12, 13], traffic=OIP_TRAFFIC,
+        secrets={"TOKEN": "s3cr3t-value"},
+    ):  # fmt: skip
         rows = _wait_rows(ctx, int(time.time()) + 1, 3)
+    assert set(gateway.auth) == {"Bearer s3cr3t-value"}
+    for path in ctx.run_dir.rglob("*"):
+        assert not path.is_file() or b"s3cr3t-value" not in path.read_bytes(), path
     stats = summarize(rows)
     assert set(gateway.paths) == {"/v2/models/rec/infer"}
     known = {p["user_id"] for p in gateway.seen if p["user_id"] < 900_000_000}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class AdapterTraffic:
         holdout: Path | None = None,
         user_ids: Sequence[int] = (),
         queries: Sequence[str] = (),
+        secrets: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -41,6 +42,7 @@ class AdapterTraffic:
         self.holdout = holdout
         self.user_ids = tuple(user_ids)  # load's users when there is no hold-out file
         self.queries = tuple(queries)
+        self._secrets = dict(secrets or {})  # header values; never written, logged or shown
         self._transport = transport  # tests pass an httpx.MockTransport
         self._client: httpx.Client | None = None
 
@@ -54,6 +56,7 @@ class AdapterTraffic:
         runner = LoadRunner(
             self.base_url, run_dir, rps=rps, users=users, seed=seed, holdout=holdout,
             user_ids=self.user_ids, queries=self.queries, traffic=self.spec.to_dict(),
+            secrets=self._secrets,
             timeout_s=timeout_s,
         )  # fmt: skip
         return runner.start()
@@ -62,7 +65,7 @@ class AdapterTraffic:
         """One request; None unless it was answered with 200 and a readable body."""
         if self._client is None:
             self._client = httpx.Client(timeout=self.timeout_s, transport=self._transport)
-        req = build_request(self.spec, user_id, k, query)
+        req = build_request(self.spec, user_id, k, query, self._secrets)
         try:
             reply = call(
                 req.method, self.base_url + req.path, into=ProbeError, timeout=self.timeout_s,
