@@ -1,22 +1,23 @@
 """Preflight: check a target for real before (or instead of) a drill — what ``--drill-dry`` runs.
 
-The gateway answers, the fault proxy answers and holds every link the drill names, and every
+The gateway answers a real request through the traffic adapter, the fault proxy answers and holds every link the drill names, and every
 replica the drill names resolves. Each failed check is one line; nothing is injected.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from chaos_rec.core.seams import Links
+from chaos_rec.core.seams import Links, Traffic
 from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ChaosRecError
 
-__all__ = ["named_targets", "preflight"]
+__all__ = ["first_user", "named_targets", "preflight"]
 
 _NAMED: Final = re.compile(r"^(replica|link):[A-Za-z0-9_.\-]+$")
 
@@ -56,14 +57,44 @@ def _answers(url: str, timeout: float) -> str | None:
         return exc.strerror or type(exc).__name__
 
 
+def first_user(dep: Deployment) -> int | None:
+    """A user id the load would send: the hold-out file's first, else the file's users list."""
+    if dep.holdout is not None and dep.holdout.is_file():
+        try:
+            rows = json.loads(dep.holdout.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            rows = []
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, dict) and isinstance(row.get("user_id"), int):
+                return int(row["user_id"])
+    return dep.users[0] if dep.users else None
+
+
 def preflight(
-    dep: Deployment, names: list[str], links: Links | None, timeout: float = 2.0
+    dep: Deployment,
+    names: list[str],
+    links: Links | None,
+    timeout: float = 2.0,
+    traffic: Traffic | None = None,
 ) -> list[str]:
-    """The checks that failed, one line each (empty when the target is ready for the drill)."""
+    """The checks that failed, one line each (empty when the target is ready for the drill).
+
+    With ``traffic``, the deployment must also answer one real request for a user the load would
+    send, read through its adapter (items, and the marker if it has one).
+    """
     problems: list[str] = []
     why = _answers(dep.gateway_url, timeout)
     if why is not None:
         problems.append(f"gateway {dep.gateway_url} does not answer ({why})")
+    elif traffic is not None:
+        user = first_user(dep)
+        if user is None:
+            problems.append("no user ids to send: name a holdout file or users in the deployment")
+        elif traffic.recommend(user, 10) is None:
+            problems.append(
+                f"gateway {dep.gateway_url} gave no readable recommendation for user {user} "
+                "(not a 200 with the item ids its traffic adapter reads)"
+            )
     for name in (n for n in names if n.startswith("replica:")):
         try:
             dep.replica(name)

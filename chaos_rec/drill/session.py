@@ -209,9 +209,15 @@ class DrillSession:
             else:
                 return []
             links = backends.links(dep, 5.0) if dep.toxiproxy_url else None
+            traffic = backends.traffic(dep, 5.0)
         except ChaosRecError as exc:
             return [str(exc)]
-        return backends.check(dep) + preflight(dep, named_targets(experiment), links)
+        try:
+            return backends.check(dep) + preflight(
+                dep, named_targets(experiment), links, traffic=traffic
+            )
+        finally:
+            traffic.close()
 
     def new_run_dir(self, name: str) -> Path:
         """A fresh run dir for one drill under the state dir."""

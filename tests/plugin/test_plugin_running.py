@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -224,11 +229,48 @@ def test_dry_run_checks_the_target_for_real(
         ]
     )
     assert "link:feature-store:" not in result.stdout.str()  # that link exists
-    ready = json.loads(deployment.read_text()) | {"gateway_url": fault_proxy_url}
-    deployment.write_text(json.dumps(ready))
+    # something answers on the port, but not with recommendations: still not ready
+    wrong = json.loads(deployment.read_text()) | {"gateway_url": fault_proxy_url, "users": [7]}
+    deployment.write_text(json.dumps(wrong))
     write_experiment("cuts", method=[ext_action("cut", "cut_link", link="link:feature-store")])
     result = project.runpytest("-m", "drill", "--drill-dry", "--drill-stack", str(deployment))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"*target not ready: gateway {fault_proxy_url} gave no readable recommendation for user 7*"
+        ]
+    )
+    with recommender() as url:
+        deployment.write_text(json.dumps(wrong | {"gateway_url": url}))
+        result = project.runpytest("-m", "drill", "--drill-dry", "--drill-stack", str(deployment))
     result.assert_outcomes(skipped=1)
+
+
+@contextlib.contextmanager
+def recommender() -> Iterator[str]:
+    """A loopback HTTP server answering the chaos-rec gateway contract (a stand-in gateway)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"items": [{"item_id": 1}], "fallback": "none"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 GLOBAL_CONTROL = """
