@@ -20,9 +20,10 @@ def __getattr__(name: str) -> Any:
 
 
 def discover(discover_system: bool = True) -> dict[str, Any]:
-    """List every chaos_rec action and probe for ``chaos discover`` (typed arguments, docs)."""
+    """List every chaos_rec action, probe and control hook for ``chaos discover``."""
     from chaoslib.discovery.discover import (
         discover_actions,
+        discover_activities,
         discover_probes,
         initialize_discovery_result,
     )
@@ -32,6 +33,8 @@ def discover(discover_system: bool = True) -> dict[str, Any]:
     result: dict[str, Any] = initialize_discovery_result("chaos-rec", __version__, "recommender")
     result["activities"].extend(discover_actions("chaos_rec.actions"))
     result["activities"].extend(discover_probes("chaos_rec.probes"))
+    hooks = discover_activities("chaos_rec.controls", "control")  # the control's hooks only
+    result["activities"].extend(h for h in hooks if str(h["name"]).endswith("_control"))
     for activity in result["activities"]:
         _resolve_types(activity)
     return result

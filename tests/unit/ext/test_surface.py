@@ -11,16 +11,24 @@ from chaos_rec.controls import judge_journal
 from chaos_rec.slo import SLOSpec, evaluate
 
 
-def test_discover_lists_every_action_and_probe_with_types_and_docs() -> None:
+def test_discover_lists_every_action_probe_and_control_hook_with_types_and_docs() -> None:
     found = chaos_rec.discover(discover_system=False)["activities"]
     names = {(a["type"], a["name"]) for a in found}
     assert names == {("action", n) for n in actions.__all__} | {
         ("probe", n) for n in probes.__all__
-    }
+    } | {("control", "before_experiment_control"), ("control", "after_experiment_control")}
+    controls = [a for a in found if a["type"] == "control"]
+    assert {a["mod"] for a in controls} == {"chaos_rec.controls"}
     for act in found:
         assert act["doc"] and "\n" not in act["doc"].strip(), act["name"]
         for arg in act.get("arguments", []):
-            assert arg["type"] != "object" or arg["name"] in ("attributes",), (act["name"], arg)
+            # CTK hands a control its context, state and experiment: those are objects by design
+            allowed = (
+                ("attributes",)
+                if act["type"] != "control"
+                else ("context", "state", "configuration", "secrets")
+            )
+            assert arg["type"] != "object" or arg["name"] in allowed, (act["name"], arg)
 
 
 def test_activities_take_keyword_only_configuration_and_secrets() -> None:
