@@ -6,6 +6,7 @@ real model server.
 
 from __future__ import annotations
 
+import json
 import struct
 import sys
 from pathlib import Path
@@ -14,8 +15,10 @@ from typing import Any
 import grpc
 import pytest
 
+from chaos_rec import backends
 from chaos_rec.backends.adapters import AdapterTraffic, TrafficSpec, build_request, parse_answer
 from chaos_rec.core.seams import Answer
+from chaos_rec.core.target import read_deployment_file
 from chaos_rec.errors import ConfigError
 from chaos_rec.traffic.grpc_client import OipGrpcClient
 from chaos_rec.traffic.grpc_wire import HTTP_STATUS, infer_request, read_reply, response_json
@@ -249,3 +252,33 @@ def test_load_over_grpc_is_refused_until_locust_speaks_it(tmp_path: Path) -> Non
     adapter = AdapterTraffic("http://127.0.0.1:8000", OIP, 1.0, user_ids=(1,))
     with pytest.raises(ConfigError, match="load over gRPC is not wired into Locust yet"):
         adapter.start_load(tmp_path, rps=1, users=1, seed=0, timeout_s=1)
+
+
+def _deployment_file(tmp_path: Path, traffic: dict[str, Any]) -> Path:
+    path = tmp_path / "dep.json"
+    path.write_text(json.dumps({"gateway_url": "http://127.0.0.1:9", "traffic": traffic}))
+    return path
+
+
+def test_a_deployment_file_names_grpc_and_its_address(tmp_path: Path) -> None:
+    path = _deployment_file(tmp_path, {**OIP.to_dict(), "grpc_url": "[::1]:8001"})
+    traffic = backends.traffic(read_deployment_file(path), 1.0)
+    assert isinstance(traffic, AdapterTraffic)
+    assert (traffic.spec.protocol, traffic.spec.grpc_url) == ("grpc", "[::1]:8001")
+
+
+@pytest.mark.parametrize(
+    ("traffic", "message"),
+    [
+        ({**OIP.to_dict(), "protocol": "h2"}, "traffic.protocol: 'h2' is not one of"),
+        ({**OIP.to_dict(), "grpc_url": "grpc://h:1"}, "traffic.grpc_url: 'grpc://h:1' does not"),
+    ],
+)
+def test_the_schema_refuses_a_bad_protocol_or_address_in_one_line(
+    tmp_path: Path, traffic: dict[str, Any], message: str
+) -> None:
+    path = _deployment_file(tmp_path, traffic)
+    with pytest.raises(ConfigError) as info:
+        read_deployment_file(path)
+    assert str(info.value).startswith(f"deployment file {path}: {message}"), str(info.value)
+    assert "\n" not in str(info.value)
