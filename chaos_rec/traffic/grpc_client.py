@@ -2,7 +2,8 @@
 
 One plaintext channel to the spec's ``grpc_url``, opened on the first call and reused by every
 call after it (thread-safe, as grpcio channels are); the timeout is each call's gRPC deadline;
-the spec's headers go as metadata. The request and the answer are
+the spec's headers go as metadata (names lower-cased, each ``${secret:NAME}`` filled from the
+``secrets`` given, as :func:`~chaos_rec.traffic.build_request` fills them for REST). The request and the answer are
 :func:`~chaos_rec.traffic.grpc_wire.infer_request` and
 :func:`~chaos_rec.traffic.grpc_wire.read_reply`, the same pure code whoever calls. The quality
 replay (``AdapterTraffic.recommend``) and the Locust subprocess (one client per process, one
@@ -18,10 +19,12 @@ without them; without them a call raises one ConfigError line that says what to 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from chaos_rec.core.seams import Answer
+from chaos_rec.core.secrets import fill_secrets
 from chaos_rec.errors import ConfigError
 from chaos_rec.traffic.spec import TrafficSpec
 
@@ -68,10 +71,27 @@ def _modules() -> tuple[ModuleType, ModuleType]:
     return grpc, grpc_wire
 
 
+def _metadata(spec: TrafficSpec, secrets: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The headers as gRPC metadata; a filled value that is no legal one is a ConfigError line
+    naming the header, not the value."""
+    pairs = []
+    for name, template in spec.headers:
+        value = fill_secrets(template, secrets)
+        if not value.isascii() or not value.isprintable():
+            raise ConfigError(
+                f"traffic.headers.{name}: a gRPC metadata value is printable ASCII "
+                "(the value with its secrets filled in is not)"
+            )
+        pairs.append((name.lower(), value))
+    return tuple(pairs)
+
+
 class OipGrpcClient:
     """ModelInfer for users through ``spec`` (oip-v2, protocol grpc) over one reused channel."""
 
-    def __init__(self, spec: TrafficSpec, timeout_s: float) -> None:
+    def __init__(
+        self, spec: TrafficSpec, timeout_s: float, secrets: Mapping[str, str] | None = None
+    ) -> None:
         if spec.kind != "oip-v2" or spec.protocol != "grpc" or not spec.grpc_url:
             raise ConfigError(
                 f'a gRPC client needs an oip-v2 spec with "protocol": "grpc" and a grpc_url, '
@@ -81,7 +101,7 @@ class OipGrpcClient:
             raise ConfigError(f"traffic timeout_s must be positive, got {timeout_s!r}")
         self.spec = spec
         self.timeout_s = float(timeout_s)
-        self.metadata = tuple((name.lower(), value) for name, value in spec.headers)
+        self._metadata = _metadata(spec, secrets or {})  # may hold secrets: never shown
         self._channel: Any = None
         self._call: Any = None
 
@@ -112,7 +132,7 @@ class OipGrpcClient:
                 "INVALID_ARGUMENT", wire.HTTP_STATUS["INVALID_ARGUMENT"], None, str(exc)
             )
         try:
-            response = self._call(request, timeout=self.timeout_s, metadata=self.metadata)
+            response = self._call(request, timeout=self.timeout_s, metadata=self._metadata)
         except grpc.RpcError as exc:
             code = exc.code() if callable(getattr(exc, "code", None)) else None
             name = code.name if code is not None else "UNKNOWN"

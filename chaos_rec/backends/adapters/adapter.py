@@ -76,7 +76,7 @@ class AdapterTraffic:
         """One request; None unless it was answered with 200 (gRPC: OK) and a readable body."""
         if self.spec.protocol == "grpc":
             if self._grpc is None:
-                self._grpc = OipGrpcClient(self.spec, self.timeout_s)
+                self._grpc = OipGrpcClient(self.spec, self.timeout_s, self._secrets)
             return self._grpc.infer(user_id, k, query).answer
         if self._client is None:
             self._client = httpx.Client(timeout=self.timeout_s, transport=self._transport)

@@ -234,8 +234,17 @@ def test_the_client_needs_a_grpc_spec_and_a_positive_timeout() -> None:
         OipGrpcClient(rest, 1.0)
     with pytest.raises(ConfigError, match="timeout_s must be positive"):
         OipGrpcClient(OIP, 0)
-    headers = TrafficSpec.from_dict({**OIP.to_dict(), "headers": {"Authorization": "t"}}, W)
-    assert OipGrpcClient(headers, 1.0).metadata == (("authorization", "t"),)
+
+
+def test_headers_are_metadata_with_their_secrets_filled_in() -> None:
+    headers = {"Authorization": "Bearer ${secret:TOKEN}", "x-team": "recs"}
+    spec = TrafficSpec.from_dict({**OIP.to_dict(), "headers": headers}, W)
+    client = OipGrpcClient(spec, 1.0, {"TOKEN": "s3cret"})
+    assert client._metadata == (("authorization", "Bearer s3cret"), ("x-team", "recs"))
+    with pytest.raises(ConfigError) as info:
+        OipGrpcClient(spec, 1.0, {"TOKEN": "caf\u00e9"})
+    assert str(info.value).startswith("traffic.headers.Authorization: a gRPC metadata value")
+    assert "caf" not in str(info.value)  # a secret is never shown
 
 
 def test_without_grpcio_a_call_is_one_config_error_line(monkeypatch: pytest.MonkeyPatch) -> None:
