@@ -12,11 +12,13 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chaos_rec.backends.adapters import AdapterTraffic, TrafficSpec
+from chaos_rec.core.quality import replay
 from chaos_rec.traffic.grpc_client import OipGrpcClient
 from tests.integration.test_serving_helpers import (
     ROOT,
@@ -81,6 +83,23 @@ def test_grpc_answers_equal_rest_answers_for_the_same_users(replica: Proc) -> No
         rest.close()
         grpc.close()
     assert grpc._grpc is None
+
+
+def test_the_quality_replay_over_grpc_measures_what_it_measures_over_rest(
+    replica: Proc, tmp_path: Path
+) -> None:
+    rest, grpc = _adapters(replica)
+    first = rest.recommend(1, 10)
+    assert first is not None
+    rows = [{"user_id": u, "target_item": first.items[2]} for u in USERS]
+    holdout = tmp_path / "holdout.json"
+    holdout.write_text(json.dumps(rows))
+    over_rest = replay(rest, holdout, sample=len(rows), k=10, seed=3)
+    over_grpc = replay(grpc, holdout, sample=len(rows), k=10, seed=3)
+    for key in ("t", "duration_s"):
+        over_rest.pop(key), over_grpc.pop(key)
+    assert over_grpc == over_rest
+    assert over_grpc["answered"] == len(rows) and over_grpc["hits"] >= 1
 
 
 def test_grpc_failures_are_statuses_without_answers(replica: Proc) -> None:
