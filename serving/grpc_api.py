@@ -10,9 +10,9 @@ import time
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from oip_proto import grpc_predict_v2_pb2 as pb
+from oip_proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from serving import codec
-from serving._proto import grpc_predict_v2_pb2 as pb
-from serving._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from serving.core import InferenceCore
 from serving.errors import (
     BadRequest,

@@ -14,6 +14,14 @@ exactly ``"{query}"`` the query or null; inside a longer string no query is "");
 and ``fallback`` are selectors (:mod:`.selector`). A fallback marker (``fallback_output``,
 ``fallback_parameter`` or ``fallback``) needs ``fallback_ok``: the value that means the
 model answered; any other value is the answer's tier.
+
+``oip-v2`` speaks REST by default (``"protocol": "rest"``: POST ``/v2/models/{model}/infer``
+below the deployment's ``gateway_url``). ``"protocol": "grpc"`` sends the same tensors as
+``inference.GRPCInferenceService/ModelInfer`` to ``grpc_url``, the gRPC address as
+``host:port`` (what tritonclient's gRPC client takes, e.g. ``"127.0.0.1:8001"``; plaintext,
+no TLS), with the headers as gRPC metadata (names lower-cased, so they must be letters,
+digits, ``-``, ``_`` or ``.``); :mod:`.grpc_wire` builds the request and reads the answer
+through the same parsing as REST. ``grpc_url`` is required with ``grpc`` and refused without.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from chaos_rec.core.secrets import secret_names
 from chaos_rec.errors import ConfigError
 from chaos_rec.traffic.selector import compile_selector
 
-__all__ = ["KINDS", "OIP_DATATYPES", "PLACEHOLDERS", "TrafficSpec"]
+__all__ = ["KINDS", "OIP_DATATYPES", "PLACEHOLDERS", "PROTOCOLS", "TrafficSpec"]
 
 # kind -> the keys it takes besides ``kind`` and ``headers``
 KINDS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -44,15 +52,20 @@ KINDS: Final[Mapping[str, tuple[str, ...]]] = {
         "fallback_output",
         "fallback_parameter",
         "fallback_ok",
+        "protocol",
+        "grpc_url",
     ),
     "http": ("method", "path", "body", "items", "fallback", "fallback_ok"),
 }
 # OIP v2 tensor datatypes a user id or k can be sent as (BYTES: the decimal string)
 OIP_DATATYPES: Final = ("INT64", "INT32", "INT16", "INT8", "UINT64", "UINT32", "UINT16", "BYTES")
 PLACEHOLDERS: Final = ("user_id", "k", "query")
+PROTOCOLS: Final = ("rest", "grpc")  # how an oip-v2 spec reaches the model server
 METHODS: Final = ("GET", "POST", "PUT", "PATCH")
 _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME: Final = re.compile(r"[A-Za-z0-9_.-]+")
+# host:port, the host a DNS name, an IPv4 address or a bracketed IPv6 address
+_GRPC_URL: Final = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})")
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,8 @@ class TrafficSpec:
     items_output: str | None = None
     fallback_output: str | None = None
     fallback_parameter: str | None = None
+    protocol: str = "rest"  # or "grpc": ModelInfer to grpc_url
+    grpc_url: str | None = None  # host:port
     # http
     method: str = "POST"
     path: str | None = None
@@ -114,6 +129,8 @@ class TrafficSpec:
         check = _check_oip if kind == "oip-v2" else _check_http if kind == "http" else None
         if check is not None:
             check(values, where)
+        if values.get("protocol") == "grpc":
+            _metadata_names(headers, f"{where}.headers")
         return cls(kind=kind, headers=headers, **values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,6 +204,42 @@ def _check_oip(values: dict[str, Any], where: str) -> None:
         )
     marker = bool(values.get("fallback_output") or values.get("fallback_parameter"))
     _fallback_ok(values, marker, where)
+    _protocol(values, where)
+
+
+def _protocol(values: dict[str, Any], where: str) -> None:
+    """``protocol`` is rest or grpc; ``grpc_url`` (host:port) comes with grpc and only then."""
+    protocol = values.setdefault("protocol", "rest")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(
+            f"{where}.protocol: must be one of {', '.join(PROTOCOLS)}, got {protocol!r}"
+        )
+    url = values.get("grpc_url")
+    if protocol == "rest":
+        if url is not None:
+            raise ConfigError(f'{where}.grpc_url: given without "protocol": "grpc"')
+        return
+    if url is None:
+        raise ConfigError(
+            f'{where}.grpc_url: required with "protocol": "grpc" (host:port, e.g. "127.0.0.1:8001")'
+        )
+    match = _GRPC_URL.fullmatch(url) if isinstance(url, str) else None
+    if match is None or not 0 < int(match.group(2)) < 65536:
+        raise ConfigError(
+            f'{where}.grpc_url: must be host:port (e.g. "127.0.0.1:8001", no scheme), got {url!r}'
+        )
+
+
+def _metadata_names(headers: tuple[tuple[str, str], ...], where: str) -> None:
+    """Headers sent as gRPC metadata: names that lower-case to legal metadata keys."""
+    for name, value in headers:
+        if not _NAME.fullmatch(name) or name.lower().endswith("-bin"):
+            raise ConfigError(
+                f"{where}: a gRPC metadata name is letters, digits, '-', '_' or '.' "
+                f"(not ending in -bin), got {name!r}"
+            )
+        if not value.isascii() or not value.isprintable():
+            raise ConfigError(f"{where}.{name}: a gRPC metadata value is printable ASCII")
 
 
 def _check_http(values: dict[str, Any], where: str) -> None:

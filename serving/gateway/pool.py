@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from serving._proto import grpc_predict_v2_pb2_grpc as pb_grpc
+from oip_proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from serving.metrics import GatewayMetrics
 from serving.settings import GatewaySettings, Switches
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
-from serving._proto import grpc_predict_v2_pb2 as pb
+from oip_proto import grpc_predict_v2_pb2 as pb
 from serving.errors import BadRequest, DeadlineExceeded, NoReplicaAvailable, ServingError
 from serving.gateway.pool import Replica, ReplicaPool
 from serving.metrics import GatewayMetrics

@@ -13,6 +13,7 @@ from chaos_rec.errors import ConfigError
 WHERE = "deployment file d.json: traffic"
 OIP: dict[str, Any] = {"kind": "oip-v2", "model": "recommender", "items_output": "item_ids"}
 HTTP: dict[str, Any] = {"kind": "http", "path": "/recs", "items": "items[*].id"}
+GRPC: dict[str, Any] = {**OIP, "protocol": "grpc", "grpc_url": "127.0.0.1:8001"}
 
 BAD: list[tuple[Any, str]] = [
     ([], "traffic: must be a mapping"),
@@ -35,6 +36,22 @@ BAD: list[tuple[Any, str]] = [
         "traffic.fallback_parameter: give fallback_output or fallback_parameter, not both",
     ),
     ({**OIP, "items": "x"}, "traffic.items: unknown key for kind oip-v2"),
+    ({**OIP, "protocol": "http2"}, "traffic.protocol: must be one of rest, grpc"),
+    ({**OIP, "protocol": None}, "traffic.protocol: must be one of rest, grpc"),
+    ({**OIP, "protocol": "grpc"}, 'traffic.grpc_url: required with "protocol": "grpc"'),
+    ({**OIP, "grpc_url": "h:8001"}, 'traffic.grpc_url: given without "protocol": "grpc"'),
+    ({**GRPC, "grpc_url": "grpc://h:8001"}, "traffic.grpc_url: must be host:port"),
+    ({**GRPC, "grpc_url": "h"}, "traffic.grpc_url: must be host:port"),
+    ({**GRPC, "grpc_url": "h:0"}, "traffic.grpc_url: must be host:port"),
+    ({**GRPC, "grpc_url": "h:65536"}, "traffic.grpc_url: must be host:port"),
+    ({**GRPC, "grpc_url": 8001}, "traffic.grpc_url: must be host:port"),
+    ({**GRPC, "headers": {"x y": "1"}}, "traffic.headers: a gRPC metadata name is letters"),
+    ({**GRPC, "headers": {"tok-bin": "1"}}, "traffic.headers: a gRPC metadata name is letters"),
+    ({**GRPC, "headers": {"x": "caf\u00e9"}}, "traffic.headers.x: a gRPC metadata value is"),
+    (
+        {"kind": "http", "path": "/r", "items": "a", "protocol": "grpc"},
+        "traffic.protocol: unknown key",
+    ),
     ({"kind": "http", "items": "a"}, "traffic.path: required, a path starting with '/'"),
     ({**HTTP, "path": "recs"}, "traffic.path: required, a path starting with '/'"),
     ({**HTTP, "method": "DELETE"}, "traffic.method: must be one of GET, POST"),
@@ -73,6 +90,10 @@ GOOD: list[dict[str, Any]] = [
         "fallback_ok": "none",
     },
     {**OIP, "fallback_parameter": "degraded", "fallback_ok": False, "shape": [1, 1]},
+    {**OIP, "protocol": "rest"},
+    GRPC,
+    {**GRPC, "grpc_url": "[::1]:8001", "headers": {"Authorization": "Bearer t"}},
+    {**GRPC, "grpc_url": "triton.svc.cluster.local:8001", "k_input": "k"},
     HTTP,
     {
         **HTTP,
@@ -91,6 +112,12 @@ def test_to_dict_round_trips_through_json(data: dict[str, Any]) -> None:
     again = TrafficSpec.from_dict(json.loads(json.dumps(spec.to_dict())), WHERE)
     assert again == spec
     assert set(spec.to_dict()) == {"kind", "headers", *KINDS[spec.kind]}
+
+
+def test_oip_v2_speaks_rest_unless_told_grpc() -> None:
+    assert TrafficSpec.from_dict(OIP, WHERE).protocol == "rest"
+    spec = TrafficSpec.from_dict(GRPC, WHERE)
+    assert (spec.protocol, spec.grpc_url) == ("grpc", "127.0.0.1:8001")
 
 
 def test_an_integer_version_is_read_as_its_name() -> None:

@@ -19,7 +19,7 @@ from serving.settings import GATEWAY_MECHANISMS, GatewaySettings, Switches
 
 
 def _ok_response(replica: str) -> Any:
-    from serving._proto import grpc_predict_v2_pb2 as pb
+    from oip_proto import grpc_predict_v2_pb2 as pb
     from serving.codec import OutTensor
 
     outs = [

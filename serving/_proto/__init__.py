@@ -1,1 +1,0 @@
-"""Generated OIP v2 gRPC stubs (see serving.proto_gen)."""
