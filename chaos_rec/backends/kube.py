@@ -14,6 +14,7 @@ which argument names (``tests/unit/backends/test_kubernetes_offline.py`` checks 
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -123,6 +124,14 @@ class Chaosk8sApi:
             raise ConfigError(
                 f"no kubeconfig at {config_file}: the kubernetes backend needs one that holds "
                 f"context {context!r} (set KUBECONFIG)"
+            )
+        from kubernetes.config import kube_config
+
+        loaded = os.path.expanduser(kube_config.KUBE_CONFIG_DEFAULT_LOCATION)
+        if os.path.abspath(loaded) != os.path.abspath(config_file):  # read once, at import
+            raise ConfigError(
+                f"KUBECONFIG changed after the kubernetes client was imported ({loaded} then "
+                f"{config_file}): set it before chaos-rec starts"
             )
         names = kube_contexts(config_file)
         if context not in names:

@@ -1,22 +1,29 @@
 """The real kubernetes client (chaosk8s) against a kubeconfig file: context pinned, errors ours.
 
 No cluster exists here: each context of the kubeconfig points at a different closed loopback
-port, so the port in the error says which context a call really used.
+port, so the port in the error says which context a call really used. The kubernetes client
+reads KUBECONFIG once, at import, so each case runs in a fresh interpreter started with it set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
+import kubernetes.config  # imported now, before a test sets KUBECONFIG
 import pytest
 
-from chaos_rec.backends.kube import Chaosk8sApi, kube_contexts
-from chaos_rec.errors import ConfigError, FaultError
+from chaos_rec.backends.kube import Chaosk8sApi
+from chaos_rec.errors import ConfigError
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[2]
 KUBECONFIG = """\
 apiVersion: v1
 kind: Config
@@ -36,55 +43,89 @@ users:
   user: {token: not-a-secret}
 """
 
+CALLS = """
+import json
+from chaos_rec.backends.kube import Chaosk8sApi, kube_contexts
+from chaos_rec.errors import ChaosRecError
+
+def attempt(what, call):
+    try:
+        result = call()
+    except ChaosRecError as exc:
+        result = f"{type(exc).__name__}: {exc}"
+    print(json.dumps([what, result]))
+
+attempt("contexts", lambda: kube_contexts(CONFIG))
+attempt("unknown", lambda: Chaosk8sApi("gpu-west"))
+api = Chaosk8sApi("gpu-staging", request_timeout_s=2)
+attempt("exec_in_pods", lambda: api.exec_in_pods(
+    ["cat", "/tmp/server.pid"], label_selector="a=b", ns="recommender", container="c"))
+attempt("terminate_pods", lambda: api.terminate_pods(
+    label_selector="a=b", ns="recommender", pod="p-0"))
+attempt("pods_in_conditions", lambda: api.pods_ready(label_selector="a=b", ns="recommender"))
+attempt("deployment_fully_available", lambda: api.deployment_fully_available(
+    name="model-server-0", ns="recommender", timeout_s=2))
+"""
+
+
+def _run(code: str, kubeconfig: Path, **env: str) -> dict[str, Any]:
+    environ = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONPATH": str(ROOT), **env}
+    script = f"CONFIG = {str(kubeconfig)!r}\n" + textwrap.dedent(code)
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=environ, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return dict(json.loads(line) for line in out.stdout.splitlines())
+
 
 @pytest.fixture
-def kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def kubeconfig(tmp_path: Path) -> Path:
     path = tmp_path / "kubeconfig"
     path.write_text(KUBECONFIG)
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    monkeypatch.setenv("KUBERNETES_CONTEXT", "prod-east")  # must not win over the pinned one
     return path
 
 
-def test_the_contexts_are_read_from_the_file(kubeconfig: Path) -> None:
-    assert kube_contexts(str(kubeconfig)) == ["gpu-staging", "prod-east"]
-
-
-def test_a_context_the_kubeconfig_lacks_is_refused_without_a_call(kubeconfig: Path) -> None:
-    with pytest.raises(ConfigError) as info:
-        Chaosk8sApi("gpu-west")
-    assert str(info.value) == (
-        f"kube context 'gpu-west' is not in {kubeconfig} (contexts: gpu-staging, prod-east)"
+def test_each_call_uses_the_pinned_context_and_fails_in_one_line(kubeconfig: Path) -> None:
+    # KUBERNETES_CONTEXT and current-context both name prod-east: neither may win
+    got = _run(CALLS, kubeconfig, KUBERNETES_CONTEXT="prod-east")
+    assert got.pop("contexts") == ["gpu-staging", "prod-east"]
+    assert got.pop("unknown") == (
+        f"ConfigError: kube context 'gpu-west' is not in {kubeconfig} "
+        "(contexts: gpu-staging, prod-east)"
     )
+    assert sorted(got) == [
+        "deployment_fully_available", "exec_in_pods", "pods_in_conditions", "terminate_pods"
+    ]  # fmt: skip
+    for func, text in got.items():
+        assert text.startswith(
+            f"FaultError: kubernetes {func} (context gpu-staging) failed: network error ("
+        )
+        assert "port=1)" in text and "port=2" not in text and "\n" not in text
 
 
 def test_no_kubeconfig_is_refused_rather_than_falling_back_to_other_credentials(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
-    monkeypatch.setenv("CHAOSTOOLKIT_IN_POD", "true")
-    with pytest.raises(ConfigError, match=r"no kubeconfig at .*none: the kubernetes backend"):
+    code = """
+    import json
+    from chaos_rec.backends.kube import Chaosk8sApi
+    from chaos_rec.errors import ConfigError
+    try:
         Chaosk8sApi("gpu-staging")
+    except ConfigError as exc:
+        print(json.dumps(["error", str(exc)]))
+    """
+    got = _run(code, tmp_path / "none", CHAOSTOOLKIT_IN_POD="true")
+    assert got["error"] == (
+        f"no kubeconfig at {tmp_path / 'none'}: the kubernetes backend needs one that holds "
+        "context 'gpu-staging' (set KUBECONFIG)"
+    )
 
 
-CALLS: list[tuple[str, Callable[[Chaosk8sApi], Any]]] = [
-    ("exec_in_pods", lambda api: api.exec_in_pods(
-        ["cat", "/tmp/server.pid"], label_selector="a=b", ns="recommender", container="c")),
-    ("terminate_pods", lambda api: api.terminate_pods(
-        label_selector="a=b", ns="recommender", pod="p-0")),
-    ("pods_in_conditions", lambda api: api.pods_ready(label_selector="a=b", ns="recommender")),
-    ("deployment_fully_available", lambda api: api.deployment_fully_available(
-        name="model-server-0", ns="recommender", timeout_s=2)),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("func", "call"), CALLS, ids=[c[0] for c in CALLS])
-def test_every_call_goes_to_the_pinned_context_and_fails_in_one_line(
-    kubeconfig: Path, func: str, call: Callable[[Chaosk8sApi], Any]
+def test_a_kubeconfig_set_after_the_client_was_imported_is_refused(
+    kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    api = Chaosk8sApi("gpu-staging", request_timeout_s=2)
-    with pytest.raises(FaultError) as info:
-        call(api)
-    text = str(info.value)
-    assert text.startswith(f"kubernetes {func} (context gpu-staging) failed: network error (")
-    assert "port=1)" in text and "port=2" not in text and "\n" not in text
+    assert str(kubeconfig) != kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    with pytest.raises(ConfigError, match=r"^KUBECONFIG changed after the kubernetes client"):
+        Chaosk8sApi("gpu-staging")
