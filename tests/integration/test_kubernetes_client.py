@@ -129,3 +129,41 @@ def test_a_kubeconfig_set_after_the_client_was_imported_is_refused(
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     with pytest.raises(ConfigError, match=r"^KUBECONFIG changed after the kubernetes client"):
         Chaosk8sApi("gpu-staging")
+
+
+DOOR = """
+import json
+from chaos_rec.actions import hang_replica, kill_replica
+from chaos_rec.errors import ChaosRecError
+
+for name, action in (("kill", kill_replica), ("hang", hang_replica)):
+    try:
+        action("replica:0", configuration={"chaos_rec_target": DEPLOYMENT})
+    except ChaosRecError as exc:
+        print(json.dumps([name, f"{type(exc).__name__}: {exc}"]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ("gpu-staging",
+         "FaultError: kubernetes exec_in_pods (context gpu-staging) failed: network error ("),
+        ("prod-east",
+         "FaultError: kube context 'prod-east' is not on the allowlist (gpu-staging); "
+         "add it to processes.allowed_contexts in the deployment file"),
+    ],
+)  # fmt: skip
+def test_the_catalogue_actions_reach_the_cluster_only_through_an_allowed_context(
+    kubeconfig: Path, tmp_path: Path, context: str, expected: str
+) -> None:
+    example = json.loads((ROOT / "deploy" / "k8s" / "deployment.k8s.json").read_text())
+    example["processes"]["context"] = context
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text(json.dumps(example))
+    code = f"DEPLOYMENT = {str(deployment)!r}\n" + DOOR
+    got = _run(code, kubeconfig)
+    assert sorted(got) == ["hang", "kill"]
+    for text in got.values():
+        assert text.startswith(expected) and "\n" not in text
+        assert "port=2" not in text  # prod-east's cluster was never called
