@@ -4,7 +4,9 @@
 :class:`Chaosk8sApi` makes them with ``chaosk8s`` against one kube context, pinned through
 chaosk8s's ``KUBERNETES_CONTEXT`` secret so that no environment variable can switch it, and
 only after checking that the kubeconfig chaosk8s will read holds that context (without one,
-chaosk8s would silently fall back to in-cluster or ``KUBERNETES_HOST`` credentials).
+chaosk8s would silently fall back to in-cluster or ``KUBERNETES_HOST`` credentials). The context
+``in-cluster`` means the service account of the pod chaos-rec runs in: then no kubeconfig may
+exist and ``CHAOSTOOLKIT_IN_POD`` must be ``true``, chaosk8s's own conditions for using it.
 
 :data:`CHAOSK8S_CALLS` is the one table of which chaosk8s activity each method calls and with
 which argument names (``tests/unit/backends/test_kubernetes_offline.py`` checks it against
@@ -22,7 +24,9 @@ from typing import Any, Final, Protocol
 from chaos_rec.boundary import translating
 from chaos_rec.errors import ConfigError, FaultError
 
-__all__ = ["CHAOSK8S_CALLS", "Chaosk8sApi", "ExecResult", "KubeApi", "kube_contexts"]
+__all__ = ["CHAOSK8S_CALLS", "IN_CLUSTER", "Chaosk8sApi", "ExecResult", "KubeApi", "kube_contexts"]
+
+IN_CLUSTER: Final = "in-cluster"  # the context name for the service account of the pod we run in
 
 CHAOSK8S_CALLS: Final[Mapping[str, tuple[str, str, frozenset[str]]]] = {
     "exec_in_pods": (
@@ -113,13 +117,33 @@ def _exit_code(value: Any) -> int:
         return 1
 
 
+def _check_in_cluster(config_file: str, has_file: bool) -> None:
+    """The pod's service account is what chaosk8s will use (its own two conditions)."""
+    if has_file:
+        raise ConfigError(
+            f"context {IN_CLUSTER!r}, but chaosk8s would use the kubeconfig at {config_file}: "
+            "remove it or unset KUBECONFIG"
+        )
+    if os.environ.get("CHAOSTOOLKIT_IN_POD") != "true":
+        raise ConfigError(
+            f"context {IN_CLUSTER!r} needs CHAOSTOOLKIT_IN_POD=true (chaosk8s's switch to the "
+            "pod's service account)"
+        )
+
+
 class Chaosk8sApi:
     """:class:`KubeApi` through chaostoolkit-kubernetes, against one kube context."""
 
     def __init__(self, context: str, request_timeout_s: float = 60.0) -> None:
         import chaosk8s
 
+        self.context = context
+        self.request_timeout_s = request_timeout_s
         config_file = chaosk8s.get_config_path()
+        if context == IN_CLUSTER:
+            self._secrets: dict[str, str] = {}
+            _check_in_cluster(config_file, chaosk8s.has_local_config_file(config_file))
+            return
         if not chaosk8s.has_local_config_file(config_file):
             raise ConfigError(
                 f"no kubeconfig at {config_file}: the kubernetes backend needs one that holds "
@@ -139,8 +163,6 @@ class Chaosk8sApi:
                 f"kube context {context!r} is not in {config_file} "
                 f"(contexts: {', '.join(names) or 'none'})"
             )
-        self.context = context
-        self.request_timeout_s = request_timeout_s
         self._secrets = {"KUBERNETES_CONTEXT": context}
 
     def _call(self, method: str, **arguments: Any) -> Any:

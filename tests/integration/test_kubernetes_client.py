@@ -68,8 +68,14 @@ attempt("deployment_fully_available", lambda: api.deployment_fully_available(
 """
 
 
-def _run(code: str, kubeconfig: Path, **env: str) -> dict[str, Any]:
-    environ = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONPATH": str(ROOT), **env}
+def _run(code: str, kubeconfig: Path, **env: str | None) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter; ``env`` adds variables (None removes one)."""
+    environ = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONPATH": str(ROOT)}
+    for key, value in env.items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
     script = f"CONFIG = {str(kubeconfig)!r}\n" + textwrap.dedent(code)
     out = subprocess.run(
         [sys.executable, "-c", script], env=environ, capture_output=True, text=True, timeout=120
@@ -167,3 +173,33 @@ def test_the_catalogue_actions_reach_the_cluster_only_through_an_allowed_context
     for text in got.values():
         assert text.startswith(expected) and "\n" not in text
         assert "port=2" not in text  # prod-east's cluster was never called
+
+
+IN_POD = """
+import json
+from chaos_rec.backends.kube import Chaosk8sApi
+from chaos_rec.errors import ChaosRecError
+try:
+    api = Chaosk8sApi("in-cluster", request_timeout_s=2)
+    api.pods_ready(label_selector="a=b", ns="recommender")
+except ChaosRecError as exc:
+    print(json.dumps(["error", f"{type(exc).__name__}: {exc}"]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("with_file", "in_pod", "expected"),
+    [
+        (True, "true", "ConfigError: context 'in-cluster', but chaosk8s would use the kubeconfig at "),
+        (False, "", "ConfigError: context 'in-cluster' needs CHAOSTOOLKIT_IN_POD=true"),
+        # the pod's service account was used: there is none here, so loading it fails
+        (False, "true", "FaultError: kubernetes pods_in_conditions (context in-cluster) failed: "
+                        "Kubernetes API error (ConfigException: Service host/port is not set.)"),
+    ],
+)  # fmt: skip
+def test_in_cluster_means_the_pods_service_account_and_nothing_else(
+    kubeconfig: Path, tmp_path: Path, with_file: bool, in_pod: str, expected: str
+) -> None:
+    path = kubeconfig if with_file else tmp_path / "none"
+    got = _run(IN_POD, path, CHAOSTOOLKIT_IN_POD=in_pod, KUBERNETES_SERVICE_HOST=None)
+    assert got["error"].startswith(expected)
