@@ -31,7 +31,9 @@ from chaos_rec.core.target import read_deployment_file
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 KUSTOMIZATIONS = ("base", "overlays/gpu", "overlays/stock-triton-haproxy")
+EXAMPLE = K8S / "runner" / "deployment.k8s.json"
 EXPERIMENTS = sorted((K8S / "experiments").glob("*.json"))
+CLUSTER_SCOPED = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding"})
 VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
 KUBECTL = shutil.which("kubectl")
 
@@ -51,7 +53,7 @@ def _render(path: str) -> list[Obj]:
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[Obj]]:
-    return {path: _render(path) for path in KUSTOMIZATIONS}
+    return {path: _render(path) for path in (*KUSTOMIZATIONS, "runner")}
 
 
 def _get(objs: list[Obj], kind: str, name: str) -> Obj:
@@ -95,16 +97,17 @@ def _flag(args: list[str], name: str) -> str:
 
 
 @needs_kubectl
-@pytest.mark.parametrize("path", KUSTOMIZATIONS)
+@pytest.mark.parametrize("path", (*KUSTOMIZATIONS, "runner"))
 @pytest.mark.parametrize("version", VERSIONS)
 def test_every_rendered_object_is_valid_for_the_kubernetes_api(
     rendered: dict[str, list[Obj]], path: str, version: str
 ) -> None:
     objs = rendered[path]
-    assert len(objs) >= 15
+    assert len(objs) >= (7 if path == "runner" else 15)
     for obj in objs:
         kubernetes_validate.validate(obj, version, strict=True)  # raises ValidationError
-        assert obj["kind"] == "Namespace" or obj["metadata"]["namespace"] == "recommender"
+        if obj["kind"] not in CLUSTER_SCOPED:
+            assert obj["metadata"]["namespace"] == "recommender", obj["metadata"]["name"]
 
 
 @needs_kubectl
@@ -237,7 +240,7 @@ def test_haproxy_accepts_the_stock_overlay_configuration() -> None:
 
 
 def _example() -> Obj:
-    data: Obj = json.loads((K8S / "deployment.k8s.json").read_text())
+    data: Obj = json.loads(EXAMPLE.read_text())
     return data
 
 
@@ -245,7 +248,7 @@ def _example() -> Obj:
 def test_the_example_deployment_file_names_the_rendered_pods(
     rendered: dict[str, list[Obj]],
 ) -> None:
-    dep = read_deployment_file(K8S / "deployment.k8s.json")  # schema-valid
+    dep = read_deployment_file(EXAMPLE)  # schema-valid
     spec = KubernetesSpec.from_dict(dep.backends["processes"], "deploy/k8s/deployment.k8s.json")
     assert spec.namespace in spec.allowed_namespaces and spec.context in spec.allowed_contexts
     objs = rendered["base"]
@@ -274,7 +277,7 @@ def test_the_example_deployment_file_names_the_rendered_pods(
 def test_every_kubernetes_experiment_passes_chaos_validate(
     experiment: Path, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CHAOS_REC_DEPLOYMENT": str(K8S / "deployment.k8s.json"),
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CHAOS_REC_DEPLOYMENT": str(EXAMPLE),
            "CHAOS_REC_K8S_DRAIN_NODE": "gpu-node-1", "CHAOS_REC_KUBE_CONTEXT": "gpu-staging"}  # fmt: skip
     chaos = Path(sys.executable).with_name("chaos")
     out = subprocess.run(
@@ -344,3 +347,45 @@ def test_the_drain_is_rolled_back_by_uncordoning_the_same_node_always() -> None:
     assert data["runtime"]["rollbacks"]["strategy"] == "always"
     for activity in (drain, uncordon):
         assert activity["provider"]["secrets"] == ["k8s"]  # the pinned KUBERNETES_CONTEXT
+
+
+def _rules(role: Obj) -> set[tuple[str, str, str]]:
+    return {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+            for resource in rule["resources"] for verb in rule["verbs"]}  # fmt: skip
+
+
+@needs_kubectl
+def test_the_runner_job_drives_the_example_under_its_own_service_account(
+    rendered: dict[str, list[Obj]],
+) -> None:
+    objs = rendered["runner"]
+    (job,) = _of_kind(objs, "Job")
+    pod = job["spec"]["template"]["spec"]
+    account = pod["serviceAccountName"]
+    assert _get(objs, "ServiceAccount", account)
+    (drills,) = pod["containers"]
+    assert {e["name"]: e.get("value") for e in drills["env"]}["CHAOSTOOLKIT_IN_POD"] == "true"
+    stack = _flag(drills["args"], "--drill-stack")
+    (mount,) = [m for m in drills["volumeMounts"] if stack.startswith(m["mountPath"] + "/")]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    config = _get(objs, "ConfigMap", volume["configMap"]["name"])
+    assert config["data"][Path(stack).name] == EXAMPLE.read_text()  # the example, as mounted
+    spec = KubernetesSpec.from_dict(json.loads(EXAMPLE.read_text())["processes"], "example")
+    assert spec.context == "in-cluster" and spec.allowed_contexts == ("in-cluster",)
+    holdout = Path(str(_example()["holdout"]))
+    assert any(holdout.parent == Path(m["mountPath"]) for m in drills["volumeMounts"])
+    # the namespaced rights: what the processes backend and the Chaos Mesh experiment call
+    role = _get(objs, "Role", "chaos-rec-drills")
+    binding = _get(objs, "RoleBinding", "chaos-rec-drills")
+    assert binding["roleRef"]["name"] == "chaos-rec-drills"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account, "namespace": "recommender"}
+    ]
+    assert {("", "pods", "list"), ("", "pods", "delete"), ("", "pods/exec", "create"),
+            ("apps", "deployments", "watch"), ("chaos-mesh.org", "networkchaos", "create"),
+            ("chaos-mesh.org", "networkchaos", "delete")} <= _rules(role)  # fmt: skip
+    assert not any(verb == "*" or resource == "*" for _, resource, verb in _rules(role))
+    drain = _get(objs, "ClusterRole", "chaos-rec-node-drain")
+    assert _rules(drain) == {("", "nodes", "get"), ("", "nodes", "list"), ("", "nodes", "patch"),
+                             ("", "pods", "get"), ("", "pods", "list"),
+                             ("", "pods/eviction", "create")}  # fmt: skip

@@ -163,8 +163,8 @@ for name, action in (("kill", kill_replica), ("hang", hang_replica)):
 def test_the_catalogue_actions_reach_the_cluster_only_through_an_allowed_context(
     kubeconfig: Path, tmp_path: Path, context: str, expected: str
 ) -> None:
-    example = json.loads((ROOT / "deploy" / "k8s" / "deployment.k8s.json").read_text())
-    example["processes"]["context"] = context
+    example = json.loads((ROOT / "deploy" / "k8s" / "runner" / "deployment.k8s.json").read_text())
+    example["processes"].update(context=context, allowed_contexts=["gpu-staging"])
     deployment = tmp_path / "deployment.json"
     deployment.write_text(json.dumps(example))
     code = f"DEPLOYMENT = {str(deployment)!r}\n" + DOOR
