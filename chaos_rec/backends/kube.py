@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -188,7 +189,7 @@ class Chaosk8sApi:
             "exec_in_pods",
             cmd=list(cmd),
             label_selector=label_selector,
-            name_pattern=f"^{pod}$" if pod else None,
+            name_pattern=f"^{re.escape(pod)}$" if pod else None,
             all=True,
             ns=ns,
             container_name=container,
@@ -209,7 +210,7 @@ class Chaosk8sApi:
         out = self._call(
             "terminate_pods",
             label_selector=label_selector,
-            name_pattern=f"^{pod}$",
+            name_pattern=f"^{re.escape(pod)}$",
             qty=1,
             grace_period=0,
             ns=ns,
