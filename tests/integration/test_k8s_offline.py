@@ -277,7 +277,7 @@ def test_the_example_deployment_file_names_the_rendered_pods(
 def test_every_kubernetes_experiment_passes_chaos_validate(
     experiment: Path, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CHAOS_REC_DEPLOYMENT": str(EXAMPLE),
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CHAOS_REC_DRILL_STACK": str(EXAMPLE),
            "CHAOS_REC_K8S_DRAIN_NODE": "gpu-node-1", "CHAOS_REC_KUBE_CONTEXT": "gpu-staging"}  # fmt: skip
     chaos = Path(sys.executable).with_name("chaos")
     out = subprocess.run(
@@ -389,3 +389,26 @@ def test_the_runner_job_drives_the_example_under_its_own_service_account(
     assert _rules(drain) == {("", "nodes", "get"), ("", "nodes", "list"), ("", "nodes", "patch"),
                              ("", "pods", "get"), ("", "pods", "list"),
                              ("", "pods/eviction", "create")}  # fmt: skip
+
+
+def _collect(**env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("CHAOS_REC_K8S_DRAIN_NODE", "CHAOS_REC_KUBE_CONTEXT")}  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q",
+         "-m", "drill", "--drill-path", str(K8S / "experiments"), "--drill-stack", str(EXAMPLE),
+         str(K8S / "experiments")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={**environ, "PYTHONPATH": str(ROOT), **env},
+    )  # fmt: skip
+
+
+def test_the_drill_plugin_collects_the_experiments_as_drills_of_the_example() -> None:
+    out = _collect(CHAOS_REC_K8S_DRAIN_NODE="gpu-node-1", CHAOS_REC_KUBE_CONTEXT="in-cluster")
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "gpu_node_drain.json::gpu_node_drain" in out.stdout
+    assert "feature_store_latency.chaos-mesh.json::feature_store_latency.chaos-mesh" in out.stdout
+    # the node to drain is never guessed: without it the drill does not even collect
+    out = _collect(CHAOS_REC_KUBE_CONTEXT="in-cluster")
+    assert out.returncode != 0
+    assert "environment key that does not exist: CHAOS_REC_K8S_DRAIN_NODE" in out.stdout
