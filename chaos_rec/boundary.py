@@ -221,6 +221,9 @@ FAMILIES: Final[Mapping[str, Reason]] = {
     "grpc": Reason("gRPC error"),
     "redis": Reason("Redis error"),
     "chaoslib": Reason("Chaos Toolkit error"),
+    "kubernetes": Reason("Kubernetes API error"),
+    "urllib3": NETWORK,
+    "websocket": Reason("the exec stream broke"),
 }
 
 

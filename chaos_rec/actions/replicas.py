@@ -6,7 +6,7 @@ from typing import Any
 
 from chaos_rec import backends
 from chaos_rec.actions._common import Cfg, ledger, mark, setup
-from chaos_rec.backends.net import proc_state, wait_until
+from chaos_rec.backends.net import wait_until
 from chaos_rec.errors import FaultError
 
 __all__ = ["hang_replica", "kill_replica", "resume_replica", "wait_replica_restored"]
@@ -21,7 +21,7 @@ def kill_replica(
     procs = backends.processes(dep, "kill_replica")
     pid = procs.pid(rep.name)
     procs.kill(rep.name)
-    if not wait_until(lambda: proc_state(pid) in ("X", "Z"), 5.0):
+    if not wait_until(lambda: procs.state(rep.name, pid) in ("X", "Z"), 5.0):
         raise FaultError(f"{rep.name} (pid {pid}) still alive 5s after SIGKILL")
     mark(cfg, "fault", "kill_replica")
     ledger().remember(
@@ -63,7 +63,7 @@ def hang_replica(
         lambda: resume_replica(target, configuration=configuration, secrets=secrets),
     )
     procs.hang(rep.name)
-    if not wait_until(lambda: proc_state(pid) == "T", 3.0):
+    if not wait_until(lambda: procs.state(rep.name, pid) == "T", 3.0):
         procs.resume(rep.name)
         ledger().forget(f"hang:{rep.name}")
         raise FaultError(f"{rep.name} (pid {pid}) is not stopped 3s after SIGSTOP")
@@ -79,11 +79,11 @@ def resume_replica(
     rep = dep.replica(target)
     procs = backends.processes(dep, "resume_replica")
     pid = procs.pid(rep.name)
-    was_stopped = proc_state(pid) == "T"
+    was_stopped = procs.state(rep.name, pid) == "T"
     procs.resume(rep.name)
-    if not wait_until(lambda: proc_state(pid) != "T", 3.0):
+    if not wait_until(lambda: procs.state(rep.name, pid) != "T", 3.0):
         raise FaultError(f"{rep.name} (pid {pid}) still stopped 3s after SIGCONT")
     ledger().forget(f"hang:{rep.name}")
     if was_stopped:
         mark(cfg, "recovery", "resume_replica")
-    return {"replica": rep.name, "pid": pid, "state": proc_state(pid)}
+    return {"replica": rep.name, "pid": pid, "state": procs.state(rep.name, pid)}

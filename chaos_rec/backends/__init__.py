@@ -35,12 +35,17 @@ def traffic(dep: Deployment, timeout_s: float) -> Traffic:
 
 
 def processes(dep: Deployment, what: str = "process faults") -> Processes:
-    """Replica processes: shell commands, else the reference supervisor (``what`` needs it)."""
+    """Replica processes: shell commands, Kubernetes pods, else the reference supervisor."""
     kind, section = dep.backend("processes", "reference")
     if kind == "command":
         from chaos_rec.backends.commands import CommandProcesses, ProcessCommands
 
         return CommandProcesses(ProcessCommands.from_dict(section, _where(dep, "processes")), dep)
+    if kind == "kubernetes":
+        from chaos_rec.backends.kubernetes import KubernetesProcesses, KubernetesSpec
+
+        spec = KubernetesSpec.from_dict(section, _where(dep, "processes"))
+        return KubernetesProcesses(spec, dep)
     from chaos_rec.backends.reference import SupervisorProcesses
 
     dep.require_managed(what)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from chaos_rec.backends.net import proc_state
 from chaos_rec.backends.shell import Shell, placeholders, substitute
 from chaos_rec.backends.spec import Reader, base_dict
 from chaos_rec.core.target import Deployment
@@ -200,6 +201,10 @@ class CommandProcesses:
     def resume(self, replica: str) -> None:
         """Run ``resume`` (SIGCONT)."""
         self._signal("resume", self.spec.resume, replica)
+
+    def state(self, replica: str, pid: int) -> str:
+        """The /proc state letter of ``pid`` on this host (``X`` once it is gone)."""
+        return proc_state(pid)
 
     def wait_restored(self, replica: str, timeout_s: float) -> float:
         """Poll ``ready`` until it exits 0; the seconds waited (FaultError past the timeout)."""

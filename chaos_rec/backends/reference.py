@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from chaos_rec.backends.net import admin_request
+from chaos_rec.backends.net import admin_request, proc_state
 from chaos_rec.boundary import translating
 from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ConfigError, FaultError
@@ -63,6 +63,10 @@ class SupervisorProcesses:
         from chaos_rec.stack import signal_component
 
         signal_component(replica, "cont", self._state_dir("resume_replica"))
+
+    def state(self, replica: str, pid: int) -> str:
+        """The /proc state letter of ``pid`` on this host (``X`` once it is gone)."""
+        return proc_state(pid)
 
     def wait_restored(self, replica: str, timeout_s: float) -> float:
         """Wait for the supervisor's readiness check, then the replica's own /v2/health/ready."""

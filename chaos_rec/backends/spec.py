@@ -1,6 +1,7 @@
-"""Reading one ``command`` section of a deployment file: each bad key is one ConfigError line.
+"""Reading one backend section of a deployment file: each bad key is one ConfigError line.
 
-Every section may hold ``kind`` (``"command"``), ``timeout_s`` (seconds per command),
+A ``command`` section (the default ``kind``; another backend passes its own ``kind`` and keys)
+may hold ``kind`` (``"command"``), ``timeout_s`` (seconds per command),
 ``env`` (a string-to-string object added to the environment) and ``secret_env`` (names of
 environment variables whose values are masked wherever a command is shown).
 """
@@ -24,17 +25,25 @@ _ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class Reader:
     """Typed reads of one section's keys; ``where`` prefixes every error (``file: processes``)."""
 
-    def __init__(self, data: Any, where: str, keys: Collection[str]) -> None:
+    def __init__(
+        self,
+        data: Any,
+        where: str,
+        keys: Collection[str],
+        *,
+        kind: str = "command",
+        common: Collection[str] = COMMON_KEYS,
+    ) -> None:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where} must be an object")
         self.data, self.where = data, where
-        unknown = sorted(str(k) for k in set(data) - set(keys) - COMMON_KEYS)
+        unknown = sorted(str(k) for k in set(data) - set(keys) - set(common))
         if unknown:
-            known = ", ".join(sorted(set(keys) | COMMON_KEYS))
+            known = ", ".join(sorted(set(keys) | set(common)))
             raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {known})")
-        backend = data.get("kind", "command")
-        if backend != "command":
-            raise ConfigError(f"{where}.kind: expected 'command', got {backend!r}")
+        backend = data.get("kind", kind)
+        if backend != kind:
+            raise ConfigError(f"{where}.kind: expected {kind!r}, got {backend!r}")
 
     def string(self, key: str) -> str | None:
         """An optional non-empty string."""

@@ -80,6 +80,10 @@ class Processes(Protocol):
         """Block until the replica is ready again; returns the seconds waited."""
         ...
 
+    def state(self, replica: str, pid: int) -> str:
+        """The /proc state letter of the replica's process ``pid`` (``T`` stopped, ``X`` gone)."""
+        ...
+
 
 class Links(Protocol):
     """Network links through a Toxiproxy-API fault proxy."""
