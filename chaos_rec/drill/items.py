@@ -86,6 +86,9 @@ class DrillItem(pytest.Item):
             )
         if self.spec.needs_reference_stack:
             session.ensure_reference_stack()
+        reason = session.skip_reason(self.spec.slo, self.spec.experiment)
+        if reason:
+            pytest.skip(reason)
         run_dir = session.new_run_dir(self.name)
         record.run_dir = str(run_dir)
         configuration = session.run_configuration(run_dir)

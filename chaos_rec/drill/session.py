@@ -200,6 +200,19 @@ class DrillSession:
             return [str(exc)]
         return backends.check(dep) + preflight(dep, named_targets(experiment), links)
 
+    def skip_reason(self, slo: Mapping[str, Any] | None, experiment: Mapping[str, Any]) -> str:
+        """Why a drill cannot run on this session's target (a capability it lacks); "" if it can."""
+        from chaos_rec.core.target import read_deployment_file, reference_deployment
+        from chaos_rec.drill.capabilities import needs_prometheus, prometheus_skip_reason
+
+        if not needs_prometheus(slo, experiment):
+            return ""
+        if self.cfg.stack_file is not None:
+            dep = read_deployment_file(self.cfg.stack_file)
+        else:
+            dep = reference_deployment(self.cfg.state_dir)
+        return prometheus_skip_reason(slo, experiment, dep)
+
     def new_run_dir(self, name: str) -> Path:
         """A fresh run dir for one drill under the state dir."""
         return RunContext.create(self.cfg.state_dir, name).run_dir
