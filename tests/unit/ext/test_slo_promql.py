@@ -184,3 +184,21 @@ def test_server_series_use_the_spec_window_and_keep_errors() -> None:
     assert ok["series"][0]["points"] == [[T0, 0.1], [END, 0.2]]
     [bad] = server_series(parsed, T0, END, Broken({}))
     assert bad["series"] == [] and "connection refused" in bad["error"]
+
+
+def test_a_python_drill_judges_promql_budgets_with_the_server_it_is_given(tmp_path: Any) -> None:
+    from chaos_rec.core.rundir import RunContext
+    from chaos_rec.drill.python_drill import PythonDrill
+    from chaos_rec.report.model import DrillRecord
+
+    ctx = RunContext.create(tmp_path, "py")
+    ctx.append_timeline([{"t": int(T0) + i, "n": 0} for i in range(40)])
+    for mark in PHASES:
+        ctx.mark(str(mark["phase"]), "test", t=float(mark["t"]))
+    drill = PythonDrill(DrillRecord("py", "py", "py", "python"), ctx.run_dir, None, print)
+    budget = {"fault": {"promql": {"name": "fallback_share", "query": SHARE, "max": 0.5}}}
+    drill.assert_slo(budget, server=FakeServer({render_query(SHARE, 15): 0.1}))
+    assert [(r.slo, r.passed) for r in drill.record.slos] == [("promql_max:fallback_share", True)]
+    with pytest.raises(pytest.fail.Exception):
+        drill.assert_slo(budget, server=FakeServer({render_query(SHARE, 15): 0.9}))
+    assert "SLO promql_max:fallback_share missed in phase fault" in drill.record.slos[0].line()
