@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # System packages the suite needs: headless Chromium renders the drill report
-# in a test. Installed with apt when missing and we may (root); else one line.
+# in a test; Prometheus judges the server-side SLOs. Installed with apt when missing and we may (root); else one line.
 sysdeps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -33,6 +33,12 @@ sysdeps:
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "make: chromium is missing: install the Debian package 'chromium'" >&2; exit 1; fi; }
+	@command -v prometheus >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing prometheus (Debian package) for the server-side SLOs"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+	  else echo "make: prometheus is missing: install the Debian package 'prometheus'" >&2; exit 1; fi; }
 
 # Start the reference stack (if not up), run every drill, stop what we started. Live phase
 # lines (-v) and the HTML report by default (DRILL_REPORT=... moves it); its path is printed.

@@ -83,7 +83,8 @@ def _open(
         lease.acquire()
     try:
         ctx = cfg.run_context(create=True, name=str(context.get("title") or "run"))
-        dep = load_deployment(cfg, secrets) if cfg.load or plan.judges_quality else None
+        needed = cfg.load or plan.judges_quality or plan.judges_server
+        dep = load_deployment(cfg, secrets) if needed else None
     except BaseException:
         if lease is not None:
             lease.release()
@@ -92,6 +93,7 @@ def _open(
         ctx, plan, traffic=backends.traffic(dep, cfg.timeout_s) if dep is not None else None,
         holdout=dep.holdout if dep is not None else None, state_dir=cfg.state_dir,
         reference=cfg.target == "reference", lease=lease,
+        server=dep.server_metrics() if dep is not None else None,
     )  # fmt: skip
 
 

@@ -7,9 +7,10 @@ timeline (``timeline.jsonl`` in the run dir) over a window of recent seconds.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
 from chaos_rec import backends
 from chaos_rec.core import quality
@@ -19,6 +20,7 @@ from chaos_rec.errors import ChaosRecError, ConfigError, ProbeError
 from chaos_rec.extconfig import ExtConfig, ext_config
 from chaos_rec.jsonhttp import call
 from chaos_rec.slo import SLOSpec, evaluate, metrics
+from chaos_rec.slo.promql import render_query
 from chaos_rec.targets import load_deployment
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "gateway_ready",
     "latency_ms",
     "load_summary",
+    "prometheus_query",
     "quality_baseline",
     "quality_ratio",
     "replica_ready",
@@ -255,9 +258,47 @@ def slo_met(*, configuration: Cfg = None, secrets: Cfg = None) -> bool:
         )
     spec = SLOSpec.parse(raw)
     measured = ctx.quality()
-    # quality is judged at the end of the run, not in a mid-run hypothesis
-    phases = {p: dataclasses.replace(b, min_quality_ratio=None) for p, b in spec.phases.items()}
+    # quality and server-side budgets are judged at the end of the run, not mid-run
+    phases = {
+        p: dataclasses.replace(b, min_quality_ratio=None, promql=()) for p, b in spec.phases.items()
+    }
     spec = SLOSpec(phases, spec.max_recovery_s, None, spec.window_s)
     verdict = evaluate(spec, ctx.timeline(), ctx.phases(), measured)
     ctx.write_json("slo_verdict_latest.json", verdict.to_dict())
     return verdict.passed
+
+
+_AGGREGATES: Final[dict[str, Callable[[list[float]], float]]] = {
+    "max": max,
+    "min": min,
+    "sum": sum,
+}
+
+
+def prometheus_query(
+    query: str,
+    window_s: float = 5.0,
+    aggregate: str = "max",
+    *,
+    configuration: Cfg = None,
+    secrets: Cfg = None,
+) -> float:
+    """Value of a PromQL query now ($window = window_s), max/min/sum over its series."""
+    if aggregate not in _AGGREGATES:
+        raise ConfigError(f"aggregate must be max, min or sum, got {aggregate!r}")
+    _cfg, dep = _setup(configuration, secrets)
+    server = dep.server_metrics()
+    if server is None:
+        raise ProbeError(
+            f"no Prometheus for {dep.source}: the reference stack has none without the "
+            "prometheus binary; in a deployment file set prometheus_url"
+        )
+    rendered = render_query(query, window_s)
+    values = [s.value for s in server.instant(rendered, time.time())]
+    if not values:
+        raise ProbeError(
+            f"Prometheus query {rendered!r} returned no series (wrong metric or label?)"
+        )
+    if any(math.isnan(v) for v in values):
+        raise ProbeError(f"Prometheus query {rendered!r} returned NaN (nothing counted yet?)")
+    return float(_AGGREGATES[aggregate](values))

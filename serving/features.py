@@ -346,7 +346,7 @@ class FeatureClient:
                 self.metrics.feature_latency.observe(time.perf_counter() - started)
             if use_breaker:
                 (self.breaker.success if ok else self.breaker.failure)()
-                self._observe_breaker()
+            self._observe_breaker()
         if raw is None:
             # Redis answered but lost/never had the user: last-known features still help.
             cached = self.cache.get(user_id) if self.switches["cache"] else None
@@ -373,7 +373,8 @@ class FeatureClient:
 
     def _observe_breaker(self) -> None:
         if self.metrics is not None:
-            self.metrics.set_breaker(self.breaker.state)
+            # switched off, no breaker short-circuits anything: never a stale "open"
+            self.metrics.set_breaker(self.breaker.state if self.switches["breaker"] else "closed")
 
     async def _fetch(self, key: str) -> bytes | None:
         """One call, plus one hedged call if the first is slow or fails; all within the budget."""

@@ -5,7 +5,8 @@ deployment file offers what its sections make possible: ``processes`` with a ``c
 another non-reference) backend, ``data`` and ``data-wipe`` with a ``command`` data backend (or
 Redis plus a bundle to materialise, for ``data``), ``rollout`` with a ``rollout`` section, the
 links it names when it names a fault proxy, ``fallback-marker`` when its traffic adapter has one,
-``holdout`` when its hold-out file exists. ``resilience-switches`` exist only on the reference
+``holdout`` when its hold-out file exists, ``prometheus`` with a ``prometheus_url`` (the reference
+stack's, when the binary was installed). ``resilience-switches`` exist only on the reference
 stack, whose mechanisms chaos-rec can turn off.
 """
 
@@ -22,9 +23,10 @@ __all__ = ["offered"]
 def offered(dep: Deployment) -> frozenset[str]:
     """Every capability ``dep`` offers, ``link:<name>`` for each link on its fault proxy."""
     links = {f"link:{name}" for name in dep.links} or {ANY_LINK} if dep.toxiproxy_url else set()
-    if dep.managed:
-        return frozenset({*CAPABILITIES, *links})
-    caps = set(links)
+    server = {"prometheus"} if dep.prometheus_url else set()
+    if dep.managed:  # the reference stack: all, Prometheus when its binary was there
+        return frozenset({*(set(CAPABILITIES) - {"prometheus"}), *server, *links})
+    caps = set(links) | server
     processes, _ = dep.backend("processes", "reference")
     if processes != "reference":
         caps.add("processes")

@@ -40,6 +40,7 @@ CAPABILITIES: Final[Mapping[str, str]] = {
     "resilience-switches": "turn the reference stack's protecting mechanisms off and on",
     "fallback-marker": "an API that says when an answer came from a fallback tier",
     "holdout": "a hold-out file of interactions (the quality replay)",
+    "prometheus": "a Prometheus that scrapes the target (server-side SLOs)",
 }
 ANY_LINK: Final = "link:*"  # offered by a fault proxy whose links the deployment does not list
 _PROCESSES: Final = ("processes",)
@@ -63,11 +64,13 @@ ACTIVITY_NEEDS: Final[Mapping[str, tuple[str, ...]]] = {
     "fallback_ratio": ("fallback-marker",),
     "replica_ready": ("replicas",),
     "replicas_ready": ("replicas",),
+    "prometheus_query": ("prometheus",),
 }
 # SLO keys -> the capability their figure needs
 SLO_NEEDS: Final[Mapping[str, str]] = {
     "max_fallback_ratio": "fallback-marker",
     "min_quality_ratio": "holdout",
+    "promql": "prometheus",  # a phase's server-side budgets
 }
 _MODULES: Final = ("chaos_rec.actions", "chaos_rec.probes")
 # actions whose ``link`` argument names a fault-proxy link (``link:<name>`` or the bare name)

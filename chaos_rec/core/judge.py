@@ -19,6 +19,9 @@ from typing import Any, Protocol
 from chaos_rec.core.rundir import RunContext
 from chaos_rec.errors import ChaosRecError, ConfigError, DrillError
 from chaos_rec.slo import SLOResult, SLOSpec, Verdict, evaluate
+from chaos_rec.slo.judge import run_end
+from chaos_rec.slo.promql_judge import server_series
+from chaos_rec.slo.server import ServerMetrics
 
 __all__ = ["Baseline", "Judgement", "journal_problems", "judge_run", "verdict_from_dict"]
 
@@ -193,8 +196,14 @@ class Judgement:
         return cls(checks, verdict, str(run_dir) if run_dir else None, regressions)
 
 
-def _verdict(ctx: RunContext, spec: Mapping[str, Any] | None) -> Verdict | None:
-    """The SLO verdict of a run: evaluated over its timeline when there is a spec."""
+def _verdict(
+    ctx: RunContext, spec: Mapping[str, Any] | None, server: ServerMetrics | None = None
+) -> Verdict | None:
+    """The SLO verdict of a run: evaluated over its timeline (and server metrics) if specced.
+
+    With server-side budgets and a server, their queries over the whole run are recorded for
+    the report (``server_series.json``).
+    """
     if spec is None:
         return None
     timeline = ctx.timeline()
@@ -204,7 +213,13 @@ def _verdict(ctx: RunContext, spec: Mapping[str, Any] | None) -> Verdict | None:
             "enable the chaos_rec.controls control (it runs the load) or the `load` fixture"
         )
     try:
-        return evaluate(SLOSpec.parse(spec), timeline, ctx.phases(), ctx.quality())
+        parsed = SLOSpec.parse(spec)
+        phases = ctx.phases()
+        verdict = evaluate(parsed, timeline, phases, ctx.quality(), server)
+        if parsed.promql and server is not None:
+            start = min(float(r["t"]) for r in timeline)
+            ctx.write_server_series(server_series(parsed, start, run_end(timeline, phases), server))
+        return verdict
     except ConfigError:
         raise  # a bad spec is the user's input: one line, not a drill verdict
     except ChaosRecError as exc:
@@ -221,14 +236,16 @@ def judge_run(
     extra: Sequence[str] = (),
     stored: bool = True,
     baseline: Baseline | None = None,
+    server: ServerMetrics | None = None,
 ) -> Judgement:
     """Judge a run: its journal's traps (if it has one), ``extra`` reasons and its SLOs.
 
     A judgement the control already stored (journal ``chaos_rec``, else ``slo_verdict.json``)
     is taken as it is (unless ``stored`` is false), so a run is judged once whichever door it
-    came through. With a ``baseline``, figures that regressed fail the run too.
+    came through. With a ``baseline``, figures that regressed fail the run too; ``server``
+    answers the spec's server-side (PromQL) budgets.
     """
-    judgement = _judge(ctx, spec, journal, configuration, secrets, extra, stored)
+    judgement = _judge(ctx, spec, journal, configuration, secrets, extra, stored, server)
     if baseline is not None and judgement.verdict is not None:
         judgement.regressions = baseline.regressions(
             judgement.verdict.results, judgement.verdict.recovery_s
@@ -244,6 +261,7 @@ def _judge(
     secrets: Cfg,
     extra: Sequence[str],
     stored: bool,
+    server: ServerMetrics | None,
 ) -> Judgement:
     found_data: Any = None
     if journal is not None and isinstance(journal.get("chaos_rec"), Mapping):
@@ -263,7 +281,7 @@ def _judge(
             return Judgement([*checks, f"SLO figures unreadable: {exc}"], None, str(ctx.run_dir))
         return Judgement([*checks, *found.checks], found.verdict, str(ctx.run_dir))
     try:
-        verdict = _verdict(ctx, spec)
+        verdict = _verdict(ctx, spec, server)
     except DrillError as exc:
         return Judgement([*checks, str(exc)], None, str(ctx.run_dir))
     return Judgement(checks, verdict, str(ctx.run_dir))

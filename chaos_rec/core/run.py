@@ -25,6 +25,7 @@ from chaos_rec.core.safeguard import Safeguard
 from chaos_rec.core.seams import LoadHandle, Traffic
 from chaos_rec.errors import ChaosRecError
 from chaos_rec.settings import default
+from chaos_rec.slo.server import ServerMetrics
 
 __all__ = ["ACTIVE", "Active", "DrillRun", "RunPlan"]
 
@@ -73,6 +74,13 @@ class RunPlan:
         """True when the SLO spec has a quality floor (a baseline is measured in the steady state)."""
         return self.spec is not None and "min_quality_ratio" in self.spec
 
+    @property
+    def judges_server(self) -> bool:
+        """True when a phase of the SLO spec has server-side (PromQL) budgets."""
+        return self.spec is not None and any(
+            isinstance(b, Mapping) and "promql" in b for b in self.spec.values()
+        )
+
 
 @dataclass
 class DrillRun:
@@ -89,6 +97,7 @@ class DrillRun:
     load: LoadHandle | None = None
     safeguard: Safeguard | None = None
     problems: list[str] = field(default_factory=list)
+    server: ServerMetrics | None = None  # answers the spec's server-side (PromQL) budgets
 
     def begin(self) -> None:
         """Open the run dir, start the load, wait the warm-up, mark steady, take the baseline."""
@@ -157,7 +166,7 @@ class DrillRun:
                 measure_ratio(self.ctx, self.traffic, self.holdout, self.plan.seed)
             judgement = judge_run(
                 self.ctx, self.plan.spec, journal, configuration=configuration,
-                secrets=secrets, extra=extra,
+                secrets=secrets, extra=extra, server=self.server,
             )  # fmt: skip
         except ChaosRecError as exc:
             judgement = Judgement(

@@ -44,6 +44,7 @@ TIMELINE_FILE: Final = "timeline.jsonl"
 QUALITY_FILE: Final = "quality.json"
 SLO_SPEC_FILE: Final = "slo_spec.json"
 VERDICT_FILE: Final = "slo_verdict.json"
+SERVER_SERIES_FILE: Final = "server_series.json"  # the server-side SLO queries over the run
 STAMP: Final = "%Y%m%dT%H%M%S"
 
 
@@ -279,3 +280,14 @@ class RunContext:
     def write_verdict(self, judgement: Mapping[str, Any]) -> None:
         """Record the run's judgement (``slo_verdict.json``)."""
         self.write_json(VERDICT_FILE, dict(judgement))
+
+    def server_series(self) -> list[dict[str, Any]]:
+        """The server-side SLO queries over the run (``server_series.json``); [] when none."""
+        data = self.read_json(SERVER_SERIES_FILE)
+        if data is not None and not isinstance(data, list):
+            raise DrillError(f"{self.run_dir / SERVER_SERIES_FILE} must hold a JSON list")
+        return list(data or [])
+
+    def write_server_series(self, series: list[dict[str, Any]]) -> None:
+        """Record the server-side series (read by the report)."""
+        self.write_json(SERVER_SERIES_FILE, series)

@@ -8,7 +8,8 @@ A deployment file (JSON) describes a deployment chaos-rec did not start::
                    "link": "replica-0"}],
      "links": {"feature-store": {"listen": "127.0.0.1:6380", "upstream": "127.0.0.1:6379"}},
      "holdout": "/path/holdout.json", "bundle": "/path/bundle",
-     "allow_hosts": ["10.0.0.5"]}
+     "allow_hosts": ["10.0.0.5"], "prometheus_url": "http://127.0.0.1:9090",
+     "prometheus_headers": {"Authorization": "Bearer …"}}
 
 The reference stack's state file (``chaos-rec stack status --json``) gives the same fields, and
 a state dir whose supervisor can signal processes.
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 from chaos_rec.core.secrets import SecretSource
 from chaos_rec.errors import ConfigError, FaultError, StackError
+from chaos_rec.slo.server import PrometheusAPI
 
 __all__ = [
     "LOOPBACK",
@@ -88,6 +90,14 @@ class Deployment:
     users: tuple[int, ...] = ()
     queries: tuple[str, ...] = ()
     secrets: SecretSource = field(default_factory=SecretSource, repr=False, compare=False)
+    prometheus_url: str | None = None
+    prometheus_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def server_metrics(self, timeout_s: float = 10.0) -> PrometheusAPI | None:
+        """The Prometheus that server-side SLOs are read from, None when there is none."""
+        if not self.prometheus_url:
+            return None
+        return PrometheusAPI(self.prometheus_url, dict(self.prometheus_headers), timeout_s)
 
     def backend(self, seam: str, default: str) -> tuple[str, Mapping[str, Any]]:
         """The backend kind the deployment names for ``seam`` (else ``default``) and its section."""
@@ -202,6 +212,7 @@ def reference_deployment(state_dir: Path | None, over: Overrides = Overrides()) 
         state_dir=state.state_dir,
         admin_token=over.admin_token or read_token(state.state_dir),
         raw=dict(state),
+        prometheus_url=state.get("prometheus_url"),
     )
 
 
@@ -263,6 +274,8 @@ def read_deployment_file(path: Path, over: Overrides = Overrides()) -> Deploymen
         users=tuple(int(u) for u in data.get("users") or ()),
         queries=tuple(str(q) for q in data.get("queries") or ()),
         secrets=secrets,
+        prometheus_url=data.get("prometheus_url"),
+        prometheus_headers=dict(data.get("prometheus_headers") or {}),
     )
 
 

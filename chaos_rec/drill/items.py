@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,23 @@ class DrillItem(pytest.Item):
         """Location shown by pytest: the experiment file."""
         return self.path, None, f"drill {self.name}"
 
+    def _capability_gate(self, session: Any, record: DrillRecord) -> Mapping[str, Any] | None:
+        """Skip (with the reason) when the target lacks a capability the drill needs; else the
+        SLO spec to judge, less the keys of optional capabilities it lacks (noted, not passed)."""
+        needs = self.spec.needs
+        lacking = [describe(cap, needs[cap]) for cap in session.lacking(needs)]
+        if lacking:  # never a pass, never an unexplained failure: skipped, with the reason
+            record.result = "skipped"
+            record.problems = [f"the target lacks {line}" for line in lacking]
+            session.add_record(record)
+            pytest.skip(f"drill {self.name}: the target lacks {'; '.join(lacking)}")
+        slo, record.notes = unjudged(
+            self.spec.slo, session.lacking(optional_capabilities(self.spec.experiment))
+        )
+        for note in record.notes:
+            session.progress(self, note)
+        return slo
+
     def runtest(self) -> None:
         """Run the experiment (or show its plan in dry mode) and fail on any miss."""
         session = drill_session(self.config)
@@ -69,19 +87,8 @@ class DrillItem(pytest.Item):
         )
         if self.spec.slo is not None and "max_recovery_s" in self.spec.slo:
             record.max_recovery_s = float(self.spec.slo["max_recovery_s"])
-        needs = self.spec.needs
-        lacking = [describe(cap, needs[cap]) for cap in session.lacking(needs)]
-        if lacking:  # never a pass, never an unexplained failure: skipped, with the reason
-            record.result = "skipped"
-            record.problems = [f"the target lacks {line}" for line in lacking]
-            session.add_record(record)
-            pytest.skip(f"drill {self.name}: the target lacks {'; '.join(lacking)}")
-        slo, record.notes = unjudged(
-            self.spec.slo, session.lacking(optional_capabilities(self.spec.experiment))
-        )
-        for note in record.notes:
-            session.progress(self, note)
         if cfg.dry:
+            self._capability_gate(session, record)
             record.result = "dry"
             record.plan = plan(self.spec)
             session.progress(self, "\n".join(record.plan))
@@ -99,6 +106,7 @@ class DrillItem(pytest.Item):
             )
         if self.spec.needs_reference_stack:
             session.ensure_reference_stack()
+        slo = self._capability_gate(session, record)
         run_dir = session.new_run_dir(self.name)
         record.run_dir = str(run_dir)
         configuration = session.run_configuration(run_dir)

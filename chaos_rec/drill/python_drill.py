@@ -16,6 +16,7 @@ from chaos_rec.drill.runner import format_figures
 from chaos_rec.errors import ConfigError
 from chaos_rec.report.model import DrillRecord
 from chaos_rec.report.terminal import failure_text
+from chaos_rec.slo.server import ServerMetrics
 
 
 class PythonDrill:
@@ -82,8 +83,14 @@ class PythonDrill:
         """The phase marks recorded so far."""
         return [dict(m) for m in self.ctx.phases()]
 
-    def assert_slo(self, spec: Mapping[str, Any] | None = None) -> None:
-        """Judge the run against ``spec`` (default: --drill-slo / pyproject); fail with the verdict table."""
+    def assert_slo(
+        self, spec: Mapping[str, Any] | None = None, *, server: ServerMetrics | None = None
+    ) -> None:
+        """Judge the run against ``spec`` (default: --drill-slo / pyproject); fail with the verdict table.
+
+        ``server`` answers the spec's server-side (``promql``) budgets: pass
+        ``drill_stack.server_metrics()``; without it they fail with the "no Prometheus" line.
+        """
         spec = spec if spec is not None else self.default_slo
         if spec is None:
             raise ConfigError(
@@ -93,7 +100,7 @@ class PythonDrill:
             self.record.problems.append("no load timeline in the run dir: use the `load` fixture")
             self.record.result = "failed"
             pytest.fail(failure_text(self.record), pytrace=False)
-        judgement = judge_run(self.ctx, spec, stored=False)
+        judgement = judge_run(self.ctx, spec, stored=False, server=server)
         self.ctx.write_verdict(judgement.to_dict())
         self.record.slos = list(judgement.verdict.results) if judgement.verdict else []
         self.record.recovery_s = judgement.recovery_s

@@ -18,6 +18,7 @@ from chaos_rec.report.model import DrillRecord
 
 SUMMARY = "summary.json"
 HTML = "report.html"
+SERVER_SERIES = "server_series.json"  # a drill's server-side series (from its run dir)
 
 
 def drill_dir(report_dir: Path, name: str) -> Path:
@@ -54,7 +55,7 @@ def _csv_rows(timeline: list[dict[str, Any]]) -> tuple[list[str], list[dict[str,
 def write_drill_files(
     report_dir: Path, record: DrillRecord, journal: Mapping[str, Any] | None, run_dir: Path | None
 ) -> Path:
-    """Write journal.json, timeline.csv/.json, phases.json and record.json for one drill."""
+    """Write journal.json, timeline.csv/.json, phases.json, server_series.json and record.json."""
     out = drill_dir(report_dir, record.name)
     out.mkdir(parents=True, exist_ok=True)
     if journal is not None:
@@ -66,6 +67,8 @@ def write_drill_files(
     phases = [dict(m) for m in ctx.phases()] if ctx else []
     (out / "timeline.json").write_text(json.dumps(timeline, indent=1), encoding="utf-8")
     (out / "phases.json").write_text(json.dumps(phases, indent=1), encoding="utf-8")
+    server = ctx.server_series() if ctx else []
+    (out / SERVER_SERIES).write_text(json.dumps(server, indent=1), encoding="utf-8")
     header, rows = _csv_rows(timeline)
     with (out / "timeline.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=header)
@@ -104,12 +107,23 @@ def drill_series(report_dir: Path, name: str) -> tuple[list[dict[str, Any]], lis
     return series[0], series[1]
 
 
+def drill_server_series(report_dir: Path, name: str) -> list[dict[str, Any]]:
+    """The saved server-side series of one drill of a report folder ([] when none)."""
+    path = drill_dir(report_dir, name) / SERVER_SERIES
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    except ValueError as exc:
+        raise DrillError(f"{path} is not JSON: {exc}") from exc
+    return data if isinstance(data, list) else []
+
+
 def write_session_report(report_dir: Path, records: list[DrillRecord]) -> Path:
     """Write summary.json and the self-contained report.html; returns the HTML path."""
     report_dir.mkdir(parents=True, exist_ok=True)
     summary = {"version": 1, "created": time.time(), "drills": [r.to_dict() for r in records]}
     (report_dir / SUMMARY).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     series = {r.name: drill_series(report_dir, r.name) for r in records}
+    server = {r.name: drill_server_series(report_dir, r.name) for r in records}
     html_path = report_dir / HTML
-    html_path.write_text(render_report(records, series), encoding="utf-8")
+    html_path.write_text(render_report(records, series, server), encoding="utf-8")
     return html_path

@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from chaos_rec.report.model import DrillRecord
-from chaos_rec.report.svg import drill_svg
+from chaos_rec.report.svg import drill_svg, server_svg
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#222;max-width:900px}
@@ -58,7 +58,10 @@ def _verdict_table(rec: DrillRecord) -> str:
 
 
 def _drill_section(
-    rec: DrillRecord, timeline: list[dict[str, Any]], phases: list[dict[str, Any]]
+    rec: DrillRecord,
+    timeline: list[dict[str, Any]],
+    phases: list[dict[str, Any]],
+    server: list[dict[str, Any]],
 ) -> str:
     parts = [
         f'<section class="drill" id="drill-{escape(rec.name)}">',
@@ -83,6 +86,7 @@ def _drill_section(
         pass
     else:
         parts.append(drill_svg(timeline, phases, rec.slos))
+        parts.append(server_svg(server, timeline, phases, rec.slos))
     parts.append(_verdict_table(rec))
     parts.append("</section>")
     return "".join(parts)
@@ -91,8 +95,9 @@ def _drill_section(
 def render_report(
     records: list[DrillRecord],
     series: Mapping[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]],
+    server: Mapping[str, list[dict[str, Any]]] | None = None,
 ) -> str:
-    """The whole HTML page: summary table, then one section (plot + verdict) per drill."""
+    """The whole HTML page: summary table, then one section (plots + verdict) per drill."""
     passed = sum(1 for r in records if r.result == "passed")
     summary_rows = "".join(
         f'<tr><td><a href="#drill-{escape(r.name)}">{escape(r.name)}</a></td>'
@@ -101,7 +106,10 @@ def render_report(
         f"<td>{_fmt(r.recovery_s, 's')}</td><td>{len(r.problems) + len(r.regressions) + sum(1 for s in r.slos if not s.passed)}</td></tr>"
         for r in records
     )
-    body = "".join(_drill_section(r, *series.get(r.name, ([], []))) for r in records)
+    body = "".join(
+        _drill_section(r, *series.get(r.name, ([], [])), (server or {}).get(r.name, []))
+        for r in records
+    )
     created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

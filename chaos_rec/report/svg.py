@@ -1,4 +1,9 @@
-"""Inline SVG plot of one drill: latency percentiles, availability, fallback ratio over time."""
+"""Inline SVG plots of one drill: latency, availability, fallback ratio, and server-side series.
+
+The client-side plot (:func:`drill_svg`) comes from the load timeline; the server-side one
+(:func:`server_svg`) from the PromQL budgets' queries over the run (``server_series.json``), on
+the same time axis with the same phase shading, one panel per query.
+"""
 
 from __future__ import annotations
 
@@ -70,8 +75,10 @@ def _panel(
     budgets: list[tuple[str, float]],
     fmt: str,
     y_min: float = 0.0,
+    colors: dict[str, str] | None = None,
 ) -> list[str]:
     plot_w = WIDTH - LEFT - RIGHT
+    palette = colors or COLORS
 
     def sx(t: float) -> float:
         return LEFT + (t - t0) / max(t1 - t0, 1e-9) * plot_w
@@ -106,11 +113,11 @@ def _panel(
         segment: list[tuple[float, float]] = []
         for t, v in pts:
             if v is None:
-                out.append(_polyline(segment, COLORS.get(key, "#000"), f"line {key}"))
+                out.append(_polyline(segment, palette.get(key, "#000"), f"line {key}"))
                 segment = []
             else:
                 segment.append((sx(t), sy(v)))
-        out.append(_polyline(segment, COLORS.get(key, "#000"), f"line {key}"))
+        out.append(_polyline(segment, palette.get(key, "#000"), f"line {key}"))
     for frac in (0.0, 0.5, 1.0):
         v = y_min + (y_max - y_min) * frac
         out.append(
@@ -119,7 +126,7 @@ def _panel(
     legend_x = LEFT + 8
     for key in series:
         out.append(
-            f'<text x="{legend_x}" y="{top + 14}" fill="{COLORS.get(key, "#000")}" class="legend">{escape(key)}</text>'
+            f'<text x="{legend_x}" y="{top + 14}" fill="{palette.get(key, "#000")}" class="legend">{escape(key)}</text>'
         )
         legend_x += 90
     out.append("</g>")
@@ -205,6 +212,63 @@ def drill_svg(
     parts.append(
         f'<text x="{LEFT}" y="462" class="tick">t = 0 … {t1 - t0:.0f} s (shaded: fault red, '
         "recovery blue; dashed: SLO budgets)</text>"
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+SERVER_COLORS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#1f77b4")
+SERVER_PANEL_H = 90
+
+
+def _server_budgets(name: str, slos: Sequence[SLOResult]) -> list[tuple[str, float]]:
+    return [
+        (r.phase, r.budget) for r in slos if r.slo in (f"promql_max:{name}", f"promql_min:{name}")
+    ]
+
+
+def server_svg(
+    server: Sequence[dict[str, Any]],
+    timeline: Sequence[dict[str, Any]],
+    phases: Sequence[dict[str, Any]],
+    slos: Sequence[SLOResult],
+) -> str:
+    """The server-side series (one panel per PromQL budget, one line per series); "" if none."""
+    if not server or not timeline:
+        return ""
+    t0 = float(timeline[0]["t"])
+    t1 = float(timeline[-1]["t"]) + 1.0
+    spans = phase_spans(phases, timeline)
+    height = 24 + len(server) * (SERVER_PANEL_H + PANEL_GAP + 8) + 16
+    parts = [
+        f'<svg class="drill-plot server-plot" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" '
+        f'height="{height}" viewBox="0 0 {WIDTH} {height}" role="img">'
+    ]
+    for i, entry in enumerate(server):
+        name = str(entry.get("name", "?"))
+        lines: dict[str, list[tuple[float, float | None]]] = {}
+        for n, s in enumerate(entry.get("series") or []):
+            labels = s.get("labels") or {}
+            label = str(labels.get("component") or labels.get("instance") or f"series {n}")
+            lines[label] = [(float(t), float(v)) for t, v in s.get("points") or []]
+        budgets = _server_budgets(name, slos)
+        values = [v for pts in lines.values() for _, v in pts if v is not None]
+        y_max = max([*values, *(b for _, b in budgets), 1e-9]) * 1.1
+        title = f"server: {name}" + (f" ({entry['unit']})" if entry.get("unit") else "")
+        if entry.get("error"):
+            title += f" — query failed: {entry['error']}"[:160]
+        elif not lines:
+            title += " — no series"
+        top = 24 + i * (SERVER_PANEL_H + PANEL_GAP + 8)
+        colors = {label: SERVER_COLORS[n % len(SERVER_COLORS)] for n, label in enumerate(lines)}
+        panel = _panel(
+            title, top, SERVER_PANEL_H, t0, t1, y_max, lines, spans, budgets, "{:.3g}",
+            colors=colors,
+        )  # fmt: skip
+        parts += panel
+    parts.append(
+        f'<text x="{LEFT}" y="{height - 6}" class="tick">server-side (Prometheus), same time axis; '
+        "dashed: the phase's budget</text>"
     )
     parts.append("</svg>")
     return "".join(parts)

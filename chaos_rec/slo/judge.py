@@ -15,10 +15,12 @@ from chaos_rec.slo.metrics import (
     timeout_ratio,
 )
 from chaos_rec.slo.phases import phase_at
+from chaos_rec.slo.promql_judge import judge_promql
 from chaos_rec.slo.result import SLOResult, Verdict
+from chaos_rec.slo.server import ServerMetrics
 from chaos_rec.slo.spec import PHASE_KEYS, PhaseBudget, SLOSpec
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "run_end"]
 
 
 def _label(
@@ -164,8 +166,9 @@ def evaluate(
     timeline: Sequence[Mapping[str, Any]],
     phases: Sequence[Mapping[str, Any]],
     quality: Mapping[str, Any] | None = None,
+    server: ServerMetrics | None = None,
 ) -> Verdict:
-    """Judge a load timeline (and quality measurements) against an SLO spec."""
+    """Judge a load timeline (and quality measurements, and server metrics) against a spec."""
     labelled = _label(timeline, phases)
     results: list[SLOResult] = []
     for phase, budget in spec.phases.items():
@@ -198,7 +201,14 @@ def evaluate(
             )
         )
     results.extend(_judge_quality(spec, quality))
+    results.extend(judge_promql(spec, phases, run_end(timeline, phases), server))
     return Verdict(all(r.passed for r in results), results, recovery_s)
+
+
+def run_end(timeline: Sequence[Mapping[str, Any]], phases: Sequence[Mapping[str, Any]]) -> float:
+    """The end of the run: the last timeline second's end (else the last phase mark)."""
+    ends = [float(r["t"]) + 1.0 for r in timeline] + [float(m["t"]) for m in phases]
+    return max(ends, default=0.0)
 
 
 def _judge_quality(spec: SLOSpec, quality: Mapping[str, Any] | None) -> list[SLOResult]:

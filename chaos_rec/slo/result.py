@@ -31,9 +31,11 @@ def _fmt_budget(v: float, unit: str) -> str:
 def direction_of(slo: str) -> str:
     """``max`` when an SLO's observed value must stay at or below its budget, else ``min``.
 
-    ``max_recovery_s``, and a name the spec does not know (read back from an old report), are
+    ``max_recovery_s``, ``promql_max:NAME``, and a name the spec does not know (read back from an old report), are
     ceilings.
     """
+    if slo.startswith("promql_min:"):  # a server-side floor (chaos_rec.slo.promql)
+        return "min"
     return PHASE_KEYS[slo][1] if slo in PHASE_KEYS else "max"
 
 

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from chaos_rec.errors import ConfigError
 from chaos_rec.slo.phases import PHASES
+from chaos_rec.slo.promql import PromQLBudget
 
 __all__ = ["GENERATOR_KEYS", "PHASE_KEYS", "PhaseBudget", "SLOSpec"]
 
@@ -63,6 +64,7 @@ class PhaseBudget:
     min_quality_ratio: float | None = None
     min_send_ratio: float | None = None
     max_generator_lag_ms: float | None = None
+    promql: tuple[PromQLBudget, ...] = ()  # server-side budgets (chaos_rec.slo.promql)
 
     @classmethod
     def parse(cls, phase: str, data: Any) -> PhaseBudget:
@@ -71,8 +73,10 @@ class PhaseBudget:
             raise _fail(f"{phase} must be a mapping of budgets, got {type(data).__name__}")
         values: dict[str, float] = {}
         for key, raw in data.items():
+            if key == "promql":
+                continue
             if key not in PHASE_KEYS:
-                known = ", ".join(PHASE_KEYS)
+                known = ", ".join([*PHASE_KEYS, "promql"])
                 raise _fail(f"unknown key {phase}.{key} (known: {known})")
             v = _number(f"{phase}.{key}", raw)
             if key.endswith("_ms") and v <= 0:
@@ -91,15 +95,19 @@ class PhaseBudget:
             for (ka, va), (kb, vb) in itertools.pairwise(order):
                 if va > vb:
                     raise _fail(f"{phase}.{ka} ({va:g}) must not exceed {phase}.{kb} ({vb:g})")
-        return cls(**values)
+        promql = PromQLBudget.parse_many(phase, data["promql"]) if "promql" in data else ()
+        return cls(**values, promql=promql)
 
     def items(self) -> list[tuple[str, float]]:
         """The set budgets as (key, value) pairs."""
         return [(k, v) for k in PHASE_KEYS if (v := getattr(self, k)) is not None]
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return dict(self.items())
+        out: dict[str, Any] = dict(self.items())
+        if self.promql:
+            out["promql"] = [b.to_dict() for b in self.promql]
+        return out
 
 
 @dataclass(frozen=True)
@@ -136,7 +144,8 @@ class SLOSpec:
             if not 0 < quality <= 2:
                 raise _fail(f"min_quality_ratio must be within (0, 2], got {quality:g}")
         spec = cls(phases, recovery, quality, window)
-        if not any(b.items() for b in phases.values()) and recovery is None and quality is None:
+        budgets = any(b.items() or b.promql for b in phases.values())
+        if not budgets and recovery is None and quality is None:
             raise _fail("no budget is set in any phase")
         return spec
 
@@ -157,6 +166,11 @@ class SLOSpec:
             raise ConfigError(f"cannot read {path}: {exc}") from exc
         slo = data.get("tool", {}).get("chaos_rec", {}).get("slo")
         return None if slo is None else cls.parse(slo)
+
+    @property
+    def promql(self) -> list[tuple[str, PromQLBudget]]:
+        """Every server-side budget as ``(phase, budget)``."""
+        return [(p, b) for p, budget in self.phases.items() for b in budget.promql]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (parses back to an equal spec)."""

@@ -108,7 +108,8 @@ def _table(state: StackState) -> str:
         rows.append(
             f"  {c['name']:<11} {c['status']:<10} pid={c['pid']!s:<8} restarts={c['restarts']} {eps}"
         )
-    for key in ("toxiproxy_url", "gateway_url", "holdout"):
+    for key in ("toxiproxy_url", "gateway_url", "prometheus_url", "holdout"):
         if state.get(key):
             rows.append(f"  {key}: {state[key]}")
+    rows += [f"  note: {note}" for note in state.get("notes") or []]
     return "\n".join(rows)

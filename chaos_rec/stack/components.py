@@ -15,6 +15,7 @@ from pathlib import Path
 
 from chaos_rec.errors import ConfigError
 from chaos_rec.stack.config import StackConfig
+from chaos_rec.stack.prometheus import MISSING_LINE, find_prometheus_binary
 from chaos_rec.stack.readiness import Check
 
 __all__ = [
@@ -70,6 +71,8 @@ class StackPlan:
     toxiproxy_url: str | None = None
     gateway_url: str | None = None
     holdout: Path | None = None
+    prometheus_url: str | None = None
+    notes: tuple[str, ...] = ()  # parts left out, one line each (shown by `stack status`)
 
     def component(self, name: str) -> ComponentSpec:
         """The spec called ``name``."""
@@ -261,7 +264,43 @@ def _gateway(config: StackConfig, ctx: dict[str, object]) -> list[ComponentSpec]
     ]  # fmt: skip
 
 
-BUILDERS: list[Builder] = [_redis, _toxiproxy, _replicas, _gateway]
+def _prometheus(config: StackConfig, ctx: dict[str, object]) -> list[ComponentSpec]:
+    """Prometheus scraping every component with ``/metrics`` each second (none without binary)."""
+    if not config.prometheus:
+        return []
+    binary = find_prometheus_binary(config.prometheus_binary)
+    if binary is None:
+        ctx["notes"] = [*_notes(ctx), MISSING_LINE]
+        return []
+    b = config.base_port
+    targets = [
+        f"replica-{i}=http://{LOOPBACK}:{b + 100 + 10 * i}/metrics" for i in range(config.replicas)
+    ]
+    if config.gateway:
+        targets.append(f"gateway=http://{LOOPBACK}:{b + 10}/metrics")
+    if config.toxiproxy and config.toxiproxy_url is None:
+        targets.append(f"toxiproxy=http://{LOOPBACK}:{config.toxiproxy_port}/metrics")
+    port = b + 20
+    url = f"http://{LOOPBACK}:{port}"
+    cmd = [sys.executable, "-m", "chaos_rec.stack.prometheus_launcher", "--binary", binary,
+           "--dir", str(config.state_dir / "prometheus"), "--listen", f"{LOOPBACK}:{port}"]  # fmt: skip
+    for target in targets:
+        cmd += ["--target", target]
+    return [
+        ComponentSpec(
+            "prometheus", "prometheus", tuple(cmd), Check("http", url + "/-/ready"),
+            {"http": port}, {"http": url}, requires=("chaos_rec.stack.prometheus_launcher",),
+            data_dir=config.state_dir / "prometheus",
+        )
+    ]  # fmt: skip
+
+
+def _notes(ctx: dict[str, object]) -> list[str]:
+    notes = ctx.get("notes")
+    return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
+BUILDERS: list[Builder] = [_redis, _toxiproxy, _replicas, _gateway, _prometheus]
 
 
 def _order(specs: list[ComponentSpec]) -> tuple[ComponentSpec, ...]:
@@ -314,6 +353,8 @@ def build_plan(config: StackConfig) -> StackPlan:
         toxiproxy_url=tox_url,
         gateway_url=f"http://{LOOPBACK}:{b + 10}" if config.gateway else None,
         holdout=config.state_dir / "holdout.json" if _setup_on(config) else None,
+        prometheus_url=next((s.endpoints["http"] for s in specs if s.role == "prometheus"), None),
+        notes=tuple(_notes(ctx)),
     )
 
 

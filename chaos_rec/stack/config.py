@@ -45,6 +45,8 @@ class StackConfig:
     toxiproxy_url: str | None = None
     bundle: Path = field(default_factory=default_bundle)
     redis_binary: str | None = None
+    prometheus: bool = True  # scrape every component each second (left out when not installed)
+    prometheus_binary: str | None = None  # None: `prometheus` on PATH
     redis_persistence: bool = False
     setup: bool = True
     device: str = "auto"
@@ -133,6 +135,8 @@ class StackConfig:
                 ports[f"link replica-{i}"] = b + 200 + i
         if self.toxiproxy and self.toxiproxy_url is None:
             ports["toxiproxy"] = self.toxiproxy_port
+        if self.prometheus:
+            ports["prometheus"] = b + 20
         return ports
 
     @property

@@ -357,6 +357,8 @@ class Supervisor:
             "links": self.plan.links,
             "toxiproxy_url": self.plan.toxiproxy_url,
             "gateway_url": self.plan.gateway_url,
+            "prometheus_url": self.plan.prometheus_url,
+            "notes": list(self.plan.notes),
             "bundle": str(self.config.bundle),
             "holdout": str(holdout) if holdout and holdout.exists() else None,
         }

@@ -26,7 +26,7 @@ def test_links_then_repair_undoes_faults(tmp_path: Path) -> None:
     cfg = StackConfig.from_dict(
         {"state_dir": tmp_path / "s", "base_port": free_base_port(), "replicas": 0,
          "gateway": False, "toxiproxy": True, "toxiproxy_port": free_port(),
-         "ready_timeout_s": 20.0}
+         "prometheus": False, "ready_timeout_s": 20.0}
     )  # fmt: skip
     state = up(cfg)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,8 @@ def test_full_stack_up_recommend_survive_replica_loss_down(tmp_path: Path) -> No
         status = cli("stack", "status", "--state-dir", str(sdir), "--json")
         state = json.loads(status.stdout)
         names = list(state["components"])
-        assert names == ["redis", "toxiproxy", "replica-0", "replica-1", "gateway"]
+        scraped = ["prometheus"] if shutil.which("prometheus") else []  # make sysdeps has it
+        assert names == ["redis", "toxiproxy", "replica-0", "replica-1", "gateway", *scraped]
         assert all(c["status"] == "ready" for c in state["components"].values())
         assert state["holdout"] and Path(state["holdout"]).exists()
         proxies = httpx.get(f"{state['toxiproxy_url']}/proxies", timeout=5).json()

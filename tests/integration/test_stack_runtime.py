@@ -42,10 +42,10 @@ ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
 
 
 def free_base_port() -> int:
-    """A base port whose stack ports (B, B+1, B+10, B+100.., B+200..) are all free."""
+    """A base port whose stack ports (B, B+1, B+10, B+20, B+100.., B+200..) are all free."""
     for _ in range(200):
         base = random.randrange(20000, 32000, 10)
-        if not any(port_in_use(base + off) for off in (0, 1, 10, 100, 101, 200)):
+        if not any(port_in_use(base + off) for off in (0, 1, 10, 20, 100, 101, 200)):
             return base
     raise RuntimeError("no free base port")
 
@@ -58,6 +58,7 @@ def minimal(tmp_path: Path, **over: object) -> StackConfig:
         "replicas": 0,
         "gateway": False,
         "toxiproxy": False,
+        "prometheus": False,
         "ready_timeout_s": 20.0,
         "restart_backoff_s": 0.2,
     }

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from chaos_rec.toxiproxy.client import ToxiproxyClient
+from tests.plugin.conftest import Writer, probe
 
 ROOT = Path(__file__).parents[2]
 OIP = {"kind": "oip-v2", "model": "recommender", "items_output": "item_ids"}
@@ -73,3 +74,23 @@ def test_chaos_run_stops_before_any_fault_naming_the_capability(
     assert [a for a in ran if a["activity"]["type"] == "action"] == []  # nothing was injected
     assert not (tmp_path / "state" / "stack.json").exists()  # no stack, no load
     assert ToxiproxyClient(fault_proxy_url).toxics("feature-store") == []
+
+
+PROMQL_SLO = {"fault": {"promql": {"name": "errors", "query": "sum(up)", "max": 1}}}
+
+
+def test_a_promql_drill_is_skipped_on_a_deployment_without_prometheus(
+    project: pytest.Pytester, write_experiment: Writer
+) -> None:
+    dep = project.path / "deployment.json"
+    dep.write_text(json.dumps({"gateway_url": "http://127.0.0.1:9"}))
+    write_experiment(
+        "server_side", extra={"extensions": [{"name": "chaos_rec", "slo": PROMQL_SLO}]}
+    )
+    write_experiment("client_side", method=[probe("noop", "value", v=1)])
+    result = project.runpytest("-m", "drill", "--drill-stack", str(dep), "-rs")
+    result.assert_outcomes(skipped=1, passed=1)
+    result.stdout.fnmatch_lines(
+        ["*drill server_side: the target lacks prometheus (a Prometheus that scrapes the target "
+         "(server-side SLOs); needed by the SLO key promql)*"]
+    )  # fmt: skip

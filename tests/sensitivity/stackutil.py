@@ -26,7 +26,7 @@ def _port_free(port: int) -> bool:
 
 def free_base_port() -> int:
     """A base port whose stack offsets (redis, links, gateway, replicas) are all free."""
-    offsets = (0, 1, 10, 100, 101, 110, 111, 200, 201)
+    offsets = (0, 1, 10, 20, 100, 101, 110, 111, 200, 201)  # 20: prometheus
     for _ in range(200):
         base = random.randrange(20000, 30000, 10)
         if all(_port_free(base + o) for o in offsets) and _port_free(base + 300):

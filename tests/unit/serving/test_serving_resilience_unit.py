@@ -137,6 +137,23 @@ def test_breaker_off_keeps_calling() -> None:
     assert src.calls == 20
 
 
+def test_breaker_switched_off_exports_closed_not_a_stale_open() -> None:
+    src = FakeSource()
+    src.fail = True
+    switches = Switches(SERVER_MECHANISMS)
+    fc = _client(src, switches)
+
+    async def go(n: int) -> None:
+        for _ in range(n):
+            await fc.lookup(7)
+
+    asyncio.run(go(5))
+    assert fc.metrics is not None and fc.metrics.breaker_state._value.get() == 2  # open
+    switches.update({"breaker": False})
+    asyncio.run(go(1))
+    assert fc.metrics.breaker_state._value.get() == 0  # nothing short-circuits: closed
+
+
 def _core(src: FakeSource, disabled: tuple[str, ...] = ()) -> tuple[InferenceCore, FakeModel]:
     settings = ServerSettings(
         bundle=Path("/nonexistent"),

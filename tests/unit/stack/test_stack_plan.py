@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,14 @@ from chaos_rec.stack.components import (
     missing_modules,
     start_waves,
 )
+from chaos_rec.stack.prometheus import MISSING_LINE, scrape_config
 from chaos_rec.stack.readiness import Check
 from chaos_rec.stack.state import read_state, write_state
 
 
 def cfg(tmp_path: Path, **over: object) -> StackConfig:
     values: dict[str, object] = {"state_dir": tmp_path, "base_port": 20000, "bundle": tmp_path}
+    values["prometheus"] = False  # its own tests below (whether it is installed varies)
     values.update(over)
     return StackConfig.from_dict(values)
 
@@ -136,3 +139,66 @@ def test_replicas_start_together_after_their_dependencies(tmp_path: Path) -> Non
     waves = [[s.name for s in wave] for wave in start_waves(plan.components)]
     assert waves == [["redis"], ["toxiproxy"], ["replica-0", "replica-1", "replica-2"], ["gateway"]]
     assert start_waves(()) == []
+
+
+def _fake_prometheus(tmp_path: Path) -> Path:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    exe = bindir / "prometheus"
+    exe.write_text("#!/bin/sh\n", encoding="utf-8")
+    exe.chmod(0o755)
+    return bindir
+
+
+def test_prometheus_scrapes_every_component_with_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(_fake_prometheus(tmp_path)))
+    plan = build_plan(cfg(tmp_path, replicas=2, prometheus=True, toxiproxy_port=20400))
+    spec = plan.component("prometheus")
+    assert plan.prometheus_url == "http://127.0.0.1:20020" == spec.endpoints["http"]
+    assert spec.ready == Check("http", "http://127.0.0.1:20020/-/ready")
+    cmd = list(spec.cmd)
+    assert cmd[1:3] == ["-m", "chaos_rec.stack.prometheus_launcher"]
+    assert cmd[cmd.index("--binary") + 1] == str(tmp_path / "bin" / "prometheus")
+    assert cmd[cmd.index("--listen") + 1] == "127.0.0.1:20020"
+    assert cmd[cmd.index("--dir") + 1] == str(tmp_path / "prometheus")
+    targets = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--target"]
+    assert targets == [
+        "replica-0=http://127.0.0.1:20100/metrics",
+        "replica-1=http://127.0.0.1:20110/metrics",
+        "gateway=http://127.0.0.1:20010/metrics",
+        "toxiproxy=http://127.0.0.1:20400/metrics",
+    ]
+    assert plan.notes == ()
+    assert cfg(tmp_path, prometheus=True).ports()["prometheus"] == 20020
+
+
+def test_without_the_binary_the_stack_plans_without_prometheus_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no prometheus here
+    plan = build_plan(cfg(tmp_path, replicas=1, prometheus=True))
+    assert "prometheus" not in [s.name for s in plan.components]
+    assert plan.prometheus_url is None
+    assert plan.notes == (MISSING_LINE,)
+    assert MISSING_LINE.startswith("prometheus not available: no prometheus binary on PATH")
+
+
+def test_a_configured_prometheus_binary_that_is_absent_is_one_clear_error(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="prometheus binary '/nope/prometheus' not found"):
+        build_plan(cfg(tmp_path, replicas=1, prometheus=True, prometheus_binary="/nope/prometheus"))
+
+
+def test_scrape_config_is_one_job_per_component_each_second() -> None:
+    config = json.loads(scrape_config([("replica-0", "http://127.0.0.1:20100/metrics")]))
+    assert config["global"]["scrape_interval"] == "1s"
+    [job] = config["scrape_configs"]
+    assert job == {
+        "job_name": "replica-0",
+        "scheme": "http",
+        "metrics_path": "/metrics",
+        "static_configs": [{"targets": ["127.0.0.1:20100"], "labels": {"component": "replica-0"}}],
+    }
