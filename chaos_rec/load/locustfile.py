@@ -39,7 +39,7 @@ from locust.env import Environment
 
 from chaos_rec.core.rundir import RunContext, phase_at
 from chaos_rec.slo.metrics import SecondStats
-from chaos_rec.traffic import TrafficSpec, build_request, parse_answer
+from chaos_rec.traffic import OipGrpcClient, TrafficSpec, build_request, parse_answer
 
 UNKNOWN_USER_BASE = 900_000_000
 
@@ -174,6 +174,7 @@ RECORDER: list[_Recorder] = []
 HOLDOUT: list[dict[str, Any]] = []
 SPEC: list[TrafficSpec] = []
 SECRETS: dict[str, str] = {}  # the headers' secrets, from LoadRunner's environment only
+GRPC: list[OipGrpcClient] = []  # one ModelInfer channel per process, for a gRPC spec
 _USER_SEQ = itertools.count()
 
 
@@ -183,6 +184,11 @@ def _on_init(environment: Environment, **_: Any) -> None:
     RECORDER.append(rec)
     SPEC.append(TrafficSpec.from_dict(CONFIG.get("traffic") or {}, "load config traffic"))
     SECRETS.update(json.loads(os.environ.pop("CHAOS_REC_LOAD_SECRETS", "") or "{}"))
+    if SPEC[0].protocol == "grpc":  # grpcio's threads must yield to gevent: before any channel
+        from grpc.experimental import gevent as grpc_gevent
+
+        grpc_gevent.init_gevent()
+        GRPC.append(OipGrpcClient(SPEC[0], float(CONFIG.get("timeout_s", 5.0)), SECRETS))
     holdout = CONFIG.get("holdout")
     if holdout:
         rows = json.loads(Path(holdout).read_text(encoding="utf-8"))
@@ -267,6 +273,9 @@ class Shopper(FastHttpUser):
         """One request through the traffic adapter; record latency, status and fallback tier."""
         self._pace()
         body, known = self._body()
+        if GRPC:
+            self._infer(body, known)
+            return
         req = build_request(SPEC[0], body["user_id"], body["k"], body["query"], SECRETS)
         RECORDER[0].started()
         start = time.perf_counter()
@@ -292,6 +301,23 @@ class Shopper(FastHttpUser):
                 resp.failure(f"status {status}")
             else:
                 resp.success()
+        self._finished(ms, status, tier, failed, known)
+
+    def _infer(self, body: dict[str, Any], known: bool) -> None:
+        """One ModelInfer over gRPC (OIP v2): its status as the HTTP status a timeline records."""
+        RECORDER[0].started()
+        start = time.perf_counter()
+        reply = GRPC[0].infer(body["user_id"], body["k"], body["query"])
+        ms = (time.perf_counter() - start) * 1000.0
+        status, answer = reply.status, reply.answer
+        failed = status >= 500 or (status == 200 and answer is None)
+        if status == 200 and answer is None:  # OK without readable items is no answer
+            status = 0
+        self._finished(ms, status, answer.tier if answer else None, failed, known)
+
+    def _finished(
+        self, ms: float, status: int, tier: str | None, failed: bool, known: bool
+    ) -> None:
         RECORDER[0].record(ms, status, tier, failed, known)
         if self._gap and not RECORDER[0].closed:
             # slots that began while this request was in flight, bar the one it sends in next:

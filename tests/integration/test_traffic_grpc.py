@@ -161,3 +161,30 @@ def test_the_client_works_in_a_gevent_patched_process(replica: Proc) -> None:
         answer = want[i % len(USERS)]
         assert answer is not None
         assert (code, tuple(items), tier) == ("OK", answer.items, answer.tier)
+
+
+def test_locust_load_over_grpc_records_what_the_replica_answered(
+    replica: Proc, tmp_path: Path
+) -> None:
+    """Real Locust (gevent-patched) sending ModelInfer: every second a row, tiers from the marker."""
+    import time
+
+    from chaos_rec.core.rundir import RunContext
+    from chaos_rec.load import LoadRunner
+    from chaos_rec.slo.metrics import summarize
+
+    ctx = RunContext(tmp_path / "run")
+    spec = {**OIP, "protocol": "grpc", "grpc_url": replica.grpc}
+    with LoadRunner(replica.http, ctx.run_dir, rps=15, users=4, seed=5, user_ids=[1, 2],
+                    traffic=spec, mix={"personalised": 1.0}):  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            rows = [r for r in ctx.timeline() if r["requests"] > 0]
+            if len(rows) >= 3:
+                break
+            time.sleep(0.3)
+    stats = summarize(rows[:3])
+    assert stats["availability"] == 1.0 and set(stats["status"]) == {"200"}
+    assert set(stats["tiers"]) <= {"none", "cached_features", "popular_in_category",
+                                   "global_popular", "cold_start"}  # fmt: skip
+    assert sum(r["requests"] for r in rows[:3]) >= 20  # ~15/s: the generator kept its schedule

@@ -56,11 +56,6 @@ class AdapterTraffic:
         self, run_dir: Path, *, rps: float, users: int, seed: int, timeout_s: float
     ) -> Any:
         """Locust (a subprocess) sending this adapter's requests, for the hold-out's users."""
-        if self.spec.protocol == "grpc":
-            raise ConfigError(
-                'traffic "protocol": "grpc": load over gRPC is not wired into Locust yet '
-                "(the quality replay uses it)"
-            )
         from chaos_rec.load import LoadRunner
 
         holdout = self.holdout if self.holdout and self.holdout.is_file() else None

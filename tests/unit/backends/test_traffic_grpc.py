@@ -257,12 +257,6 @@ def test_without_grpcio_a_call_is_one_config_error_line(monkeypatch: pytest.Monk
     assert "\n" not in text
 
 
-def test_load_over_grpc_is_refused_until_locust_speaks_it(tmp_path: Path) -> None:
-    adapter = AdapterTraffic("http://127.0.0.1:8000", OIP, 1.0, user_ids=(1,))
-    with pytest.raises(ConfigError, match="load over gRPC is not wired into Locust yet"):
-        adapter.start_load(tmp_path, rps=1, users=1, seed=0, timeout_s=1)
-
-
 def _deployment_file(tmp_path: Path, traffic: dict[str, Any]) -> Path:
     path = tmp_path / "dep.json"
     path.write_text(json.dumps({"gateway_url": "http://127.0.0.1:9", "traffic": traffic}))
