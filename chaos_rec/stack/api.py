@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,8 +80,12 @@ def _preflight(config: StackConfig) -> None:
         raise ConfigError(f"port(s) in use: {', '.join(busy)} (choose another base_port)")
 
 
-def up(config: StackConfig) -> StackState:
-    """Start the stack under a detached supervisor and return its state once all is ready."""
+def up(config: StackConfig, on_progress: Callable[[StackState], None] | None = None) -> StackState:
+    """Start the stack under a detached supervisor and return its state once all is ready.
+
+    ``on_progress`` sees the state file each time it is read while the stack comes up (the
+    CLI prints each component as it becomes ready).
+    """
     sdir = config.state_dir
     with contextlib.suppress(StackNotRunning):
         state = read_state(sdir)
@@ -115,6 +120,8 @@ def up(config: StackConfig) -> StackState:
                 raise StackError(line or f"stack supervisor exited with code {rc}")
             with contextlib.suppress(StackError):
                 state = read_state(sdir)
+                if on_progress is not None and state.supervisor_pid == proc.pid:
+                    on_progress(state)
                 if state.get("phase") == "ready" and state.supervisor_pid == proc.pid:
                     return state
             if time.monotonic() > deadline:

@@ -12,6 +12,7 @@ from chaos_rec.errors import StackNotRunning
 from chaos_rec.settings import SETTINGS
 from chaos_rec.stack.api import down, load_state, up
 from chaos_rec.stack.config import StackConfig
+from chaos_rec.stack.progress import UpProgress
 from chaos_rec.stack.state import StackState
 
 __all__ = ["register"]
@@ -70,7 +71,11 @@ def _up(args: argparse.Namespace) -> int:
         gateway=args.gateway,
         toxiproxy=args.toxiproxy,
     )
-    state = up(config)
+    progress = UpProgress()
+    try:
+        state = up(config, on_progress=progress)
+    finally:
+        progress.done()
     print(_table(state))
     return 0
 

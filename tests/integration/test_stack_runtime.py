@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import stat
 import subprocess
@@ -149,6 +150,7 @@ def test_cli_up_status_json_down(tmp_path: Path) -> None:
     res = cli("stack", "up", "--state-dir", sdir, "--base-port", base, "--replicas", "0",
               "--no-gateway", "--no-toxiproxy")  # fmt: skip
     assert res.returncode == 0, res.stderr
+    assert re.search(r"^stack up: redis ready after \d+\.\d s$", res.stderr, re.M), res.stderr
     res = cli("stack", "status", "--state-dir", sdir, "--json")
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
