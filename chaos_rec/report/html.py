@@ -8,6 +8,7 @@ from html import escape
 from typing import Any
 
 from chaos_rec.report.model import DrillRecord
+from chaos_rec.report.score import drill_score, run_score
 from chaos_rec.report.svg import drill_svg, server_svg
 
 CSS = """
@@ -92,6 +93,10 @@ def _drill_section(
     return "".join(parts)
 
 
+def _score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
 def render_report(
     records: list[DrillRecord],
     series: Mapping[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]],
@@ -102,6 +107,7 @@ def render_report(
     summary_rows = "".join(
         f'<tr><td><a href="#drill-{escape(r.name)}">{escape(r.name)}</a></td>'
         f'<td class="{r.result}">{r.result.upper()}</td>'
+        f"<td>{_score(drill_score(r))}</td>"
         f"<td>{sum(1 for s in r.slos if s.passed)}/{len(r.slos)}</td>"
         f"<td>{_fmt(r.recovery_s, 's')}</td><td>{len(r.problems) + len(r.regressions) + sum(1 for s in r.slos if not s.passed)}</td></tr>"
         for r in records
@@ -115,8 +121,10 @@ def render_report(
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         "<title>chaos-rec drill report</title>"
         f"<style>{CSS}</style></head><body>"
-        f"<h1>chaos-rec drill report</h1><p>{created} · {passed}/{len(records)} drills passed</p>"
-        '<table class="summary"><tr><th>drill</th><th>result</th><th>SLOs met</th><th>recovery</th>'
+        f"<h1>chaos-rec drill report</h1><p>{created} · {passed}/{len(records)} drills passed"
+        f" · resilience score {_score(run_score(records)[0])}/100</p>"
+        '<table class="summary"><tr><th>drill</th><th>result</th><th>score</th><th>SLOs met</th>'
+        "<th>recovery</th>"
         f"<th>misses + problems</th></tr>{summary_rows}</table>{body}"
         f"<script>{SCRIPT}</script></body></html>"
     )

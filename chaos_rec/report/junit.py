@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chaos_rec.report.model import DrillRecord
+from chaos_rec.report.score import drill_score
 
 
 def properties(record: DrillRecord) -> list[tuple[str, object]]:
@@ -10,6 +11,9 @@ def properties(record: DrillRecord) -> list[tuple[str, object]]:
     props: list[tuple[str, object]] = [("drill.result", record.result), ("drill.seed", record.seed)]
     if record.recovery_s is not None:
         props.append(("drill.recovery_s", round(record.recovery_s, 3)))
+    score = drill_score(record)
+    if score is not None:
+        props.append(("drill.resilience_score", score))
     for row in record.slos:
         base = f"slo.{row.key}"
         props.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chaos_rec.report.model import DrillRecord
+from chaos_rec.report.score import drill_score, run_score
 from chaos_rec.slo.result import SLOResult
 
 
@@ -65,7 +66,8 @@ def failure_text(record: DrillRecord) -> str:
 
 
 def summary_lines(records: list[DrillRecord]) -> list[str]:
-    """One row per drill: result, SLOs observed vs budget, recovery time."""
+    """One row per drill: result, score, SLOs observed vs budget, recovery time; then the run's
+    resilience score."""
     lines: list[str] = []
     width = max((len(r.name) for r in records), default=0)
     for rec in records:
@@ -78,7 +80,9 @@ def summary_lines(records: list[DrillRecord]) -> list[str]:
         if rec.max_recovery_s is not None:
             recovery += f" (≤{rec.max_recovery_s:g}s)"
         cells = "; ".join(slo_cell(r) for r in rec.slos) or "no SLO figures"
-        lines.append(f"{result:<11} {rec.name:<{width}}  {recovery}  {cells}")
+        score = drill_score(rec)
+        scored = "score  -" if score is None else f"score {score:3.0f}"
+        lines.append(f"{result:<11} {rec.name:<{width}}  {scored}  {recovery}  {cells}")
         if rec.result == "dry":
             lines += [f"    {p}" for p in rec.plan]
         for problem in rec.problems:
@@ -87,4 +91,10 @@ def summary_lines(records: list[DrillRecord]) -> list[str]:
             lines.append(f"    · {note}")
         for reg in rec.regressions:
             lines.append(f"    - regression: {reg}")
+    total, scored_n = run_score(records)
+    if total is not None:
+        lines.append(
+            f"resilience score {total:.1f}/100 over {scored_n} of {len(records)} drills "
+            "(weighted share of SLO checks held; docs/scoring.md)"
+        )
     return lines
