@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from aiohttp import web
 from chaos_rec.errors import ProxyRequestError
 from chaos_rec.toxiproxy.collection import ProxyCollection
 from chaos_rec.toxiproxy.metrics import render_metrics
+from chaos_rec.toxiproxy.requestid import new_request_id
 
 __all__ = ["HANDLER_TIMEOUT", "VERSION", "build_app"]
 
@@ -182,8 +182,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def _request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """Every answer carries ``X-Toxiproxy-Request-Id``, as the real server's do (errors too)."""
-    response.headers["X-Toxiproxy-Request-Id"] = secrets.token_hex(10)
+    """Every answer carries ``X-Toxiproxy-Request-Id`` (an xid), as the real server's do."""
+    response.headers["X-Toxiproxy-Request-Id"] = new_request_id()
 
 
 def build_app(collection: ProxyCollection) -> web.Application:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 from chaos_rec.errors import ProxyError
 from chaos_rec.toxiproxy.client import ToxiproxyClient
 from chaos_rec.toxiproxy.model import TOXIC_ATTRIBUTES
+from chaos_rec.toxiproxy.requestid import xid_time
 from chaos_rec.toxiproxy.testing import free_port, running_fault_proxy
 
 pytestmark = pytest.mark.integration
@@ -242,16 +245,22 @@ def test_populate_keeps_the_proxies_before_one_that_cannot_bind(clean: str) -> N
     assert sorted(client.proxies()) == ["q1"]
 
 
-def test_every_answer_carries_a_request_id(clean: str) -> None:
+def test_every_answer_carries_a_request_id_in_the_real_format(clean: str) -> None:
+    """An xid per answer, as zerolog's hlog writes it: 20 base32hex chars, time first."""
+    t0 = int(time.time())
     answers = [
         httpx.get(clean + "/version", timeout=5),
         httpx.get(clean + "/proxies/nope", timeout=5),  # 404
         httpx.get(clean + "/nowhere", timeout=5),  # no route
         httpx.get(clean + "/version", headers={"User-Agent": "Mozilla/5.0"}, timeout=5),  # 403
+        httpx.post(clean + "/proxies", content=b"{", timeout=5),  # 400
     ]
-    ids = [a.headers.get("X-Toxiproxy-Request-Id") for a in answers]
-    assert [a.status_code for a in answers] == [200, 404, 404, 403]
-    assert all(ids) and len(set(ids)) == len(ids)
+    ids = [a.headers.get("X-Toxiproxy-Request-Id", "") for a in answers]
+    assert [a.status_code for a in answers] == [200, 404, 404, 403, 400]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-v]{20}", i) for i in ids), ids
+    assert all(t0 - 1 <= xid_time(i) <= time.time() + 1 for i in ids), ids
+    assert len({i[7:14] for i in ids}) == 1  # bits 35-69: machine and process id
 
 
 def test_listen_and_upstream_changes_restart(clean: str) -> None:
