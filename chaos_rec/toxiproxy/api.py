@@ -78,13 +78,20 @@ async def proxy_create(request: web.Request) -> web.Response:
 
 
 async def populate(request: web.Request) -> web.Response:
-    """POST /populate."""
+    """POST /populate: the real server's body, ``{"error", "status", "proxies"}`` on failure.
+
+    As there, ``proxies`` is ``null`` when no proxy was applied (an empty list, a bad body, a
+    failure at the first proxy), and a bind failure keeps the proxies applied before it.
+    """
     coll = _coll(request)
-    body = await _body(request)
-    async with coll.lock:
-        proxies, failed = await coll.populate(body)  # a bad body raises: nothing changed
-    applied = [p.to_json() for p in proxies]
-    if failed is not None:  # the proxies before the one that failed stay, as in the real server
+    try:
+        body = await _body(request)
+        async with coll.lock:
+            proxies, failed = await coll.populate(body)  # a bad body raises: nothing changed
+    except ProxyRequestError as exc:
+        proxies, failed = [], exc
+    applied = [p.to_json() for p in proxies] or None
+    if failed is not None:
         return _json(
             {"error": str(failed), "status": failed.status, "proxies": applied}, failed.status
         )

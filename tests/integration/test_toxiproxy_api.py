@@ -240,9 +240,63 @@ def test_populate_keeps_the_proxies_before_one_that_cannot_bind(clean: str) -> N
             timeout=5,
         )
     body = r.json()
-    assert r.status_code >= 400 and body["status"] == r.status_code and body["error"]
+    assert r.status_code == 500 and list(body) == ["error", "status", "proxies"]
+    assert body["error"] == f"listen tcp {taken}: bind: address already in use"
+    assert body["status"] == 500
     assert [p["name"] for p in body["proxies"]] == ["q1"]
     assert sorted(client.proxies()) == ["q1"]
+
+
+def test_populate_that_fails_to_replace_a_proxy_leaves_the_old_one_stopped(clean: str) -> None:
+    """The real AddOrReplace stops the old proxy before binding the new one, and keeps it."""
+    client = ToxiproxyClient(clean)
+    up = f"127.0.0.1:{free_port()}"
+    old = client.create_proxy("r1", "127.0.0.1:0", up)
+    client.add_toxic("r1", "latency", {"latency": 5})
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = f"127.0.0.1:{busy.getsockname()[1]}"
+        r = httpx.post(
+            clean + "/populate", json=[{"name": "r1", "listen": taken, "upstream": up}], timeout=5
+        )
+    assert r.status_code == 500
+    assert r.json() == {
+        "error": f"listen tcp {taken}: bind: address already in use",
+        "status": 500,
+        "proxies": None,  # nothing applied: Go marshals the empty slice as null
+    }
+    kept = client.get_proxy("r1")
+    assert kept["listen"] == old["listen"] and kept["enabled"] is False
+    assert [t["name"] for t in kept["toxics"]] == ["latency_downstream"]
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", int(old["listen"].rsplit(":", 1)[1])), timeout=2)
+
+
+def test_populate_answers_like_the_real_one_when_nothing_is_applied(clean: str) -> None:
+    empty = httpx.post(clean + "/populate", json=[], timeout=5)
+    assert (empty.status_code, empty.json()) == (201, {"proxies": None})
+    bad = httpx.post(clean + "/populate", json=[{"upstream": "127.0.0.1:1"}], timeout=5)
+    assert (bad.status_code, bad.json()) == (
+        400,
+        {"error": "missing required field: name at proxy 1", "status": 400, "proxies": None},
+    )
+
+
+def test_populate_applies_a_repeated_name_twice_the_later_one_wins(clean: str) -> None:
+    client = ToxiproxyClient(clean)
+    up1, up2 = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    r = httpx.post(
+        clean + "/populate",
+        json=[{"name": "d", "upstream": up1}, {"name": "d", "upstream": up2}],
+        timeout=5,
+    )
+    assert r.status_code == 201
+    assert [(p["upstream"], p["enabled"]) for p in r.json()["proxies"]] == [
+        (up1, False),  # the first one, stopped by its replacement
+        (up2, True),
+    ]
+    assert client.get_proxy("d")["upstream"] == up2
 
 
 def test_every_answer_carries_a_request_id_in_the_real_format(clean: str) -> None:
