@@ -158,6 +158,39 @@ def test_timeout_closes_after_delay(client: ToxiproxyClient, redis_url: str) -> 
     assert 0.18 <= elapsed <= 1.0
 
 
+def test_timeout_closes_only_after_the_data_stops(client: ToxiproxyClient, source: str) -> None:
+    """The real toxic restarts its wait with each chunk it drops: steady data keeps it open."""
+    listen = client.create_proxy("tw", "127.0.0.1:0", source)["listen"]
+    client.add_toxic("tw", "timeout", {"timeout": 800})
+    with socket.create_connection(_addr(listen), timeout=3) as s:
+        s.sendall(b"1\n")  # the source answers each line: echoes to be dropped
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 1.6:  # twice the timeout
+            s.sendall(b"ping\n")
+            time.sleep(0.1)
+        s.settimeout(0.05)
+        with pytest.raises(TimeoutError):
+            s.recv(100)  # still open, nothing delivered
+        t_last = time.perf_counter()
+        s.settimeout(3)
+        assert s.recv(100) == b""
+        waited = time.perf_counter() - t_last
+    assert 0.6 <= waited <= 2.0
+
+
+def test_slicer_pieces_are_the_real_halvings(client: ToxiproxyClient, source: str) -> None:
+    listen = client.create_proxy("sh", "127.0.0.1:0", source)["listen"]
+    client.add_toxic("sh", "slicer", {"average_size": 10, "size_variation": 0, "delay": 100_000})
+    with socket.create_connection(_addr(listen), timeout=3) as s:
+        s.sendall(b"24\n")
+        sizes: list[int] = []
+        while sum(sizes) < 24:
+            chunk = s.recv(100)
+            assert chunk
+            sizes.append(len(chunk))
+    assert sizes == [6, 6, 6, 6]  # 24 → 12 | 12 → 6 6 | 6 6, not 10 10 4
+
+
 def test_reset_peer_resets(client: ToxiproxyClient, redis_url: str) -> None:
     listen = _redis_proxy(client, redis_url)
     client.add_toxic("fs", "reset_peer", {"timeout": 0}, stream="upstream")
