@@ -131,11 +131,19 @@ class Bandwidth(Stage):
 
 
 class SlowClose(Stage):
-    """Delay the close of the stream by ``delay`` ms."""
+    """Hold the close of the stream for ``delay`` ms.
+
+    The wait starts when the end reaches this toxic, as the real one's timer does. An update
+    restarts it with the new delay (still counted from then); a removal lets the close through
+    at once. (The real toxic loses the close in both cases and the connection hangs.)
+    """
 
     async def handle(self, chunk: Chunk, emit: Emit) -> None:
-        if chunk.data is None and not self.removed:
-            await self.sleep(self.attr("delay") / 1000.0)
+        reached = time.monotonic()
+        while chunk.data is None and not self.removed:
+            wait = reached + self.attr("delay") / 1000.0 - time.monotonic()
+            if wait <= 0 or await self.sleep(wait):
+                break
         await emit(chunk)
 
 

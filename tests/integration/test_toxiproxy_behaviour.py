@@ -249,6 +249,23 @@ def test_slow_close_delays_the_close_also_when_the_client_hangs_up_first(
     assert 0.35 <= waited <= 1.5  # the close toward the client waited for the delay
 
 
+def test_upstream_slow_close_holds_the_close_toward_the_server(client: ToxiproxyClient) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        up = f"127.0.0.1:{server.getsockname()[1]}"
+        listen = client.create_proxy("su", "127.0.0.1:0", up)["listen"]
+        client.add_toxic("su", "slow_close", {"delay": 400}, stream="upstream")
+        with socket.create_connection(_addr(listen), timeout=3) as s:
+            s.sendall(b"hello")
+            conn, _ = server.accept()
+        t0 = time.perf_counter()  # the client is gone
+        with conn:
+            conn.settimeout(3)
+            assert conn.recv(100) == b"hello"
+            assert conn.recv(100) == b""
+        waited = time.perf_counter() - t0
+    assert 0.35 <= waited <= 1.5
+
+
 def test_without_a_toxic_a_client_hang_up_closes_at_once(
     client: ToxiproxyClient, redis_url: str
 ) -> None:

@@ -116,6 +116,28 @@ def test_timeout_waits_again_after_each_dropped_chunk() -> None:
     assert asyncio.run(scenario()) == (True, True)
 
 
+def test_slow_close_update_restarts_the_wait_and_removal_ends_it() -> None:
+    async def scenario() -> tuple[float, float]:
+        stage, _ = _stage({"type": "slow_close", "attributes": {"delay": 1000}})
+        t = time.monotonic()
+        task = asyncio.create_task(_run(stage, [None]))
+        await asyncio.sleep(0.02)
+        stage.spec.attributes = {"delay": 80}
+        stage.updated()  # the new delay, counted from when the end reached the toxic
+        assert await asyncio.wait_for(task, 1) == [None]
+        updated = time.monotonic() - t
+        stage, _ = _stage({"type": "slow_close", "attributes": {"delay": 1000}})
+        t = time.monotonic()
+        task = asyncio.create_task(_run(stage, [None]))
+        await asyncio.sleep(0.02)
+        stage.detach()
+        assert await asyncio.wait_for(task, 1) == [None]
+        return updated, time.monotonic() - t
+
+    updated, removed = asyncio.run(scenario())
+    assert 0.075 <= updated < 0.5 and removed < 0.5
+
+
 def test_latency_jitter_is_seeded_per_connection() -> None:
     spec = parse_toxic(
         {"type": "latency", "attributes": {"latency": 100, "jitter": 50}}, seed=4, proxy="p"
