@@ -13,6 +13,7 @@ from aiohttp import web
 from chaos_rec.errors import ProxyRequestError
 from chaos_rec.toxiproxy.collection import ProxyCollection
 from chaos_rec.toxiproxy.metrics import render_metrics
+from chaos_rec.toxiproxy.openapi import OPENAPI_PATH, openapi_document
 from chaos_rec.toxiproxy.requestid import new_request_id
 
 __all__ = ["HANDLER_TIMEOUT", "VERSION", "build_app"]
@@ -38,7 +39,10 @@ def _error(message: str, status: int) -> web.Response:
 
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Browser guard (403 for ``Mozilla/``), 25 s handler timeout (503), errors as JSON."""
+    """Browser guard (403 for ``Mozilla/``), 25 s handler timeout (503), errors as JSON.
+
+    No route, or no such method on it, answers as the real server's router does.
+    """
     if request.headers.get("User-Agent", "").startswith("Mozilla/"):
         return web.Response(status=403, text="User agent not allowed\n")
     try:
@@ -47,6 +51,10 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(str(exc), exc.status)
     except TimeoutError:
         return web.Response(status=503, text="")
+    except web.HTTPMethodNotAllowed:
+        return web.Response(status=405)
+    except web.HTTPNotFound:
+        return web.Response(status=404, text="404 page not found\n")
 
 
 async def _body(request: web.Request) -> Any:
@@ -188,6 +196,11 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
+async def openapi(request: web.Request) -> web.Response:
+    """GET /openapi.json: this API as an OpenAPI 3 document (not a real Toxiproxy route)."""
+    return _json(openapi_document(VERSION))
+
+
 async def _request_id(request: web.Request, response: web.StreamResponse) -> None:
     """Every answer carries ``X-Toxiproxy-Request-Id`` (an xid), as the real server's do."""
     response.headers["X-Toxiproxy-Request-Id"] = new_request_id()
@@ -215,4 +228,5 @@ def build_app(collection: ProxyCollection) -> web.Application:
     r.add_delete("/proxies/{proxy}/toxics/{toxic}", toxic_delete)
     r.add_get("/version", version, allow_head=False)
     r.add_get("/metrics", metrics, allow_head=False)
+    r.add_get(OPENAPI_PATH, openapi, allow_head=False)
     return app
