@@ -88,7 +88,11 @@ def _resolve(fut: asyncio.Future[bool]) -> None:
 
 
 class Latency(Stage):
-    """Delay each chunk by latency ± jitter ms, counted from when it arrived."""
+    """Delay each chunk by latency ± jitter ms, counted from its timestamp.
+
+    As the real toxic does, a delayed chunk's timestamp moves on by the time it waited, so
+    latency toxics stacked on one direction add up. An interrupted wait sends it unchanged.
+    """
 
     async def handle(self, chunk: Chunk, emit: Emit) -> None:
         delay = self.attr("latency")
@@ -96,9 +100,10 @@ class Latency(Stage):
         if jitter > 0:
             delay += self.rng.randrange(2 * jitter) - jitter
         wait = chunk.ts + delay / 1000.0 - time.monotonic()
-        if wait > 0 and not self.removed:
-            await self.sleep(wait)
-        await emit(chunk)
+        if self.removed or not await self.sleep(wait):
+            await emit(chunk)
+            return
+        await emit(Chunk(chunk.data, chunk.ts + wait))
 
 
 class Bandwidth(Stage):

@@ -111,6 +111,19 @@ def test_latency_toxic_measured(client: ToxiproxyClient, redis_url: str) -> None
     assert _rtt_ms(r) < 20
 
 
+def test_latency_toxics_stacked_on_one_direction_add_up(
+    client: ToxiproxyClient, redis_url: str
+) -> None:
+    """The real toxic moves a chunk's timestamp on by its wait: 80 + 60 ms, not max(80, 60)."""
+    listen = _redis_proxy(client, redis_url)
+    r = _redis(listen)
+    r.set("k", "v")
+    base = _rtt_ms(r)
+    client.add_toxic("fs", "latency", {"latency": 80}, name="first")
+    client.add_toxic("fs", "latency", {"latency": 60}, name="second")
+    assert 135 <= _rtt_ms(r) - base <= 200  # before: ~80 (the later toxic waited for nothing)
+
+
 def test_bandwidth_toxic_caps_throughput(client: ToxiproxyClient, source: str) -> None:
     listen = client.create_proxy("bw", "127.0.0.1:0", source)["listen"]
     client.add_toxic("bw", "bandwidth", {"rate": 200})  # 200 KB/s
