@@ -311,6 +311,9 @@ def test_every_answer_carries_a_request_id_in_the_real_format(clean: str) -> Non
     ]
     ids = [a.headers.get("X-Toxiproxy-Request-Id", "") for a in answers]
     assert [a.status_code for a in answers] == [200, 404, 404, 403, 400]
+    assert answers[2].text == "404 page not found\n"  # gorilla/mux's answer for no route
+    wrong_method = httpx.put(clean + "/proxies", timeout=5)
+    assert (wrong_method.status_code, wrong_method.text) == (405, "")
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"[0-9a-v]{20}", i) for i in ids), ids
     assert all(t0 - 1 <= xid_time(i) <= time.time() + 1 for i in ids), ids

@@ -279,6 +279,22 @@ def test_upstream_slow_close_holds_the_close_toward_the_server(client: Toxiproxy
     assert 0.35 <= waited <= 1.5
 
 
+def test_slow_close_updated_during_its_wait_waits_the_new_delay(
+    client: ToxiproxyClient, source: str
+) -> None:
+    listen = client.create_proxy("sw", "127.0.0.1:0", source)["listen"]
+    client.add_toxic("sw", "slow_close", {"delay": 5000})
+    with socket.create_connection(_addr(listen), timeout=8) as s:
+        s.sendall(b"3 close\n")  # the source sends 3 bytes and closes
+        assert s.recv(100) == b"xxx"
+        t_end = time.perf_counter()
+        time.sleep(0.2)
+        client.update_toxic("sw", "slow_close_downstream", attributes={"delay": 1000})
+        assert s.recv(10) == b""
+        waited = time.perf_counter() - t_end
+    assert 0.9 <= waited <= 2.5  # the new delay, from when the end arrived; not at once
+
+
 def test_without_a_toxic_a_client_hang_up_closes_at_once(
     client: ToxiproxyClient, redis_url: str
 ) -> None:
