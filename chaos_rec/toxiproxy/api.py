@@ -57,12 +57,24 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return web.Response(status=404, text="404 page not found\n")
 
 
+_JSON_SPACE = b" \t\n\r"
+
+
 async def _body(request: web.Request) -> Any:
+    """The first JSON value of the body, read as Go's ``json.Decoder`` reads it.
+
+    An empty (or all-whitespace) body is 400 ``bad request body: EOF``; what follows the
+    first value is ignored; ``null`` is returned as None (callers treat it as no fields, as
+    decoding null into a Go struct changes nothing).
+    """
     raw = await request.read()
+    if not raw.strip(_JSON_SPACE):
+        raise ProxyRequestError("bad request body: EOF", 400)
     try:
-        return json.loads(raw) if raw.strip() else None
-    except ValueError as exc:
+        value, _ = json.JSONDecoder().raw_decode(raw.decode("utf-8").lstrip(" \t\n\r"))
+    except ValueError as exc:  # UnicodeDecodeError included
         raise ProxyRequestError(f"bad request body: {exc}", 400) from exc
+    return value
 
 
 def _coll(request: web.Request) -> ProxyCollection:
@@ -94,8 +106,8 @@ async def populate(request: web.Request) -> web.Response:
     coll = _coll(request)
     try:
         body = await _body(request)
-        async with coll.lock:
-            proxies, failed = await coll.populate(body)  # a bad body raises: nothing changed
+        async with coll.lock:  # a bad body raises: nothing changed; null is no proxies
+            proxies, failed = await coll.populate(body if body is not None else [])
     except ProxyRequestError as exc:
         proxies, failed = [], exc
     applied = [p.to_json() for p in proxies] or None
@@ -142,7 +154,7 @@ async def toxic_create(request: web.Request) -> web.Response:
     coll.get(name)
     body = await _body(request)
     async with coll.lock:
-        spec = coll.add_toxic(name, body)
+        spec = coll.add_toxic(name, body if body is not None else {})
     return _json(spec.to_json())
 
 

@@ -127,7 +127,7 @@ def parse_toxic(body: Any, *, seed: int | None, proxy: str) -> ToxicSpec:
     """Build a toxic from a create request, with the real server's checks and defaults."""
     if not isinstance(body, dict):
         raise bad_body("expected a JSON object")
-    stream = _str_field(body, "stream", "downstream") or "downstream"
+    stream = _str_field(body, "stream", "downstream").lower()  # as the real ParseDirection
     type_ = _str_field(body, "type", "")
     if stream not in STREAMS:
         raise ProxyRequestError("stream was invalid, can be either upstream or downstream", 400)

@@ -16,6 +16,12 @@ __all__ = ["OPENAPI_PATH", "openapi_document"]
 
 OPENAPI_PATH = "/openapi.json"
 
+# the real ParseDirection lower-cases the stream (JSON Schema patterns have no (?i))
+_STREAM = {
+    "type": "string",
+    "pattern": "^([uU][pP]|[dD][oO][wW][nN])[sS][tT][rR][eE][aA][mM]$",
+    "description": "upstream or downstream, any case; shown lower-cased",
+}
 _REQUEST_ID = {
     "X-Toxiproxy-Request-Id": {
         "description": "an xid, as the real server's request-id middleware sets",
@@ -74,7 +80,7 @@ def _toxic_create(type_: str) -> dict[str, Any]:
         "properties": {
             "name": {"type": "string", "nullable": True, "description": "`<type>_<stream>`"},
             "type": {"type": "string", "enum": [type_]},
-            "stream": {"type": "string", "enum": list(STREAMS), "nullable": True},
+            "stream": {**_STREAM, "nullable": True},
             "toxicity": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True},
             "attributes": {
                 "type": "object",
@@ -110,6 +116,7 @@ def _schemas() -> dict[str, Any]:
         "ToxicCreate": {"oneOf": [_toxic_create(t) for t in sorted(TOXIC_ATTRIBUTES)]},
         "ToxicUpdate": {
             "type": "object",
+            "nullable": True,
             "description": "attributes merge; those the toxic's type has must be integers >= 0",
             "properties": {
                 "toxicity": {**toxicity, "nullable": True},
@@ -143,6 +150,7 @@ def _schemas() -> dict[str, Any]:
         },
         "ProxyUpdate": {
             "type": "object",
+            "nullable": True,
             "properties": {
                 "listen": {"type": "string", "nullable": True},
                 "upstream": {"type": "string", "nullable": True},
@@ -194,7 +202,9 @@ def _paths() -> dict[str, Any]:
         "/populate": {
             "post": {
                 "operationId": "Populate",
-                "requestBody": _body({"type": "array", "items": _ref("ProxyCreate")}),
+                "requestBody": _body(
+                    {"type": "array", "nullable": True, "items": _ref("ProxyCreate")}
+                ),
                 "responses": {
                     "201": _json(_ref("Populated"), "every proxy created, kept or replaced"),
                     "400": populated,

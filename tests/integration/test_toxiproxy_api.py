@@ -299,6 +299,34 @@ def test_populate_applies_a_repeated_name_twice_the_later_one_wins(clean: str) -
     assert client.get_proxy("d")["upstream"] == up2
 
 
+def test_bodies_are_read_as_go_json_decoder_reads_them(clean: str) -> None:
+    """Found by the fuzzing campaign: empty bodies, null, trailing data, stream spelling."""
+    client = ToxiproxyClient(clean)
+    up = f"127.0.0.1:{free_port()}"
+    client.create_proxy("b", "127.0.0.1:0", up)
+
+    def post(path: str, content: bytes) -> httpx.Response:
+        return httpx.post(clean + path, content=content, timeout=5)
+
+    for path in ("/proxies", "/populate", "/proxies/b", "/proxies/b/toxics"):
+        for empty in (b"", b" \r\n\t"):
+            r = post(path, empty)
+            assert (r.status_code, r.json()["error"]) == (400, "bad request body: EOF"), path
+    assert post("/proxies/b", b"\x0c").status_code == 400  # not JSON whitespace
+    assert (post("/populate", b"null").status_code, post("/populate", b"null").json()) == (
+        201,
+        {"proxies": None},
+    )
+    assert post("/proxies/b", b"null").json()["name"] == "b"  # null changes nothing
+    assert post("/proxies/b/toxics", b"null").json()["error"] == "invalid toxic type"
+    r = post("/proxies/b/toxics", b'{"type": "noop", "name": "t"} trailing')
+    assert r.status_code == 200 and r.json()["name"] == "t"  # only the first value is read
+    r = httpx.post(clean + "/proxies/b/toxics", json={"type": "noop", "stream": ""}, timeout=5)
+    assert r.status_code == 400 and r.json()["error"].startswith("stream was invalid")
+    r = httpx.post(clean + "/proxies/b/toxics", json={"type": "noop", "stream": "UpStream"})
+    assert r.status_code == 200 and r.json()["stream"] == "upstream"  # case-insensitive
+
+
 def test_every_answer_carries_a_request_id_in_the_real_format(clean: str) -> None:
     """An xid per answer, as zerolog's hlog writes it: 20 base32hex chars, time first."""
     t0 = int(time.time())
