@@ -132,8 +132,9 @@ class _Session:
             for key, value in (("proxy", TARGET_PROXY), ("toxic", TARGET_TOXIC)):
                 if case.path_parameters and key in case.path_parameters:
                     case.path_parameters[key] = value
-            case.body = _aim_upstream(case.body, self.upstream)
-        case.body = _confine_listen(case.body)
+        body = _confine_listen(_aim_upstream(case.body, self.upstream) if aim else case.body)
+        if body is not case.body:  # an assignment makes schemathesis re-judge the case
+            case.body = body
         label = f"{case.method} {case.formatted_path}"
         self.report.cases += 1
         try:

@@ -1,4 +1,4 @@
-"""The fault proxy's HTTP API as an OpenAPI 3 document (served at ``GET /openapi.json``).
+"""The fault proxy's HTTP API as an OpenAPI 3.1 document (served at ``GET /openapi.json``).
 
 It describes the Toxiproxy 2.x API as this server answers it, codes and shapes included,
 so that a schema-driven fuzzer (schemathesis) can check every answer against it. The toxic
@@ -324,10 +324,26 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _null_as_type(node: Any) -> Any:
+    """Write ``nullable: true`` (used above for brevity) as OpenAPI 3.1's ``type: [T, "null"]``.
+
+    In 3.1 the schemas are plain JSON Schema, so a fuzzer that makes invalid data knows
+    that null is valid where it is.
+    """
+    if isinstance(node, list):
+        return [_null_as_type(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _null_as_type(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable") is True:
+        out["type"] = [node["type"], "null"]
+    return out
+
+
 def openapi_document(version: str) -> dict[str, Any]:
-    """The OpenAPI 3.0 document of the API, for server ``version``."""
+    """The OpenAPI 3.1 document of the API, for server ``version``."""
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "chaos-rec fault proxy (Toxiproxy 2.x API)",
             "version": version,
@@ -338,6 +354,6 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "gets 403; a handler running past 25 s gets 503."
             ),
         },
-        "paths": _paths(),
-        "components": {"schemas": _schemas()},
+        "paths": _null_as_type(_paths()),
+        "components": {"schemas": _null_as_type(_schemas())},
     }
