@@ -117,7 +117,7 @@ class _Session:
             if len(proxies) > _MAX_PROXIES:
                 for name in proxies:
                     if name != TARGET_PROXY:
-                        self.http.delete(f"{self.url}/proxies/{quote(name, safe='')}")
+                        self.http.delete(f"{self.url}/proxies/{quote(name, safe='')}", timeout=10)
         target = {"name": TARGET_PROXY, "listen": "127.0.0.1:0", "upstream": self.upstream}
         self.http.post(self.url + "/populate", json=[target], timeout=10)
         self.http.post(
@@ -154,8 +154,8 @@ class _Session:
         except (Failure, FailureGroup) as exc:
             found = exc.exceptions if isinstance(exc, FailureGroup) else (exc,)
             what = "; ".join(f"{f.title}: {f.message}".replace("\n", " ")[:300] for f in found)
-            body = json.dumps(case.body, default=str)[:200]
-            self.report.nonconforming.append(f"{label} {body} → {status}: {what}")
+            sent = json.dumps(case.body, default=str)[:200]
+            self.report.nonconforming.append(f"{label} {sent} → {status}: {what}")
         if case.method != "GET":  # only a change can have removed the target
             self.restore(created=case.path in ("/proxies", "/populate"))
 
