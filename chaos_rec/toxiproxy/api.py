@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +13,8 @@ from aiohttp import web
 from chaos_rec.errors import ProxyRequestError
 from chaos_rec.toxiproxy.collection import ProxyCollection
 from chaos_rec.toxiproxy.metrics import render_metrics
+from chaos_rec.toxiproxy.openapi import OPENAPI_PATH, openapi_document
+from chaos_rec.toxiproxy.requestid import new_request_id
 
 __all__ = ["HANDLER_TIMEOUT", "VERSION", "build_app"]
 
@@ -38,7 +39,10 @@ def _error(message: str, status: int) -> web.Response:
 
 @web.middleware
 async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Browser guard (403 for ``Mozilla/``), 25 s handler timeout (503), errors as JSON."""
+    """Browser guard (403 for ``Mozilla/``), 25 s handler timeout (503), errors as JSON.
+
+    No route, or no such method on it, answers as the real server's router does.
+    """
     if request.headers.get("User-Agent", "").startswith("Mozilla/"):
         return web.Response(status=403, text="User agent not allowed\n")
     try:
@@ -47,14 +51,30 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(str(exc), exc.status)
     except TimeoutError:
         return web.Response(status=503, text="")
+    except web.HTTPMethodNotAllowed:
+        return web.Response(status=405)
+    except web.HTTPNotFound:
+        return web.Response(status=404, text="404 page not found\n")
+
+
+_JSON_SPACE = b" \t\n\r"
 
 
 async def _body(request: web.Request) -> Any:
+    """The first JSON value of the body, read as Go's ``json.Decoder`` reads it.
+
+    An empty (or all-whitespace) body is 400 ``bad request body: EOF``; what follows the
+    first value is ignored; ``null`` is returned as None (callers treat it as no fields, as
+    decoding null into a Go struct changes nothing).
+    """
     raw = await request.read()
+    if not raw.strip(_JSON_SPACE):
+        raise ProxyRequestError("bad request body: EOF", 400)
     try:
-        return json.loads(raw) if raw.strip() else None
-    except ValueError as exc:
+        value, _ = json.JSONDecoder().raw_decode(raw.decode("utf-8").lstrip(" \t\n\r"))
+    except ValueError as exc:  # UnicodeDecodeError included
         raise ProxyRequestError(f"bad request body: {exc}", 400) from exc
+    return value
 
 
 def _coll(request: web.Request) -> ProxyCollection:
@@ -78,13 +98,20 @@ async def proxy_create(request: web.Request) -> web.Response:
 
 
 async def populate(request: web.Request) -> web.Response:
-    """POST /populate."""
+    """POST /populate: the real server's body, ``{"error", "status", "proxies"}`` on failure.
+
+    As there, ``proxies`` is ``null`` when no proxy was applied (an empty list, a bad body, a
+    failure at the first proxy), and a bind failure keeps the proxies applied before it.
+    """
     coll = _coll(request)
-    body = await _body(request)
-    async with coll.lock:
-        proxies, failed = await coll.populate(body)  # a bad body raises: nothing changed
-    applied = [p.to_json() for p in proxies]
-    if failed is not None:  # the proxies before the one that failed stay, as in the real server
+    try:
+        body = await _body(request)
+        async with coll.lock:  # a bad body raises: nothing changed; null is no proxies
+            proxies, failed = await coll.populate(body if body is not None else [])
+    except ProxyRequestError as exc:
+        proxies, failed = [], exc
+    applied = [p.to_json() for p in proxies] or None
+    if failed is not None:
         return _json(
             {"error": str(failed), "status": failed.status, "proxies": applied}, failed.status
         )
@@ -127,7 +154,7 @@ async def toxic_create(request: web.Request) -> web.Response:
     coll.get(name)
     body = await _body(request)
     async with coll.lock:
-        spec = coll.add_toxic(name, body)
+        spec = coll.add_toxic(name, body if body is not None else {})
     return _json(spec.to_json())
 
 
@@ -181,9 +208,14 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
+async def openapi(request: web.Request) -> web.Response:
+    """GET /openapi.json: this API as an OpenAPI 3 document (not a real Toxiproxy route)."""
+    return _json(openapi_document(VERSION))
+
+
 async def _request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """Every answer carries ``X-Toxiproxy-Request-Id``, as the real server's do (errors too)."""
-    response.headers["X-Toxiproxy-Request-Id"] = secrets.token_hex(10)
+    """Every answer carries ``X-Toxiproxy-Request-Id`` (an xid), as the real server's do."""
+    response.headers["X-Toxiproxy-Request-Id"] = new_request_id()
 
 
 def build_app(collection: ProxyCollection) -> web.Application:
@@ -208,4 +240,5 @@ def build_app(collection: ProxyCollection) -> web.Application:
     r.add_delete("/proxies/{proxy}/toxics/{toxic}", toxic_delete)
     r.add_get("/version", version, allow_head=False)
     r.add_get("/metrics", metrics, allow_head=False)
+    r.add_get(OPENAPI_PATH, openapi, allow_head=False)
     return app

@@ -75,9 +75,29 @@ class ProxyCollection:
         """Add a proxy (409 when the name exists) and start it when enabled."""
         if spec.name in self.proxies:
             raise ProxyRequestError("proxy already exists", 409)
+        proxy = await self._started(spec)
+        self.proxies[spec.name] = proxy
+        return proxy
+
+    async def _started(self, spec: ProxyInput) -> Proxy:
+        """A new proxy, listening when enabled (500 when binding fails: nothing kept)."""
         proxy = Proxy(spec.name, spec.listen, spec.upstream, self.allowlist, self.seed)
         if spec.enabled:
             await proxy.start()
+        return proxy
+
+    async def add_or_replace(self, spec: ProxyInput) -> Proxy:
+        """The real ``AddOrReplace``: keep a proxy that does not differ, else stop and replace it.
+
+        As in the real server, the old proxy is stopped before the new one binds; when that
+        bind fails, the old proxy stays in the collection, stopped (``enabled`` false).
+        """
+        old = self.proxies.get(spec.name)
+        if old is not None:
+            if spec.upstream == old.upstream and spec.listen in (old.listen, old.requested_listen):
+                return old
+            old.stop()
+        proxy = await self._started(spec)
         self.proxies[spec.name] = proxy
         return proxy
 
@@ -110,41 +130,22 @@ class ProxyCollection:
         del self.proxies[name]
 
     async def populate(self, body: Any) -> tuple[list[Proxy], ProxyRequestError | None]:
-        """Create or replace many proxies: all are validated before anything changes.
+        """The real ``PopulateJson``: validate every proxy, then add or replace them in order.
 
-        As in the real server, applying stops at the first proxy that cannot be started (a
-        port in use): the proxies applied before it stay, and are returned with the error.
+        Validation (a bad body, a missing field, an address outside the allowlist) raises before
+        anything changes. Applying stops at the first proxy that cannot be started (a port in
+        use): the proxies applied before it stay and are returned with the error. A name given
+        twice is applied twice, the later definition replacing the earlier one.
         """
         if not isinstance(body, list):
             raise bad_body("expected a JSON array of proxies")
-        specs: list[ProxyInput] = []
-        seen: set[str] = set()
-        for i, item in enumerate(body, start=1):
-            spec = self.parse_proxy(item, f" at proxy {i}")
-            if spec.name in seen:
-                raise bad_body(f"duplicate proxy name {spec.name!r}")
-            seen.add(spec.name)
-            specs.append(spec)
+        specs = [self.parse_proxy(item, f" at proxy {i}") for i, item in enumerate(body, 1)]
         result: list[Proxy] = []
-        try:
-            for spec in specs:
-                old = self.proxies.get(spec.name)
-                if (
-                    old is not None
-                    and spec.upstream == old.upstream
-                    and spec.listen
-                    in (
-                        old.listen,
-                        old.requested_listen,
-                    )
-                ):
-                    result.append(old)
-                    continue
-                if old is not None:
-                    self.delete(spec.name)
-                result.append(await self.create(spec))
-        except ProxyRequestError as exc:
-            return result, exc
+        for spec in specs:
+            try:
+                result.append(await self.add_or_replace(spec))
+            except ProxyRequestError as exc:
+                return result, exc
         return result, None
 
     async def reset(self) -> None:

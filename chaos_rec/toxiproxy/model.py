@@ -11,6 +11,7 @@ from typing import Any
 from chaos_rec.errors import ProxyRequestError
 
 __all__ = [
+    "MAX_ATTRIBUTE",
     "STREAMS",
     "TOXIC_ATTRIBUTES",
     "ToxicSpec",
@@ -33,7 +34,7 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "noop": (),
 }
 
-_MAX_INT64 = 2**63 - 1
+MAX_ATTRIBUTE = 2**63 - 1  # attributes are Go int64s in the real server
 
 
 def bad_body(detail: str) -> ProxyRequestError:
@@ -87,7 +88,7 @@ def _int_attr(name: str, value: Any) -> int:
         if not math.isfinite(value) or value != int(value):
             raise bad_body(f"attribute {name} must be an integer, got {value!r}")
         value = int(value)
-    if value < 0 or value > _MAX_INT64:
+    if value < 0 or value > MAX_ATTRIBUTE:
         raise bad_body(f"attribute {name} must be >= 0, got {value}")
     return int(value)
 
@@ -126,7 +127,7 @@ def parse_toxic(body: Any, *, seed: int | None, proxy: str) -> ToxicSpec:
     """Build a toxic from a create request, with the real server's checks and defaults."""
     if not isinstance(body, dict):
         raise bad_body("expected a JSON object")
-    stream = _str_field(body, "stream", "downstream") or "downstream"
+    stream = _str_field(body, "stream", "downstream").lower()  # as the real ParseDirection
     type_ = _str_field(body, "type", "")
     if stream not in STREAMS:
         raise ProxyRequestError("stream was invalid, can be either upstream or downstream", 400)

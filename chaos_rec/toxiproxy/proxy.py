@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from typing import Any
 
@@ -77,9 +78,9 @@ class Proxy:
                 self._new_side, host=host, port=port, reuse_address=True, backlog=1024
             )
         except OSError as exc:
-            raise ProxyRequestError(
-                f"listen tcp {host}:{port}: {exc.strerror or exc}", 500
-            ) from exc
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            reason = f"bind: {os.strerror(exc.errno).lower()}" if exc.errno else str(exc)
+            raise ProxyRequestError(f"listen tcp {where}: {reason}", 500) from exc  # Go's text
         self._server = server
         sockname = server.sockets[0].getsockname()
         bound_host = sockname[0]

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from chaos_rec.toxiproxy.interfaces import StagePipe
 from chaos_rec.toxiproxy.model import ToxicSpec
 
-__all__ = ["Chunk", "Emit", "Stage", "make_stage"]
+__all__ = ["Chunk", "Emit", "Stage", "make_stage", "slice_offsets"]
 
 
 class Chunk:
@@ -88,7 +88,11 @@ def _resolve(fut: asyncio.Future[bool]) -> None:
 
 
 class Latency(Stage):
-    """Delay each chunk by latency ± jitter ms, counted from when it arrived."""
+    """Delay each chunk by latency ± jitter ms, counted from its timestamp.
+
+    As the real toxic does, a delayed chunk's timestamp moves on by the time it waited, so
+    latency toxics stacked on one direction add up. An interrupted wait sends it unchanged.
+    """
 
     async def handle(self, chunk: Chunk, emit: Emit) -> None:
         delay = self.attr("latency")
@@ -96,9 +100,10 @@ class Latency(Stage):
         if jitter > 0:
             delay += self.rng.randrange(2 * jitter) - jitter
         wait = chunk.ts + delay / 1000.0 - time.monotonic()
-        if wait > 0 and not self.removed:
-            await self.sleep(wait)
-        await emit(chunk)
+        if self.removed or not await self.sleep(wait):
+            await emit(chunk)
+            return
+        await emit(Chunk(chunk.data, chunk.ts + wait))
 
 
 class Bandwidth(Stage):
@@ -131,16 +136,24 @@ class Bandwidth(Stage):
 
 
 class SlowClose(Stage):
-    """Delay the close of the stream by ``delay`` ms."""
+    """Hold the close of the stream for ``delay`` ms.
+
+    The wait starts when the end reaches this toxic, as the real one's timer does. An update
+    restarts it with the new delay (still counted from then); a removal lets the close through
+    at once. (The real toxic loses the close in both cases and the connection hangs.)
+    """
 
     async def handle(self, chunk: Chunk, emit: Emit) -> None:
-        if chunk.data is None and not self.removed:
-            await self.sleep(self.attr("delay") / 1000.0)
+        reached = time.monotonic()
+        while chunk.data is None and not self.removed:
+            wait = reached + self.attr("delay") / 1000.0 - time.monotonic()
+            if wait <= 0 or await self.sleep(wait):
+                break
         await emit(chunk)
 
 
 class Timeout(Stage):
-    """Drop all data; close the connection after ``timeout`` ms (0 = never).
+    """Drop all data; close the connection ``timeout`` ms after the last data (0 = never).
 
     As the real toxic's Cleanup does, removing it closes the connections it held (what it
     dropped is gone); clients reconnect.
@@ -178,7 +191,11 @@ class Timeout(Stage):
     async def handle(self, chunk: Chunk, emit: Emit) -> None:
         if chunk.data is None:
             await emit(chunk)  # the end of stream closes the connection at once
-        # data is dropped on the ground
+            return
+        # data is dropped on the ground, and the wait starts again (the real toxic makes a new
+        # timer each time round its loop): the connection closes ``timeout`` ms after the last
+        # chunk, or after the toxic began when none came
+        self._arm()
 
 
 class ResetPeer(Stage):
@@ -195,25 +212,49 @@ class ResetPeer(Stage):
         self.pipe.conn.reset()
 
 
+def slice_offsets(
+    size: int, average: int, variation: int, rng: random.Random
+) -> list[tuple[int, int]]:
+    """The real ``SlicerToxic.chunk``: halve (± variation) until a piece is ≤ average+variation.
+
+    Pieces come left to right and the RNG is drawn in the real recursion's order. Where the real
+    one breaks, this does not: it recurses forever (a crash) on average 0 with variation 0, so a
+    1-byte piece is never split; a variation beyond half a piece makes it slice out of range (a
+    panic), so the split point stays inside the piece.
+    """
+    pieces: list[tuple[int, int]] = []
+    todo = [(0, size)]
+    while todo:
+        start, end = todo.pop()
+        if (end - start) - average <= variation or end - start <= 1:
+            pieces.append((start, end))
+            continue
+        mid = start + (end - start) // 2
+        if variation > 0:
+            mid += rng.randrange(variation * 2) - variation
+        mid = min(max(mid, start + 1), end - 1)
+        todo += [(mid, end), (start, mid)]
+    return pieces
+
+
 class Slicer(Stage):
-    """Split data into pieces of average_size ± size_variation bytes, ``delay`` µs apart."""
+    """Slice data as the real toxic does, waiting ``delay`` µs after each piece.
+
+    An update or a removal during a wait sends the rest of the chunk at once, as there.
+    """
 
     async def handle(self, chunk: Chunk, emit: Emit) -> None:
         data = chunk.data
         if data is None or self.removed:
             await emit(chunk)
             return
-        pos = 0
-        while pos < len(data):
-            avg = max(self.attr("average_size"), 1)
-            var = min(self.attr("size_variation"), avg - 1)
-            size = avg + (self.rng.randint(-var, var) if var > 0 else 0)
-            if self.removed:
-                size = len(data) - pos
-            await emit(Chunk(data[pos : pos + size], chunk.ts))
-            pos += size
-            if pos < len(data) and not self.removed:
-                await self.sleep(self.attr("delay") / 1_000_000.0)
+        average, variation = self.attr("average_size"), self.attr("size_variation")
+        for start, end in slice_offsets(len(data), average, variation, self.rng):
+            await emit(Chunk(data[start:end], chunk.ts))
+            if not await self.sleep(self.attr("delay") / 1_000_000.0) or self.removed:
+                if end < len(data):
+                    await emit(Chunk(data[end:], chunk.ts))
+                return
 
 
 class LimitData(Stage):

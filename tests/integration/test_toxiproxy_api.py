@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 from chaos_rec.errors import ProxyError
 from chaos_rec.toxiproxy.client import ToxiproxyClient
 from chaos_rec.toxiproxy.model import TOXIC_ATTRIBUTES
+from chaos_rec.toxiproxy.requestid import xid_time
 from chaos_rec.toxiproxy.testing import free_port, running_fault_proxy
 
 pytestmark = pytest.mark.integration
@@ -237,21 +240,112 @@ def test_populate_keeps_the_proxies_before_one_that_cannot_bind(clean: str) -> N
             timeout=5,
         )
     body = r.json()
-    assert r.status_code >= 400 and body["status"] == r.status_code and body["error"]
+    assert r.status_code == 500 and list(body) == ["error", "status", "proxies"]
+    assert body["error"] == f"listen tcp {taken}: bind: address already in use"
+    assert body["status"] == 500
     assert [p["name"] for p in body["proxies"]] == ["q1"]
     assert sorted(client.proxies()) == ["q1"]
 
 
-def test_every_answer_carries_a_request_id(clean: str) -> None:
+def test_populate_that_fails_to_replace_a_proxy_leaves_the_old_one_stopped(clean: str) -> None:
+    """The real AddOrReplace stops the old proxy before binding the new one, and keeps it."""
+    client = ToxiproxyClient(clean)
+    up = f"127.0.0.1:{free_port()}"
+    old = client.create_proxy("r1", "127.0.0.1:0", up)
+    client.add_toxic("r1", "latency", {"latency": 5})
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = f"127.0.0.1:{busy.getsockname()[1]}"
+        r = httpx.post(
+            clean + "/populate", json=[{"name": "r1", "listen": taken, "upstream": up}], timeout=5
+        )
+    assert r.status_code == 500
+    assert r.json() == {
+        "error": f"listen tcp {taken}: bind: address already in use",
+        "status": 500,
+        "proxies": None,  # nothing applied: Go marshals the empty slice as null
+    }
+    kept = client.get_proxy("r1")
+    assert kept["listen"] == old["listen"] and kept["enabled"] is False
+    assert [t["name"] for t in kept["toxics"]] == ["latency_downstream"]
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", int(old["listen"].rsplit(":", 1)[1])), timeout=2)
+
+
+def test_populate_answers_like_the_real_one_when_nothing_is_applied(clean: str) -> None:
+    empty = httpx.post(clean + "/populate", json=[], timeout=5)
+    assert (empty.status_code, empty.json()) == (201, {"proxies": None})
+    bad = httpx.post(clean + "/populate", json=[{"upstream": "127.0.0.1:1"}], timeout=5)
+    assert (bad.status_code, bad.json()) == (
+        400,
+        {"error": "missing required field: name at proxy 1", "status": 400, "proxies": None},
+    )
+
+
+def test_populate_applies_a_repeated_name_twice_the_later_one_wins(clean: str) -> None:
+    client = ToxiproxyClient(clean)
+    up1, up2 = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    r = httpx.post(
+        clean + "/populate",
+        json=[{"name": "d", "upstream": up1}, {"name": "d", "upstream": up2}],
+        timeout=5,
+    )
+    assert r.status_code == 201
+    assert [(p["upstream"], p["enabled"]) for p in r.json()["proxies"]] == [
+        (up1, False),  # the first one, stopped by its replacement
+        (up2, True),
+    ]
+    assert client.get_proxy("d")["upstream"] == up2
+
+
+def test_bodies_are_read_as_go_json_decoder_reads_them(clean: str) -> None:
+    """Found by the fuzzing campaign: empty bodies, null, trailing data, stream spelling."""
+    client = ToxiproxyClient(clean)
+    up = f"127.0.0.1:{free_port()}"
+    client.create_proxy("b", "127.0.0.1:0", up)
+
+    def post(path: str, content: bytes) -> httpx.Response:
+        return httpx.post(clean + path, content=content, timeout=5)
+
+    for path in ("/proxies", "/populate", "/proxies/b", "/proxies/b/toxics"):
+        for empty in (b"", b" \r\n\t"):
+            r = post(path, empty)
+            assert (r.status_code, r.json()["error"]) == (400, "bad request body: EOF"), path
+    assert post("/proxies/b", b"\x0c").status_code == 400  # not JSON whitespace
+    assert (post("/populate", b"null").status_code, post("/populate", b"null").json()) == (
+        201,
+        {"proxies": None},
+    )
+    assert post("/proxies/b", b"null").json()["name"] == "b"  # null changes nothing
+    assert post("/proxies/b/toxics", b"null").json()["error"] == "invalid toxic type"
+    r = post("/proxies/b/toxics", b'{"type": "noop", "name": "t"} trailing')
+    assert r.status_code == 200 and r.json()["name"] == "t"  # only the first value is read
+    r = httpx.post(clean + "/proxies/b/toxics", json={"type": "noop", "stream": ""}, timeout=5)
+    assert r.status_code == 400 and r.json()["error"].startswith("stream was invalid")
+    r = httpx.post(clean + "/proxies/b/toxics", json={"type": "noop", "stream": "UpStream"})
+    assert r.status_code == 200 and r.json()["stream"] == "upstream"  # case-insensitive
+
+
+def test_every_answer_carries_a_request_id_in_the_real_format(clean: str) -> None:
+    """An xid per answer, as zerolog's hlog writes it: 20 base32hex chars, time first."""
+    t0 = int(time.time())
     answers = [
         httpx.get(clean + "/version", timeout=5),
         httpx.get(clean + "/proxies/nope", timeout=5),  # 404
         httpx.get(clean + "/nowhere", timeout=5),  # no route
         httpx.get(clean + "/version", headers={"User-Agent": "Mozilla/5.0"}, timeout=5),  # 403
+        httpx.post(clean + "/proxies", content=b"{", timeout=5),  # 400
     ]
-    ids = [a.headers.get("X-Toxiproxy-Request-Id") for a in answers]
-    assert [a.status_code for a in answers] == [200, 404, 404, 403]
-    assert all(ids) and len(set(ids)) == len(ids)
+    ids = [a.headers.get("X-Toxiproxy-Request-Id", "") for a in answers]
+    assert [a.status_code for a in answers] == [200, 404, 404, 403, 400]
+    assert answers[2].text == "404 page not found\n"  # gorilla/mux's answer for no route
+    wrong_method = httpx.put(clean + "/proxies", timeout=5)
+    assert (wrong_method.status_code, wrong_method.text) == (405, "")
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-v]{20}", i) for i in ids), ids
+    assert all(t0 - 1 <= xid_time(i) <= time.time() + 1 for i in ids), ids
+    assert len({i[7:14] for i in ids}) == 1  # bits 35-69: machine and process id
 
 
 def test_listen_and_upstream_changes_restart(clean: str) -> None:

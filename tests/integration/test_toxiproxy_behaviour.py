@@ -111,6 +111,19 @@ def test_latency_toxic_measured(client: ToxiproxyClient, redis_url: str) -> None
     assert _rtt_ms(r) < 20
 
 
+def test_latency_toxics_stacked_on_one_direction_add_up(
+    client: ToxiproxyClient, redis_url: str
+) -> None:
+    """The real toxic moves a chunk's timestamp on by its wait: 80 + 60 ms, not max(80, 60)."""
+    listen = _redis_proxy(client, redis_url)
+    r = _redis(listen)
+    r.set("k", "v")
+    base = _rtt_ms(r)
+    client.add_toxic("fs", "latency", {"latency": 80}, name="first")
+    client.add_toxic("fs", "latency", {"latency": 60}, name="second")
+    assert 135 <= _rtt_ms(r) - base <= 200  # before: ~80 (the later toxic waited for nothing)
+
+
 def test_bandwidth_toxic_caps_throughput(client: ToxiproxyClient, source: str) -> None:
     listen = client.create_proxy("bw", "127.0.0.1:0", source)["listen"]
     client.add_toxic("bw", "bandwidth", {"rate": 200})  # 200 KB/s
@@ -156,6 +169,39 @@ def test_timeout_closes_after_delay(client: ToxiproxyClient, redis_url: str) -> 
         elapsed = time.perf_counter() - t0
     assert data == b""  # closed, nothing delivered
     assert 0.18 <= elapsed <= 1.0
+
+
+def test_timeout_closes_only_after_the_data_stops(client: ToxiproxyClient, source: str) -> None:
+    """The real toxic restarts its wait with each chunk it drops: steady data keeps it open."""
+    listen = client.create_proxy("tw", "127.0.0.1:0", source)["listen"]
+    client.add_toxic("tw", "timeout", {"timeout": 800})
+    with socket.create_connection(_addr(listen), timeout=3) as s:
+        s.sendall(b"1\n")  # the source answers each line: echoes to be dropped
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 1.6:  # twice the timeout
+            s.sendall(b"ping\n")
+            time.sleep(0.1)
+        s.settimeout(0.05)
+        with pytest.raises(TimeoutError):
+            s.recv(100)  # still open, nothing delivered
+        t_last = time.perf_counter()
+        s.settimeout(3)
+        assert s.recv(100) == b""
+        waited = time.perf_counter() - t_last
+    assert 0.6 <= waited <= 2.0
+
+
+def test_slicer_pieces_are_the_real_halvings(client: ToxiproxyClient, source: str) -> None:
+    listen = client.create_proxy("sh", "127.0.0.1:0", source)["listen"]
+    client.add_toxic("sh", "slicer", {"average_size": 10, "size_variation": 0, "delay": 100_000})
+    with socket.create_connection(_addr(listen), timeout=3) as s:
+        s.sendall(b"24\n")
+        sizes: list[int] = []
+        while sum(sizes) < 24:
+            chunk = s.recv(100)
+            assert chunk
+            sizes.append(len(chunk))
+    assert sizes == [6, 6, 6, 6]  # 24 → 12 | 12 → 6 6 | 6 6, not 10 10 4
 
 
 def test_reset_peer_resets(client: ToxiproxyClient, redis_url: str) -> None:
@@ -214,6 +260,39 @@ def test_slow_close_delays_the_close_also_when_the_client_hangs_up_first(
         assert s.recv(10) == b""
         waited = time.perf_counter() - t0
     assert 0.35 <= waited <= 1.5  # the close toward the client waited for the delay
+
+
+def test_upstream_slow_close_holds_the_close_toward_the_server(client: ToxiproxyClient) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        up = f"127.0.0.1:{server.getsockname()[1]}"
+        listen = client.create_proxy("su", "127.0.0.1:0", up)["listen"]
+        client.add_toxic("su", "slow_close", {"delay": 400}, stream="upstream")
+        with socket.create_connection(_addr(listen), timeout=3) as s:
+            s.sendall(b"hello")
+            conn, _ = server.accept()
+        t0 = time.perf_counter()  # the client is gone
+        with conn:
+            conn.settimeout(3)
+            assert conn.recv(100) == b"hello"
+            assert conn.recv(100) == b""
+        waited = time.perf_counter() - t0
+    assert 0.35 <= waited <= 1.5
+
+
+def test_slow_close_updated_during_its_wait_waits_the_new_delay(
+    client: ToxiproxyClient, source: str
+) -> None:
+    listen = client.create_proxy("sw", "127.0.0.1:0", source)["listen"]
+    client.add_toxic("sw", "slow_close", {"delay": 5000})
+    with socket.create_connection(_addr(listen), timeout=8) as s:
+        s.sendall(b"3 close\n")  # the source sends 3 bytes and closes
+        assert s.recv(100) == b"xxx"
+        t_end = time.perf_counter()
+        time.sleep(0.2)
+        client.update_toxic("sw", "slow_close_downstream", attributes={"delay": 1000})
+        assert s.recv(10) == b""
+        waited = time.perf_counter() - t_end
+    assert 0.9 <= waited <= 2.5  # the new delay, from when the end arrived; not at once
 
 
 def test_without_a_toxic_a_client_hang_up_closes_at_once(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
 import time
 from typing import Any
 
 from chaos_rec.toxiproxy.model import parse_toxic
-from chaos_rec.toxiproxy.toxics import Chunk, Stage, make_stage
+from chaos_rec.toxiproxy.toxics import Chunk, Stage, make_stage, slice_offsets
 
 
 class FakeConn:
@@ -61,9 +63,79 @@ def test_slicer_splits_with_seeded_sizes() -> None:
         return [len(x) for x in out if x]
 
     a = sizes(9)
-    assert all(6 <= n <= 14 for n in a[:-1]) and len(a) > 10
+    assert all(1 <= n <= 14 for n in a) and len(a) > 10  # halved until ≤ average + variation
     assert a == sizes(9)
     assert a != sizes(10)
+
+
+def test_slicer_halves_like_the_real_chunk_function() -> None:
+    # the real chunk(0, 100) with average 10, variation 0: 100 → 50 → 25 → 12 | 13 → 6 6 | 6 7
+    sizes = [b - a for a, b in slice_offsets(100, 10, 0, random.Random(0))]
+    assert sizes == [6, 6, 6, 7] * 4
+    assert slice_offsets(10, 10, 0, random.Random(0)) == [(0, 10)]  # already small enough
+    assert [b - a for a, b in slice_offsets(5, 0, 0, random.Random(0))] == [1] * 5  # real: crash
+
+
+def test_slicer_split_points_stay_inside_the_piece() -> None:
+    rng = random.Random(3)
+    for size in range(1, 200):
+        pieces = slice_offsets(size, 2, 40, rng)  # variation > half a piece: the real panics
+        assert pieces[0][0] == 0 and pieces[-1][1] == size
+        assert all(a < b for a, b in pieces)
+        assert all(p[1] == q[0] for p, q in itertools.pairwise(pieces))
+
+
+def test_slicer_waits_after_every_piece_and_an_update_sends_the_rest() -> None:
+    async def scenario() -> tuple[list[bytes | None], float, list[bytes | None]]:
+        body = {"type": "slicer", "attributes": {"average_size": 10, "delay": 20_000}}
+        stage, _ = _stage(body)
+        t = time.monotonic()
+        whole = await _run(stage, [b"x" * 20])  # 10 + 10, a 20 ms wait after each
+        elapsed = time.monotonic() - t
+        task = asyncio.create_task(_run(stage, [b"y" * 40]))
+        await asyncio.sleep(0.005)
+        stage.updated()  # interrupts the wait after the first piece
+        return whole, elapsed, await asyncio.wait_for(task, 1)
+
+    whole, elapsed, interrupted = asyncio.run(scenario())
+    assert whole == [b"x" * 10, b"x" * 10] and elapsed >= 0.039
+    assert interrupted == [b"y" * 10, b"y" * 30]
+
+
+def test_timeout_waits_again_after_each_dropped_chunk() -> None:
+    async def scenario() -> tuple[bool, bool]:
+        stage, pipe = _stage({"type": "timeout", "attributes": {"timeout": 60}})
+        stage.attach()
+        for _ in range(6):  # a chunk every 20 ms for 120 ms: twice the timeout
+            await asyncio.sleep(0.02)
+            await _run(stage, [b"dropped"])
+        open_while_data_came = not pipe.conn.closed
+        await asyncio.sleep(0.12)
+        return open_while_data_came, pipe.conn.closed
+
+    assert asyncio.run(scenario()) == (True, True)
+
+
+def test_slow_close_update_restarts_the_wait_and_removal_ends_it() -> None:
+    async def scenario() -> tuple[float, float]:
+        stage, _ = _stage({"type": "slow_close", "attributes": {"delay": 1000}})
+        t = time.monotonic()
+        task = asyncio.create_task(_run(stage, [None]))
+        await asyncio.sleep(0.02)
+        stage.spec.attributes = {"delay": 80}
+        stage.updated()  # the new delay, counted from when the end reached the toxic
+        assert await asyncio.wait_for(task, 1) == [None]
+        updated = time.monotonic() - t
+        stage, _ = _stage({"type": "slow_close", "attributes": {"delay": 1000}})
+        t = time.monotonic()
+        task = asyncio.create_task(_run(stage, [None]))
+        await asyncio.sleep(0.02)
+        stage.detach()
+        assert await asyncio.wait_for(task, 1) == [None]
+        return updated, time.monotonic() - t
+
+    updated, removed = asyncio.run(scenario())
+    assert 0.075 <= updated < 0.5 and removed < 0.5
 
 
 def test_latency_jitter_is_seeded_per_connection() -> None:
