@@ -40,7 +40,8 @@ $(TRITON_STAMP): deploy/triton/requirements.txt
 	@touch $(TRITON_STAMP)
 
 # System packages the suite needs: headless Chromium renders the drill report
-# in a test. Installed with apt when missing and we may (root); else one line.
+# in a test; HAProxy fronts the Triton deployment (deploy/triton). Installed with
+# apt when missing and we may (root); else one line.
 sysdeps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -48,6 +49,12 @@ sysdeps:
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "make: chromium is missing: install the Debian package 'chromium'" >&2; exit 1; fi; }
+	@command -v haproxy >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing haproxy (Debian package) for the Triton deployment (deploy/triton)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+	  else echo "make: haproxy is missing: install the Debian package 'haproxy'" >&2; exit 1; fi; }
 
 # Start the reference stack (if not up), run every drill, stop what we started. Live phase
 # lines (-v) and the HTML report by default (DRILL_REPORT=... moves it); its path is printed.
