@@ -15,6 +15,7 @@ Everything derives from one state dir and one base port (default 19000):
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 HOST = "127.0.0.1"
 MODEL = "recommender"
 REPO = Path(__file__).resolve().parents[2]
-TRITON_VENV = REPO / ".venv-triton"
+TRITON_VENV = Path(os.environ.get("CHAOS_REC_TRITON_VENV") or REPO / ".venv-triton")
 DEFAULT_BUNDLE = REPO / "bundles" / "reference"
 DEFAULT_STATE = REPO / ".chaos-rec" / "triton"
 

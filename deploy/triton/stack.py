@@ -181,8 +181,12 @@ def down(state_dir: Path, quiet: bool = False) -> list[int]:
 def status(state_dir: Path) -> int:
     """Print supervisord's view of every program; 0 when all run, 3 otherwise."""
     lay = load_layout(state_dir.resolve())
+    pid = supervisord_pid(lay)
+    if pid is None or not alive(pid):
+        print(f"supervisord is not running (state dir {lay.state_dir})")
+        return 3
     out = ctl(lay, "status")
-    print(out.stdout.rstrip() or "supervisord is not running")
+    print(out.stdout.rstrip())
     print(f"deployment file: {lay.deployment_file}")
     return 0 if out.returncode == 0 else 3
 
