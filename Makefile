@@ -63,7 +63,7 @@ drill: venv
 	@bash scripts/run-pytest.sh -m drill -v --drill-report $(DRILL_REPORT) $(PYTEST_ARGS)
 
 # The whole suite: unit, integration, plugin, and the drill catalogue.
-test: venv sysdeps
+test: venv venv-triton sysdeps
 	@bash scripts/run-pytest.sh $(PYTEST_ARGS)
 
 test-fast: venv
