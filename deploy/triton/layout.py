@@ -18,6 +18,8 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +127,14 @@ class Layout:
         return [{"name": n, "enabled": True, **v} for n, v in self.links().items()]
 
 
+def triton_libdir() -> str:
+    """The Triton venv interpreter's own libpython folder (LD_LIBRARY_PATH of a replica)."""
+    code = "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"
+    out = subprocess.run([venv_tool("python"), "-c", code], capture_output=True, text=True,
+                         timeout=30, check=True)  # fmt: skip
+    return out.stdout.strip()
+
+
 def venv_tool(name: str) -> str:
     """A program of the Triton venv (python, supervisord, supervisorctl)."""
     return str(TRITON_VENV / "bin" / name)
@@ -197,15 +207,20 @@ def deployment(lay: Layout, redis_binary: str, stack_py: Path, main_python: str)
 
 
 def haproxy_config(lay: Layout) -> str:
-    """HAProxy in front of the replicas: health checks, L7 retries, redispatch, timeouts."""
-    servers = "\n".join(
-        f"    server {name} {HOST}:{lay.replica_link_port(i)} check"
-        for i, name in enumerate(lay.names())
-    )
-    return f"""# written by deploy/triton/stack.py
+    """HAProxy in front of the replicas (each through its fault-proxy link)."""
+    servers = [(name, lay.replica_link_port(i)) for i, name in enumerate(lay.names())]
+    return haproxy_text(lay.gateway_port, lay.stats_port, servers, lay.state_dir / "haproxy.pid")
+
+
+def haproxy_text(
+    frontend: int, stats: int, servers: Sequence[tuple[str, int]], pidfile: Path
+) -> str:
+    """HAProxy for OIP v2 replicas: health checks, L7 retries, redispatch, timeouts."""
+    lines = "\n".join(f"    server {name} {HOST}:{port} check" for name, port in servers)
+    return f"""# written by deploy/triton (stack.py or benchmarks/bench_serving.py)
 global
     maxconn 4096
-    pidfile {lay.state_dir / "haproxy.pid"}
+    pidfile {pidfile}
 
 defaults
     mode http
@@ -219,11 +234,11 @@ defaults
     option http-buffer-request
 
 frontend oip
-    bind {HOST}:{lay.gateway_port}
+    bind {HOST}:{frontend}
     default_backend replicas
 
 frontend stats
-    bind {HOST}:{lay.stats_port}
+    bind {HOST}:{stats}
     http-request use-service prometheus-exporter if {{ path /metrics }}
     stats enable
     stats uri /stats
@@ -234,7 +249,7 @@ backend replicas
     http-check expect status 200
     default-server inter 500ms fall 2 rise 2
     http-response set-header X-Served-By %s
-{servers}
+{lines}
 """
 
 

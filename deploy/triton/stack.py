@@ -41,6 +41,7 @@ from layout import (
     REPO,
     Layout,
     deployment,
+    triton_libdir,
     venv_tool,
     write_configs,
 )
@@ -91,13 +92,7 @@ def up(state_dir: Path, base_port: int, bundle: Path) -> Path:
         redis_binary = find_redis_binary(None)
     except ConfigError as exc:
         raise StackFailure(str(exc)) from exc
-    libdir = subprocess.run(
-        [venv_tool("python"), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout.strip()
+    libdir = triton_libdir()
     lay.state_dir.mkdir(parents=True, exist_ok=True)
     write_configs(lay, sys.executable, redis_binary, libdir)
     (lay.state_dir / STACK_FILE).write_text(
