@@ -77,7 +77,7 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-bench: venv
+bench: venv venv-triton
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 stack-up: venv
