@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from layout import HOST, MODEL, Layout, venv_tool
+from layout import HOST, MODEL, SERVER_READY, Layout, venv_tool
 
 STACK_FILE = "stack.json"
 
@@ -33,6 +33,7 @@ def load_layout(state_dir: Path) -> Layout:
         int(saved["base_port"]),
         int(saved["replicas"]),
         Path(saved["bundle"]),
+        str(saved.get("health_uri") or SERVER_READY),
     )
 
 

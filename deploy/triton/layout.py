@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 TRITON_VENV = Path(os.environ.get("CHAOS_REC_TRITON_VENV") or REPO / ".venv-triton")
 DEFAULT_BUNDLE = REPO / "bundles" / "reference"
 DEFAULT_STATE = REPO / ".chaos-rec" / "triton"
+SERVER_READY = "/v2/health/ready"  # Triton says ready here before PyTriton has bound the model
+MODEL_READY = f"/v2/models/{MODEL}/ready"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Layout:
     base_port: int = 19000
     replicas: int = 2
     bundle: Path = DEFAULT_BUNDLE
+    health_uri: str = SERVER_READY  # what HAProxy's httpchk asks each replica
 
     def _in(self, name: str) -> Path:
         return self.state_dir / name
@@ -209,11 +212,16 @@ def deployment(lay: Layout, redis_binary: str, stack_py: Path, main_python: str)
 def haproxy_config(lay: Layout) -> str:
     """HAProxy in front of the replicas (each through its fault-proxy link)."""
     servers = [(name, lay.replica_link_port(i)) for i, name in enumerate(lay.names())]
-    return haproxy_text(lay.gateway_port, lay.stats_port, servers, lay.state_dir / "haproxy.pid")
+    pidfile = lay.state_dir / "haproxy.pid"
+    return haproxy_text(lay.gateway_port, lay.stats_port, servers, pidfile, lay.health_uri)
 
 
 def haproxy_text(
-    frontend: int, stats: int, servers: Sequence[tuple[str, int]], pidfile: Path
+    frontend: int,
+    stats: int,
+    servers: Sequence[tuple[str, int]],
+    pidfile: Path,
+    health_uri: str = SERVER_READY,
 ) -> str:
     """HAProxy for OIP v2 replicas: health checks, L7 retries, redispatch, timeouts."""
     lines = "\n".join(f"    server {name} {HOST}:{port} check" for name, port in servers)
@@ -235,6 +243,9 @@ defaults
 
 frontend oip
     bind {HOST}:{frontend}
+    # the gateway's readiness (chaos-rec's gateway_ready probe asks /readyz): a replica is up
+    monitor-uri /readyz
+    monitor fail if {{ nbsrv(replicas) lt 1 }}
     default_backend replicas
 
 frontend stats
@@ -245,7 +256,7 @@ frontend stats
 
 backend replicas
     balance roundrobin
-    option httpchk GET /v2/health/ready
+    option httpchk GET {health_uri}
     http-check expect status 200
     default-server inter 500ms fall 2 rise 2
     http-response set-header X-Served-By %s

@@ -38,7 +38,9 @@ from control import (
 from layout import (
     DEFAULT_STATE,
     HOST,
+    MODEL_READY,
     REPO,
+    SERVER_READY,
     Layout,
     deployment,
     triton_libdir,
@@ -75,14 +77,14 @@ def _run_setup(lay: Layout, *args: str) -> None:
         )
 
 
-def up(state_dir: Path, base_port: int, bundle: Path) -> Path:
+def up(state_dir: Path, base_port: int, bundle: Path, health_uri: str = SERVER_READY) -> Path:
     """Start everything, wait for answers through every replica; the deployment file's path."""
     _check_parts()
     from chaos_rec.core.target import validate_deployment
     from chaos_rec.errors import ConfigError
     from chaos_rec.stack.components import find_redis_binary
 
-    lay = Layout(state_dir.resolve(), base_port, 2, bundle.resolve())
+    lay = Layout(state_dir.resolve(), base_port, 2, bundle.resolve(), health_uri)
     if lay.supervisor_sock.exists() and ctl(lay, "pid").returncode == 0:
         raise StackFailure(f"a Triton deployment already runs in {lay.state_dir}: `down` first")
     busy = [p for p in lay.ports() if port_open(p)]
@@ -102,6 +104,7 @@ def up(state_dir: Path, base_port: int, bundle: Path) -> Path:
                 "base_port": base_port,
                 "replicas": lay.replicas,
                 "bundle": str(lay.bundle),
+                "health_uri": health_uri,
             }
         )
         + "\n"
@@ -278,6 +281,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     u = sub.add_parser("up", help="start the deployment, print the deployment file's path")
     u.add_argument("--base-port", type=int, default=19000)
     u.add_argument("--bundle", type=Path, default=REPO / "bundles" / "reference")
+    u.add_argument(
+        "--health-check",
+        choices=("server", "model"),
+        default="server",
+        help=f"HAProxy's httpchk: server = {SERVER_READY} (stock, says ready before the model is "
+        f"bound), model = {MODEL_READY}",
+    )
     sub.add_parser("down", help="stop everything; exit 1 if a port still listens")
     sub.add_parser("status", help="what runs")
     r = sub.add_parser("ready", help="exit 0 when a replica answers an infer")
@@ -290,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.cmd == "up":
-            print(up(args.state_dir, args.base_port, args.bundle))
+            uri = MODEL_READY if args.health_check == "model" else SERVER_READY
+            print(up(args.state_dir, args.base_port, args.bundle, uri))
             return 0
         if args.cmd == "down":
             return 1 if down(args.state_dir) else 0
