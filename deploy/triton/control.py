@@ -1,10 +1,12 @@
-"""Controls of a running Triton deployment: its saved layout, supervisorctl, OIP v2 calls."""
+"""Controls of a Triton deployment: its saved layout, supervisorctl, OIP v2 calls, and the
+deployment file that names those controls for chaos-rec's seams."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from layout import HOST, MODEL, SERVER_READY, Layout, venv_tool
+from layout import HOST, MODEL, REPO, SERVER_READY, Layout, venv_tool
 
 STACK_FILE = "stack.json"
 
@@ -145,3 +147,69 @@ def replica_index(lay: Layout, replica: str) -> int:
     if replica not in lay.names():
         raise StackFailure(f"no replica {replica!r} (replicas: {', '.join(lay.names())})")
     return lay.names().index(replica)
+
+
+def _redis_cli(lay: Layout, redis_binary: str) -> str:
+    beside = Path(redis_binary).with_name("redis-cli")
+    return str(beside) if beside.exists() else shutil.which("redis-cli") or "redis-cli"
+
+
+def deployment(lay: Layout, redis_binary: str, stack_py: Path, main_python: str) -> dict[str, Any]:
+    """The deployment file's contents (chaos_rec/schemas/deployment.schema.json)."""
+    me = f"{main_python} {stack_py} --state-dir {lay.state_dir}"
+    ctl = f"{venv_tool('supervisorctl')} -c {lay.supervisor_conf}"
+    cli = f"{_redis_cli(lay, redis_binary)} -h {HOST} -p {lay.redis_port}"
+    materialize = (
+        f"{venv_tool('python')} -m training materialize "
+        f"--redis redis://{HOST}:{lay.redis_port}/0 --bundle {lay.bundle}"
+    )
+    return {
+        "gateway_url": f"http://{HOST}:{lay.gateway_port}",
+        "toxiproxy_url": f"http://{HOST}:{lay.toxiproxy_port}",
+        "redis_url": f"redis://{HOST}:{lay.redis_link_port}/0",
+        "replicas": [
+            {"name": n, "index": i, "http_url": f"http://{HOST}:{lay.replica_port(i)}", "link": n}
+            for i, n in enumerate(lay.names())
+        ],
+        "links": lay.links(),
+        "holdout": str(lay.holdout),
+        "bundle": str(lay.bundle),
+        "allow_hosts": [HOST],
+        "traffic": {
+            "kind": "oip-v2",
+            "model": MODEL,
+            "user_input": "user_id",
+            "user_datatype": "INT64",
+            "shape": [1, 1],
+            "k_input": "k",
+            "k_datatype": "INT64",
+            "items_output": "items",
+        },
+        "processes": {
+            "kind": "command",
+            "pid": f"{ctl} pid {{replica}}",
+            "kill": f"{ctl} signal KILL {{replica}}",
+            "hang": f"{ctl} signal STOP {{replica}}",
+            "resume": f"{ctl} signal CONT {{replica}}",
+            "ready": f"{me} ready {{replica}}",
+            "timeout_s": 15,
+            "wait_restored_timeout_s": 90,
+        },
+        "data": {
+            "kind": "command",
+            "wipe": f"{cli} FLUSHALL",
+            "restore": materialize,
+            "verify": f"{materialize} --verify-only",
+            "size": f"{cli} DBSIZE",
+            "env": {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
+            "timeout_s": 120,
+        },
+        "rollout": {
+            "kind": "command",
+            "push": f"{me} push {{replica}} {{bundle}}",
+            "version": f"{me} version {{replica}}",
+            "reference_bundle": str(lay.bundle),
+            "refused_exit": 2,
+            "timeout_s": 180,
+        },
+    }

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,14 +46,45 @@ class Layout:
     def _in(self, name: str) -> Path:
         return self.state_dir / name
 
-    supervisor_conf = property(lambda self: self._in("supervisord.conf"))
-    supervisor_sock = property(lambda self: self._in("supervisor.sock"))
-    supervisor_pid = property(lambda self: self._in("supervisord.pid"))
-    haproxy_cfg = property(lambda self: self._in("haproxy.cfg"))
-    links_file = property(lambda self: self._in("links.json"))
-    holdout = property(lambda self: self._in("holdout.json"))
-    deployment_file = property(lambda self: self._in("deployment.json"))
-    logs = property(lambda self: self._in("logs"))
+    @property
+    def supervisor_conf(self) -> Path:
+        """Supervisord's config."""
+        return self._in("supervisord.conf")
+
+    @property
+    def supervisor_sock(self) -> Path:
+        """Supervisord's control socket."""
+        return self._in("supervisor.sock")
+
+    @property
+    def supervisor_pid(self) -> Path:
+        """Supervisord's pid file."""
+        return self._in("supervisord.pid")
+
+    @property
+    def haproxy_cfg(self) -> Path:
+        """HAProxy's config."""
+        return self._in("haproxy.cfg")
+
+    @property
+    def links_file(self) -> Path:
+        """The fault proxy's links (Toxiproxy populate format)."""
+        return self._in("links.json")
+
+    @property
+    def holdout(self) -> Path:
+        """The hold-out rows (quality replay)."""
+        return self._in("holdout.json")
+
+    @property
+    def deployment_file(self) -> Path:
+        """The deployment file drills read."""
+        return self._in("deployment.json")
+
+    @property
+    def logs(self) -> Path:
+        """One log per program."""
+        return self._in("logs")
 
     def served_bundle(self, name: str) -> Path:
         """The symlink a replica loads its bundle from (``push`` swaps it, then restarts)."""
@@ -141,72 +171,6 @@ def triton_libdir() -> str:
 def venv_tool(name: str) -> str:
     """A program of the Triton venv (python, supervisord, supervisorctl)."""
     return str(TRITON_VENV / "bin" / name)
-
-
-def _redis_cli(lay: Layout, redis_binary: str) -> str:
-    beside = Path(redis_binary).with_name("redis-cli")
-    return str(beside) if beside.exists() else shutil.which("redis-cli") or "redis-cli"
-
-
-def deployment(lay: Layout, redis_binary: str, stack_py: Path, main_python: str) -> dict[str, Any]:
-    """The deployment file's contents (chaos_rec/schemas/deployment.schema.json)."""
-    me = f"{main_python} {stack_py} --state-dir {lay.state_dir}"
-    ctl = f"{venv_tool('supervisorctl')} -c {lay.supervisor_conf}"
-    cli = f"{_redis_cli(lay, redis_binary)} -h {HOST} -p {lay.redis_port}"
-    materialize = (
-        f"{venv_tool('python')} -m training materialize "
-        f"--redis redis://{HOST}:{lay.redis_port}/0 --bundle {lay.bundle}"
-    )
-    return {
-        "gateway_url": f"http://{HOST}:{lay.gateway_port}",
-        "toxiproxy_url": f"http://{HOST}:{lay.toxiproxy_port}",
-        "redis_url": f"redis://{HOST}:{lay.redis_link_port}/0",
-        "replicas": [
-            {"name": n, "index": i, "http_url": f"http://{HOST}:{lay.replica_port(i)}", "link": n}
-            for i, n in enumerate(lay.names())
-        ],
-        "links": lay.links(),
-        "holdout": str(lay.holdout),
-        "bundle": str(lay.bundle),
-        "allow_hosts": [HOST],
-        "traffic": {
-            "kind": "oip-v2",
-            "model": MODEL,
-            "user_input": "user_id",
-            "user_datatype": "INT64",
-            "shape": [1, 1],
-            "k_input": "k",
-            "k_datatype": "INT64",
-            "items_output": "items",
-        },
-        "processes": {
-            "kind": "command",
-            "pid": f"{ctl} pid {{replica}}",
-            "kill": f"{ctl} signal KILL {{replica}}",
-            "hang": f"{ctl} signal STOP {{replica}}",
-            "resume": f"{ctl} signal CONT {{replica}}",
-            "ready": f"{me} ready {{replica}}",
-            "timeout_s": 15,
-            "wait_restored_timeout_s": 90,
-        },
-        "data": {
-            "kind": "command",
-            "wipe": f"{cli} FLUSHALL",
-            "restore": materialize,
-            "verify": f"{materialize} --verify-only",
-            "size": f"{cli} DBSIZE",
-            "env": {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"},
-            "timeout_s": 120,
-        },
-        "rollout": {
-            "kind": "command",
-            "push": f"{me} push {{replica}} {{bundle}}",
-            "version": f"{me} version {{replica}}",
-            "reference_bundle": str(lay.bundle),
-            "refused_exit": 2,
-            "timeout_s": 180,
-        },
-    }
 
 
 def haproxy_config(lay: Layout) -> str:
