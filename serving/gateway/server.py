@@ -56,6 +56,11 @@ def parse_recommend(body: dict[str, Any], max_k: int) -> tuple[int, int, str | N
     query = body.get("query")
     if query is not None and not isinstance(query, str):
         raise BadRequest("'query' must be a string or null")
+    if query is not None and not query.isascii():
+        try:
+            query.encode("utf-8")
+        except UnicodeEncodeError as exc:  # JSON may carry a lone surrogate ("\ud800")
+            raise BadRequest(f"'query' is not valid Unicode ({exc.reason})") from exc
     unknown = set(body) - {"user_id", "k", "query"}
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
