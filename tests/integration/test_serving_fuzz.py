@@ -1,5 +1,6 @@
 """Fuzzing a real replica and gateway: schemathesis from their /openapi.json, hostile gRPC
-ModelInfer requests from hypothesis, and the regressions fuzzing found (each was a 500)."""
+ModelInfer requests from hypothesis, and regressions for the hostile requests that were
+mishandled (a 500, or accepted when they must be refused)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from tests.support.procs import free_port, redis_server
 pytestmark = pytest.mark.integration
 
 # bounded for CI (benchmarks/fuzz_serving.py runs longer); fixed seeds: the same cases each run
-OPENAPI_EXAMPLES = 25  # per operation and generation mode (positive, negative)
-GRPC_EXAMPLES = 300
+OPENAPI_EXAMPLES = 15  # per operation and generation mode (positive, negative)
+GRPC_EXAMPLES = 200
 # fuzzing is about input handling, not overload: budgets that a busy CI machine never misses
 SERVER_ARGS = ["--request-timeout-ms", "20000", "--feature-timeout-ms", "1000"]
 GATEWAY_ARGS = ["--deadline-ms", "20000", "--max-loop-lag-ms", "5000"]
@@ -55,6 +56,7 @@ def _alive(p: Proc) -> bool:
 
 
 def _assert_clean(tally: fuzz.Tally) -> None:
+    print(tally.as_dict())  # the figures, for -s / a failure report
     assert tally.findings == [], "\n".join(tally.findings)
     assert (tally.server_errors, tally.check_failures, tally.crashes) == (0, 0, 0)
 
@@ -65,7 +67,7 @@ def test_schemathesis_model_server(stack: tuple[Proc, Proc]) -> None:
         "model-server", rep.http, token="tok", examples=OPENAPI_EXAMPLES, alive=lambda: _alive(rep)
     )
     _assert_clean(tally)
-    assert tally.cases >= 300
+    assert tally.cases >= 150
     assert {"200", "400", "401", "404"} <= set(tally.answers)  # accepted, refused, auth, model
     assert len(outputs(infer_json(rep.http, [1], k=4))["item_ids"][0]) == 4  # still serving
 
@@ -76,7 +78,7 @@ def test_schemathesis_gateway(stack: tuple[Proc, Proc]) -> None:
         "gateway", gw.http, token="tok", examples=OPENAPI_EXAMPLES, alive=lambda: _alive(gw)
     )
     _assert_clean(tally)
-    assert tally.cases >= 100
+    assert tally.cases >= 60
     assert {"200", "400", "401"} <= set(tally.answers)
     resp = httpx.post(f"{gw.http}/v1/recommend", json={"user_id": 1, "k": 3}, timeout=30)
     assert resp.status_code == 200 and len(resp.json()["items"]) == 3
@@ -158,7 +160,7 @@ def test_the_drivers_count_what_a_broken_server_does() -> None:
     )
 
 
-# ---- regressions: each of these answered 500 before the fix --------------------------------
+# ---- regressions: each of these was a 500, or accepted, before its fix ---------------------
 
 
 def _infer_body(inputs: list[dict[str, object]]) -> bytes:
