@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,11 +123,19 @@ def parse_json_data(name: str, datatype: str, shape: list[int], data: object) ->
 
 
 def _flatten(data: object) -> list[object]:
+    """Row-major values of flat or nested lists (iterative: any depth json.loads allows)."""
     if not isinstance(data, list):
         raise BadRequest("tensor data must be a JSON list")
     out: list[object] = []
-    for v in data:
-        out.extend(_flatten(v) if isinstance(v, list) else [v])
+    stack: list[Iterator[object]] = [iter(data)]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, list):
+                stack.append(iter(v))
+                break
+            out.append(v)
+        else:
+            stack.pop()
     return out
 
 

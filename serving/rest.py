@@ -42,6 +42,7 @@ STATUS: dict[type[ServingError], int] = {
 }
 HEADER_LEN = "Inference-Header-Content-Length"
 MAX_BODY_KEY = web.AppKey("max_body", int)  # an app's body limit, for the error line
+TOO_DEEP = "body is nested too deeply to parse"  # json.loads' answer to [[[[...]]]]
 OPENAPI = "model_server.openapi.json"  # this API's OpenAPI 3 document, served at /openapi.json
 
 
@@ -94,6 +95,8 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         ) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise BadRequest(TOO_DEEP) from exc
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
     return body
@@ -260,6 +263,8 @@ class RestAdapter:
             raise BadRequest(f"request is not valid UTF-8 ({exc.reason})") from exc
         except ValueError as exc:
             raise BadRequest(f"request is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise BadRequest(TOO_DEEP) from exc
         if not isinstance(header, dict) or not isinstance(header.get("inputs"), list):
             raise BadRequest("request must be a JSON object with an 'inputs' list")
         binary = body[hlen:]

@@ -60,3 +60,10 @@ def test_json_int64_out_of_range_and_lone_surrogates_are_bad_requests() -> None:
     ]
     with pytest.raises(BadRequest, match="not valid Unicode"):
         parse_json_data("query", "BYTES", [1], ["\ud800"])
+
+
+def test_json_data_nested_deeper_than_the_recursion_limit_is_flattened() -> None:
+    data: object = [[1, [2]], [], 3]
+    for _ in range(5000):  # iterative: no RecursionError at any depth json.loads hands over
+        data = [data]
+    assert parse_json_data("user_id", "INT64", [3], data).data == [1, 2, 3]
