@@ -174,6 +174,9 @@ class InferenceCore:
             raise ModelNotReady("model not ready: bundle not loaded or warm-up pending")
         for req in reqs:
             self.validate(req)
+        cap = self.batcher.capacity
+        if self.switches["shedding"] and len(reqs) > cap:  # would be shed however idle we are
+            raise BadRequest(f"{len(reqs)} rows in one request: the server holds at most {cap}")
         if len(reqs) == 1:  # the usual case: no task and gather for one row
             results = [await self._one(reqs[0], deadline)]
         else:
