@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import httpx
@@ -22,17 +23,19 @@ from tests.integration.test_serving_helpers import (
     start_gateway,
     start_replica,
 )
-from tests.support import fuzz
+from tests.support import fuzz, fuzz_grpc
 from tests.support.procs import free_port, redis_server
 
 pytestmark = pytest.mark.integration
 
 # bounded for CI (benchmarks/fuzz_serving.py runs longer); fixed seeds: the same cases each run
-OPENAPI_EXAMPLES = 15  # per operation and generation mode (positive, negative)
-GRPC_EXAMPLES = 200
+OPENAPI_EXAMPLES = 12  # per operation and generation mode (positive, negative)
+GRPC_EXAMPLES = 150
+BODY_EXAMPLES = 60  # hostile JSON bodies per route
 # fuzzing is about input handling, not overload: budgets that a busy CI machine never misses
 SERVER_ARGS = ["--request-timeout-ms", "20000", "--feature-timeout-ms", "1000"]
 GATEWAY_ARGS = ["--deadline-ms", "20000", "--max-loop-lag-ms", "5000"]
+AUTH = {"Authorization": "Bearer tok"}  # the admin token start_replica/start_gateway give
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +70,10 @@ def test_schemathesis_model_server(stack: tuple[Proc, Proc]) -> None:
         "model-server", rep.http, token="tok", examples=OPENAPI_EXAMPLES, alive=lambda: _alive(rep)
     )
     _assert_clean(tally)
-    assert tally.cases >= 150
+    assert tally.cases >= 120
     assert {"200", "400", "401", "404"} <= set(tally.answers)  # accepted, refused, auth, model
+    switches = httpx.get(f"{rep.http}/admin/resilience", headers=AUTH, timeout=30).json()
+    assert all(switches.values()), switches  # the fuzzer flipped them; it turns them back on
     assert len(outputs(infer_json(rep.http, [1], k=4))["item_ids"][0]) == 4  # still serving
 
 
@@ -78,7 +83,7 @@ def test_schemathesis_gateway(stack: tuple[Proc, Proc]) -> None:
         "gateway", gw.http, token="tok", examples=OPENAPI_EXAMPLES, alive=lambda: _alive(gw)
     )
     _assert_clean(tally)
-    assert tally.cases >= 60
+    assert tally.cases >= 50
     assert {"200", "400", "401"} <= set(tally.answers)
     resp = httpx.post(f"{gw.http}/v1/recommend", json={"user_id": 1, "k": 3}, timeout=30)
     assert resp.status_code == 200 and len(resp.json()["items"]) == 3
@@ -86,11 +91,31 @@ def test_schemathesis_gateway(stack: tuple[Proc, Proc]) -> None:
 
 def test_hypothesis_model_infer_over_grpc(stack: tuple[Proc, Proc]) -> None:
     rep, _ = stack
-    tally = fuzz.fuzz_grpc("grpc", rep.grpc, examples=GRPC_EXAMPLES, alive=lambda: _alive(rep))
+    tally = fuzz_grpc.fuzz_grpc("grpc", rep.grpc, examples=GRPC_EXAMPLES, alive=lambda: _alive(rep))
     _assert_clean(tally)
     assert tally.cases == GRPC_EXAMPLES
     # the strategy reaches valid requests and every kind of refusal
     assert {"OK", "INVALID_ARGUMENT", "NOT_FOUND"} <= set(tally.answers)
+
+
+BODY_TARGETS = [
+    pytest.param(0, "/v2/models/recommender/infer", fuzz.infer_bodies(), None, id="infer"),
+    pytest.param(0, "/admin/reload", fuzz.json_bodies(), "tok", id="reload"),
+    pytest.param(1, "/v1/recommend", fuzz.recommend_bodies(), None, id="recommend"),
+]
+
+
+@pytest.mark.parametrize(("which", "path", "bodies", "token"), BODY_TARGETS)
+def test_hostile_json_bodies(
+    stack: tuple[Proc, Proc], which: int, path: str, bodies: Any, token: str | None
+) -> None:
+    server = stack[which]
+    tally = fuzz.fuzz_bodies(
+        server.name, server.http + path, bodies, examples=BODY_EXAMPLES, token=token,
+        alive=lambda: _alive(server),
+    )  # fmt: skip
+    _assert_clean(tally)
+    assert tally.cases == BODY_EXAMPLES and "400" in tally.answers
 
 
 def test_the_drivers_count_what_a_broken_server_does() -> None:
@@ -198,12 +223,43 @@ def test_gateway_refuses_a_lone_surrogate_query(stack: tuple[Proc, Proc]) -> Non
     assert resp.status_code == 400 and "not valid Unicode" in resp.json()["error"], resp.text
 
 
+DEEP = b"[" * 3000 + b"]" * 3000  # past json.loads' nesting limit: was a RecursionError, a 500
+
+
+@pytest.mark.parametrize(
+    ("which", "path"),
+    [(0, "/v2/models/recommender/infer"), (0, "/admin/reload"), (0, "/admin/resilience"),
+     (1, "/v1/recommend"), (1, "/admin/resilience")],
+)  # fmt: skip
+def test_json_nested_too_deeply_is_a_bad_request(
+    stack: tuple[Proc, Proc], which: int, path: str
+) -> None:
+    server = stack[which]
+    resp = httpx.post(server.http + path, content=DEEP, headers=AUTH, timeout=30)
+    assert resp.status_code == 400 and "nested too deeply" in resp.json()["error"], resp.text
+
+
+def test_tensor_data_nested_as_deep_as_json_allows_is_read(stack: tuple[Proc, Proc]) -> None:
+    rep, _ = stack
+    data = "[" * 900 + "7" + "]" * 900
+    body = '{"inputs": [{"name": "user_id", "datatype": "INT64", "shape": [1], "data": %s}]}'
+    resp = httpx.post(f"{rep.http}/v2/models/recommender/infer", content=body % data, timeout=30)
+    assert resp.status_code == 200, resp.text
+
+
+def test_more_rows_than_the_queue_holds_is_a_bad_request(stack: tuple[Proc, Proc]) -> None:
+    rep, _ = stack  # 257 rows can never be admitted at once: was a 503 "server full" each time
+    resp = infer_json(rep.http, list(range(257)), k=1, timeout=30)
+    assert resp.status_code == 400 and "at most 256" in resp.json()["error"], resp.text
+    assert infer_json(rep.http, list(range(256)), k=1, timeout=60).status_code == 200
+
+
 def test_reload_of_a_path_too_long_for_the_os_is_refused(stack: tuple[Proc, Proc]) -> None:
     rep, _ = stack
     resp = httpx.post(
         f"{rep.http}/admin/reload",
         json={"bundle": "b" * 5000},
-        headers={"Authorization": "Bearer tok"},
+        headers=AUTH,
         timeout=30,
     )
     assert resp.status_code == 409 and "File name too long" in resp.json()["error"], resp.text
@@ -227,4 +283,4 @@ def test_grpc_typed_bytes_with_a_negative_shape_is_refused(stack: tuple[Proc, Pr
         with pytest.raises(grpc.RpcError) as err:
             stub.ModelInfer(pb.ModelInferRequest(model_name="nope"), timeout=30)
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
-        assert fuzz.answers_k_items(stub)
+        assert fuzz_grpc.answers_k_items(stub)

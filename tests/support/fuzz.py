@@ -1,22 +1,22 @@
-"""Fuzzing drivers shared by the CI tests and `benchmarks/fuzz_serving.py`.
+"""HTTP fuzzing drivers shared by the CI tests and `benchmarks/fuzz_serving.py`.
 
 `fuzz_openapi` runs schemathesis against a server's own `/openapi.json` (every operation,
-positive and negative cases); `infer_requests` is a hypothesis strategy of hostile
-`ModelInferRequest`s and `fuzz_grpc` sends them over real gRPC. Both tally cases, 5xx (or
-INTERNAL/UNKNOWN) answers, check failures and crashes (the server process gone) instead of
-stopping at the first failure, so a campaign can run on.
+positive and negative cases). `fuzz_bodies` posts hypothesis-built hostile JSON that a
+schema-driven generator does not write (lone surrogates, integers past 64 bits, deep
+nesting, huge batches). gRPC: `tests/support/fuzz_grpc.py`. Every driver tallies cases, 5xx,
+check failures and crashes (the server process gone) instead of stopping at the first
+failure, so a campaign can run on.
 """
 
 from __future__ import annotations
 
 import contextlib
-import struct
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 import hypothesis
 import hypothesis.strategies as st
 import requests
@@ -26,9 +26,6 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.core.failures import FailureGroup
-
-from serving._proto import grpc_predict_v2_pb2 as pb
-from serving._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
 # what a case's answer must satisfy; positive_data_acceptance is left out on purpose: a case
 # can fit the schema and still be refused (user id -1, a shape that does not match its data)
@@ -43,10 +40,6 @@ CHECK_NAMES = (
     "missing_required_header",
     "unsupported_method",
 )
-# the only answers a hostile request may get; anything else (INTERNAL, UNKNOWN, ...) is a bug
-GRPC_REFUSALS = frozenset(
-    {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.OUT_OF_RANGE}
-)
 MAX_FINDINGS = 20  # findings kept verbatim per target (all are counted)
 
 
@@ -56,7 +49,7 @@ class Tally:
 
     target: str
     cases: int = 0
-    server_errors: int = 0  # HTTP 5xx, or a gRPC status outside GRPC_REFUSALS
+    server_errors: int = 0  # HTTP 5xx, or a gRPC status other than a refusal
     check_failures: int = 0  # schemathesis checks failed (5xx included)
     crashes: int = 0  # the server process was gone after a case
     answers: Counter[str] = field(default_factory=Counter)  # HTTP status / gRPC code -> cases
@@ -90,7 +83,7 @@ class Tally:
         }
 
 
-def _settings(examples: int, seed: int) -> Callable[[Any], Any]:
+def campaign_settings(examples: int, seed: int) -> Callable[[Any], Any]:
     """hypothesis settings of a campaign: `examples` cases from `seed`, no shrinking, no database."""
     common = {
         "max_examples": examples,
@@ -154,7 +147,7 @@ def _campaign(
     examples: int,
     seed: int,
 ) -> None:
-    @_settings(examples, seed)
+    @campaign_settings(examples, seed)
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: schemathesis.Case) -> None:
         _send(target, case, headers, f"{operation.label} [{mode.value}]")
@@ -183,7 +176,19 @@ def fuzz_openapi(
             headers = {"Authorization": f"Bearer {token}"} if secured else None
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 _campaign(http, operation, mode, headers, examples, seed)
+        if "/admin/resilience" in schema.raw_schema.get("paths", {}):
+            _switches_on(session, base_url, token)
     return http.tally
+
+
+def _switches_on(session: requests.Session, base_url: str, token: str) -> None:
+    """Turn every resilience switch back on (the fuzzer flips them through the admin API)."""
+    auth = {"Authorization": f"Bearer {token}"}
+    url = f"{base_url}/admin/resilience"
+    switches = session.get(url, headers=auth, timeout=30).json()
+    session.post(
+        url, json=dict.fromkeys(switches, True), headers=auth, timeout=30
+    ).raise_for_status()
 
 
 def _summary(exc: BaseException) -> str:
@@ -194,163 +199,123 @@ def _summary(exc: BaseException) -> str:
     return f"{'; '.join(titles) or lines[0]}: {' | '.join(details[:3])}"
 
 
-# ---------------------------------------------------------------- gRPC ModelInfer
+# ---------------------------------------------------------------- hostile JSON bodies
 
-_DATATYPES = ("INT64", "BYTES", "FP32", "INT32", "BOOL", "UINT8", "", "int64", "X" * 40)
-_NAMES = ("user_id", "k", "query", "", "items", "user_id\x00")
-_INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
-_SHAPES = st.lists(
-    st.one_of(st.integers(-3, 4), st.sampled_from([2**31, 2**62, -(2**63), 2**63 - 1])),
-    max_size=4,
+_INT = st.one_of(
+    st.integers(-5, 5000),
+    st.integers(min_value=2**63 - 2, max_value=2**66),  # at and past the INT64 edge
+    st.integers(min_value=-(2**66), max_value=-(2**63) + 1),
 )
+_TEXT = st.one_of(
+    st.text(max_size=12),
+    st.text(st.characters(categories=["Cs"]), min_size=1, max_size=3),  # lone surrogates
+    st.just("\x00"),
+)
+_SCALAR = st.one_of(st.none(), st.booleans(), _INT, st.floats(), _TEXT)  # NaN, inf included
+_VALUE = st.recursive(
+    _SCALAR, lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(_TEXT, c, max_size=3))
+)
+_DEPTHS = st.sampled_from([0, 0, 0, 0, 5, 900, 990, 3000])  # json.loads gives up near 1000
+_HOLE = "__hole__"  # a value _dumps replaces with raw JSON text (deep nesting json.dumps refuses)
 
 
-def _i64(values: list[int]) -> bytes:
-    return b"".join(struct.pack("<q", v) for v in values)
+def _dumps(doc: object, hole: str = "") -> bytes:
+    return json.dumps(doc).replace(json.dumps(_HOLE), hole, 1).encode()
 
 
-@st.composite
-def _tensor(draw: st.DrawFn) -> tuple[pb.ModelInferRequest.InferInputTensor, bytes]:
-    """One input tensor, well-formed or not, and raw bytes for it (of the right length or not)."""
-    name = draw(st.sampled_from(_NAMES))
-    datatype = draw(st.sampled_from(_DATATYPES))
-    shape = draw(_SHAPES)
-    tensor = pb.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=shape)
-    values = draw(st.lists(_INT64, max_size=6))
-    if draw(st.booleans()):
-        tensor.contents.int64_contents.extend(values)
-    if draw(st.booleans()):
-        tensor.contents.bytes_contents.extend(draw(st.lists(st.binary(max_size=12), max_size=4)))
-    raw = draw(
-        st.one_of(
-            st.just(_i64(values)),
-            st.binary(max_size=40),
-            st.lists(st.binary(max_size=8), max_size=4).map(
-                lambda xs: b"".join(struct.pack("<I", len(x)) + x for x in xs)
-            ),
-            st.just(struct.pack("<I", 2**32 - 1) + b"abc"),  # a length far past the end
-        )
-    )
-    return tensor, raw
-
-
-def _valid_tensors(users: list[int], k: int, query: bytes | None) -> list[tuple[Any, bytes]]:
-    T = pb.ModelInferRequest.InferInputTensor
-    out = [
-        (T(name="user_id", datatype="INT64", shape=[len(users)]), _i64(users)),
-        (T(name="k", datatype="INT64", shape=[1]), _i64([k])),
-    ]
-    if query is not None:
-        out.append((T(name="query", datatype="BYTES", shape=[len(users)]),
-                    (struct.pack("<I", len(query)) + query) * len(users)))  # fmt: skip
-    return out
+def _nest(depth: int, inner: str) -> str:
+    return "[" * depth + inner + "]" * depth
 
 
 @st.composite
-def infer_requests(draw: st.DrawFn) -> pb.ModelInferRequest:
-    """Hostile ModelInferRequests: malformed shapes and datatypes, raw contents of the wrong
-    length, huge or negative k and user ids, unknown models, and near-valid mixtures."""
-
-    def rarely(hostile: st.SearchStrategy[Any], usual: st.SearchStrategy[Any]) -> Any:
-        return draw(hostile if draw(st.integers(0, 4)) == 0 else usual)
-
-    model = rarely(st.sampled_from(["", "nope", "recommender\x00", "Recommender"]),
-                   st.just("recommender"))  # fmt: skip
-    if draw(st.booleans()):  # near-valid: the right tensors, values hostile now and then
-        users = rarely(
-            st.lists(_INT64, max_size=5), st.lists(st.integers(0, 5000), min_size=1, max_size=5)
-        )
-        k = rarely(st.one_of(st.integers(-2, 102), _INT64), st.integers(1, 100))
-        query = rarely(
-            st.binary(max_size=16), st.one_of(st.none(), st.text(max_size=12).map(str.encode))
-        )
-        tensors = _valid_tensors(users, k, query)
-    else:
-        tensors = draw(st.lists(_tensor(), max_size=4))
-    request = pb.ModelInferRequest(
-        model_name=model,
-        model_version=draw(st.sampled_from(["", "1", "x" * 300])),
-        id=draw(st.text(max_size=8)),
-        inputs=[t for t, _ in tensors],
-    )
-    how = rarely(st.sampled_from(["typed", "short", "long"]), st.just("raw"))
-    raws = [r for _, r in tensors]
-    if how == "short":
-        raws = raws[:-1]
-    elif how == "long":
-        raws = [*raws, b"\x00" * 8]
-    if how != "typed":
-        request.raw_input_contents.extend(raws)
-    return request
+def recommend_bodies(draw: st.DrawFn) -> bytes:
+    """Bodies for POST /v1/recommend: each field right, wrong or hostile, maybe deep inside."""
+    doc: dict[str, object] = {}
+    for name, usual in (("user_id", _INT), ("k", st.integers(0, 101)), ("query", _TEXT)):
+        if draw(st.integers(0, 5)):
+            doc[name] = draw(usual if draw(st.integers(0, 3)) else _VALUE)
+    depth = draw(_DEPTHS)
+    return _dumps(_HOLE, _nest(depth, json.dumps(doc))) if depth else _dumps(doc)
 
 
-def valid_request(user_id: int = 1, k: int = 5) -> pb.ModelInferRequest:
-    """A request the server must answer with k items."""
-    tensors = _valid_tensors([user_id], k, None)
-    return pb.ModelInferRequest(
-        model_name="recommender",
-        inputs=[t for t, _ in tensors],
-        raw_input_contents=[r for _, r in tensors],
-    )
+@st.composite
+def infer_bodies(draw: st.DrawFn) -> bytes:
+    """OIP v2 infer bodies: hostile names, datatypes, shapes, data (deep, huge, wrong type)."""
+    inputs = []
+    for name in draw(st.lists(st.sampled_from(["user_id", "k", "query", "x"]), max_size=4)):
+        rows = draw(st.sampled_from([1, 1, 2, 300, 3000]))  # past the queue's 256 too
+        data = draw(st.one_of(
+            st.lists(_INT, min_size=min(rows, 2), max_size=min(rows, 2)),
+            _INT.map(lambda v, n=rows: [v] * n),  # type: ignore[misc]
+            st.lists(_TEXT, max_size=3), _VALUE, st.just(list(range(rows))),
+        ))  # fmt: skip
+        inputs.append({
+            "name": name,
+            "datatype": draw(st.sampled_from(["INT64", "BYTES", "FP32", "", "int64"])),
+            "shape": draw(st.one_of(st.just([len(data)] if isinstance(data, list) else [1]),
+                                    st.lists(_INT, max_size=3))),
+            "data": _HOLE if draw(st.integers(0, 5)) == 0 else data,
+        })  # fmt: skip
+    doc: dict[str, object] = {"inputs": inputs}
+    if draw(st.booleans()):
+        doc["id"] = draw(_VALUE)
+    return _dumps(doc, _nest(draw(_DEPTHS), json.dumps(draw(st.lists(_INT, max_size=2)))))
 
 
-def answers_k_items(stub: pb_grpc.GRPCInferenceServiceStub, k: int = 5) -> bool:
-    """True when a valid request gets `k` item ids back."""
-    resp = stub.ModelInfer(valid_request(k=k), timeout=30)
-    by_name = {o.name: i for i, o in enumerate(resp.outputs)}
-    return len(resp.raw_output_contents[by_name["item_ids"]]) == 8 * k
+@st.composite
+def json_bodies(draw: st.DrawFn) -> bytes:
+    """Any JSON value, hostile scalars included, maybe nested deeper than json.loads allows."""
+    return _nest(draw(_DEPTHS), json.dumps(draw(_VALUE))).encode()
 
 
-def fuzz_grpc(
+def fuzz_bodies(
     target: str,
-    address: str,
+    url: str,
+    bodies: st.SearchStrategy[bytes],
     *,
     examples: int,
     alive: Callable[[], bool],
+    token: str | None = None,
     seed: int = 0,
-    probe_every: int = 50,
 ) -> Tally:
-    """`examples` hostile ModelInferRequests over real gRPC; every `probe_every` cases (and at
-    the end) a valid request must still be answered."""
+    """POST each body to `url` (with the admin token, if given): the answer must be < 500,
+    and a 4xx must be {"error": str}."""
     tally = Tally(target)
-    with grpc.insecure_channel(address) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    with requests.Session() as session:
 
-        def probe() -> None:
-            try:
-                if not answers_k_items(stub):
-                    tally.server_errors += 1
-                    tally.note("a valid request got the wrong number of items")
-            except grpc.RpcError as exc:
-                tally.server_errors += 1
-                tally.note(f"a valid request failed: {exc.code()}: {exc.details()}")
-
-        @_settings(examples, seed)
-        @given(request=infer_requests())
-        def run(request: pb.ModelInferRequest) -> None:
+        @campaign_settings(examples, seed)
+        @given(body=bodies)
+        def run(body: bytes) -> None:
             tally.cases += 1
             try:
-                stub.ModelInfer(request, timeout=30)
-                tally.answers["OK"] += 1
-            except grpc.RpcError as exc:
-                tally.answers[exc.code().name] += 1
-                if exc.code() not in GRPC_REFUSALS:
+                resp = session.post(url, data=body, headers=headers, timeout=30)
+            except requests.RequestException as exc:
+                tally.server_errors += 1
+                tally.note(f"no answer: {exc} to {body[:120]!r}")
+            else:
+                tally.answers[str(resp.status_code)] += 1
+                if resp.status_code >= 500:
                     tally.server_errors += 1
-                    tally.note(f"{exc.code()}: {exc.details()} for {_short(request)}")
+                    tally.note(f"{resp.status_code} {resp.text[:160]} to {body[:120]!r}")
+                elif resp.status_code >= 400 and not _is_error_body(resp):
+                    tally.check_failures += 1
+                    tally.note(f"{resp.status_code} without an error body to {body[:120]!r}")
             if not alive():
                 tally.crashes += 1
-            elif tally.cases % probe_every == 0:
-                probe()
 
         run()
-        if alive():
-            probe()
     return tally
 
 
-def _short(request: pb.ModelInferRequest) -> str:
-    text = str(request).replace("\n", " ")
-    return text if len(text) < 300 else text[:300] + "..."
+def _is_error_body(resp: requests.Response) -> bool:
+    try:
+        body = resp.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and set(body) == {"error"} and isinstance(body["error"], str)
 
 
 def iter_findings(tallies: list[Tally]) -> Iterator[str]:
