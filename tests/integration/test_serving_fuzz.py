@@ -1,6 +1,6 @@
-"""Fuzzing a real replica and gateway: schemathesis from their /openapi.json, hostile gRPC
-ModelInfer requests from hypothesis, and regressions for the hostile requests that were
-mishandled (a 500, or accepted when they must be refused)."""
+"""Fuzzing a real replica and gateway: schemathesis from their /openapi.json, hostile JSON
+bodies and gRPC ModelInfer requests from hypothesis, and regressions for the hostile requests
+that were mishandled (a 500, or accepted when they must be refused)."""
 
 from __future__ import annotations
 
