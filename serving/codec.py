@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +20,7 @@ OUTPUTS = (
     ("fallback", "BYTES", [-1]),
 )
 _EXPECTED = {"user_id": "INT64", "k": "INT64", "query": "BYTES"}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _check_dtype(name: str, datatype: str) -> None:
@@ -64,7 +65,7 @@ def bytes_raw(items: Sequence[bytes]) -> bytes:
 def parse_raw(name: str, datatype: str, shape: list[int], raw: bytes) -> Tensor:
     """Decode one tensor sent as raw bytes (binary extension, gRPC raw_input_contents)."""
     _check_dtype(name, datatype)
-    count = _count(name, shape)
+    count = element_count(name, shape)
     if datatype == "INT64":
         if len(raw) != 8 * count:
             raise BadRequest(f"input {name!r}: {len(raw)} bytes do not hold {count} INT64 values")
@@ -87,7 +88,8 @@ def parse_raw(name: str, datatype: str, shape: list[int], raw: bytes) -> Tensor:
     raise BadRequest(f"input {name!r}: datatype {datatype} not supported (expected INT64 or BYTES)")
 
 
-def _count(name: str, shape: Sequence[int]) -> int:
+def element_count(name: str, shape: Sequence[int]) -> int:
+    """Elements a shape holds, or BadRequest unless it is a list of non-negative ints."""
     if not isinstance(shape, list | tuple) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
@@ -98,27 +100,42 @@ def _count(name: str, shape: Sequence[int]) -> int:
 def parse_json_data(name: str, datatype: str, shape: list[int], data: object) -> Tensor:
     """Decode one tensor given as JSON `data` (flat or nested lists)."""
     _check_dtype(name, datatype)
-    count = _count(name, shape)
+    count = element_count(name, shape)
     flat = _flatten(data)
     if len(flat) != count:
         raise BadRequest(f"input {name!r}: {len(flat)} values for shape {shape}")
     if datatype == "INT64":
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in flat):
             raise BadRequest(f"input {name!r}: INT64 data must be integers")
+        if not all(_INT64_MIN <= v <= _INT64_MAX for v in flat):  # type: ignore[operator]
+            raise BadRequest(f"input {name!r}: a value does not fit INT64")
         return Tensor(name, datatype, shape, [int(v) for v in flat])  # type: ignore[call-overload]
     if datatype == "BYTES":
         if not all(isinstance(v, str) for v in flat):
             raise BadRequest(f"input {name!r}: BYTES data must be strings")
-        return Tensor(name, datatype, shape, [str(v).encode() for v in flat])
+        try:
+            return Tensor(name, datatype, shape, [str(v).encode() for v in flat])
+        except UnicodeEncodeError as exc:  # JSON may carry a lone surrogate ("\ud800")
+            raise BadRequest(
+                f"input {name!r}: BYTES data is not valid Unicode ({exc.reason})"
+            ) from exc
     raise BadRequest(f"input {name!r}: datatype {datatype} not supported (expected INT64 or BYTES)")
 
 
 def _flatten(data: object) -> list[object]:
+    """Row-major values of flat or nested lists (iterative: any depth json.loads allows)."""
     if not isinstance(data, list):
         raise BadRequest("tensor data must be a JSON list")
     out: list[object] = []
-    for v in data:
-        out.extend(_flatten(v) if isinstance(v, list) else [v])
+    stack: list[Iterator[object]] = [iter(data)]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, list):
+                stack.append(iter(v))
+                break
+            out.append(v)
+        else:
+            stack.pop()
     return out
 
 

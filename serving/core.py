@@ -99,11 +99,14 @@ class InferenceCore:
         """Load, verify and warm up a bundle (blocking): in a model worker process of its own
         (serving.worker) unless the server runs with `--model-in-process`."""
         verify = self.switches["checksum"]
-        if self.settings.model_process:
-            return ProcessModel.load(
-                path, device=self.device, verify=verify, threads=self.settings.threads
-            )
-        return load_model(path, device=self.device, verify=verify)
+        try:
+            if self.settings.model_process:
+                return ProcessModel.load(
+                    path, device=self.device, verify=verify, threads=self.settings.threads
+                )
+            return load_model(path, device=self.device, verify=verify)
+        except OSError as exc:  # a path the OS refuses to look at (name too long, no access)
+            raise BundleRefused(f"bundle {str(path)[:200]!r}: {exc.strerror or exc}") from exc
 
     def set_model(self, model: Model) -> None:
         """Swap in an already loaded and warmed-up model (on the loop); a replaced model
@@ -171,6 +174,9 @@ class InferenceCore:
             raise ModelNotReady("model not ready: bundle not loaded or warm-up pending")
         for req in reqs:
             self.validate(req)
+        cap = self.batcher.capacity
+        if self.switches["shedding"] and len(reqs) > cap:  # would be shed however idle we are
+            raise BadRequest(f"{len(reqs)} rows in one request: the server holds at most {cap}")
         if len(reqs) == 1:  # the usual case: no task and gather for one row
             results = [await self._one(reqs[0], deadline)]
         else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 
 import grpc
@@ -61,7 +60,7 @@ def _inputs(request: pb.ModelInferRequest) -> dict[str, codec.Tensor]:
             tensors[t.name] = codec.parse_json_data(t.name, t.datatype, shape, data)
         elif t.datatype == "BYTES":
             items = list(t.contents.bytes_contents)
-            if len(items) != math.prod(shape):
+            if len(items) != codec.element_count(t.name, shape):
                 raise BadRequest(f"input {t.name!r}: {len(items)} values for shape {shape}")
             tensors[t.name] = codec.Tensor(t.name, t.datatype, shape, items)
         else:
@@ -128,8 +127,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
-            if request.model_name != codec.MODEL_NAME:
-                raise BadRequest(f"unknown model {request.model_name!r}")
+            if request.model_name != codec.MODEL_NAME:  # NOT_FOUND, as ModelReady/REST's 404
+                code = grpc.StatusCode.NOT_FOUND
+                await context.abort(code, f"unknown model {request.model_name!r}")
             if request.ByteSize() > self.max_body:
                 raise BadRequest(f"request too large (limit {self.max_body} bytes)")
             reqs = codec.to_requests(_inputs(request))

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ STATUS: dict[type[ServingError], int] = {
     DeadlineExceeded: 504,
 }
 HEADER_LEN = "Inference-Header-Content-Length"
+MAX_BODY_KEY = web.AppKey("max_body", int)  # an app's body limit, for the error line
+TOO_DEEP = "body is nested too deeply to parse"  # json.loads' answer to [[[[...]]]]
+OPENAPI = "model_server.openapi.json"  # this API's OpenAPI 3 document, served at /openapi.json
 
 
 def status_of(exc: ServingError) -> int:
@@ -86,9 +90,13 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.read())
     except web.HTTPRequestEntityTooLarge as exc:
-        raise BadRequest(f"request body too large (limit {request.app['max_body']} bytes)") from exc
+        raise BadRequest(
+            f"request body too large (limit {request.app[MAX_BODY_KEY]} bytes)"
+        ) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise BadRequest(TOO_DEEP) from exc
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
     return body
@@ -111,6 +119,16 @@ def resilience_routes(switches: Switches, token: str | None) -> list[web.RouteDe
     return [web.get("/admin/resilience", get), web.post("/admin/resilience", post)]
 
 
+def openapi_route(document: str) -> web.RouteDef:
+    """GET /openapi.json: `document`, an OpenAPI 3 file of package `serving` (read here, once)."""
+    body = resources.files("serving").joinpath(document).read_bytes()
+
+    async def get(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+    return web.get("/openapi.json", get)
+
+
 class RestAdapter:
     """aiohttp handlers over one InferenceCore."""
 
@@ -122,7 +140,7 @@ class RestAdapter:
     def app(self, max_body: int) -> web.Application:
         """The aiohttp application."""
         app = web.Application(client_max_size=max_body)
-        app["max_body"] = max_body
+        app[MAX_BODY_KEY] = max_body
         m = "/v2/models/{model}"
         v = "/v2/models/{model}/versions/{version}"
         app.add_routes(
@@ -138,6 +156,7 @@ class RestAdapter:
                 web.post(v + "/infer", self.infer),
                 web.get("/metrics", self.metrics),
                 web.post("/admin/reload", self.reload),
+                openapi_route(OPENAPI),
                 *resilience_routes(self.core.switches, self.token),
             ]
         )
@@ -224,7 +243,7 @@ class RestAdapter:
             return await request.read()
         except web.HTTPRequestEntityTooLarge as exc:
             raise BadRequest(
-                f"request body too large (limit {request.app['max_body']} bytes)"
+                f"request body too large (limit {request.app[MAX_BODY_KEY]} bytes)"
             ) from exc
 
     @staticmethod
@@ -244,6 +263,8 @@ class RestAdapter:
             raise BadRequest(f"request is not valid UTF-8 ({exc.reason})") from exc
         except ValueError as exc:
             raise BadRequest(f"request is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise BadRequest(TOO_DEEP) from exc
         if not isinstance(header, dict) or not isinstance(header.get("inputs"), list):
             raise BadRequest("request must be a JSON object with an 'inputs' list")
         binary = body[hlen:]

@@ -1,4 +1,4 @@
-"""Gateway HTTP server: POST /v1/recommend, /healthz, /readyz, /metrics, /admin/resilience."""
+"""Gateway HTTP server: /v1/recommend, /healthz, /readyz, /metrics, /openapi.json, /admin/*."""
 
 from __future__ import annotations
 
@@ -23,7 +23,13 @@ from serving.gateway.admission import Admission
 from serving.gateway.pool import ReplicaPool
 from serving.gateway.router import Router
 from serving.metrics import CONTENT_TYPE, GatewayMetrics
-from serving.rest import json_body, read_json_object, resilience_routes
+from serving.rest import (
+    MAX_BODY_KEY,
+    json_body,
+    openapi_route,
+    read_json_object,
+    resilience_routes,
+)
 from serving.settings import GATEWAY_MECHANISMS, GatewaySettings, Switches
 
 # The one error → HTTP status table of the gateway.
@@ -34,6 +40,7 @@ STATUS: dict[type[ServingError], int] = {
     DeadlineExceeded: 504,
 }
 MAX_BODY = 64 * 1024
+OPENAPI = "gateway/openapi.json"  # this API's OpenAPI 3 document, served at /openapi.json
 
 
 def parse_recommend(body: dict[str, Any], max_k: int) -> tuple[int, int, str | None]:
@@ -49,6 +56,11 @@ def parse_recommend(body: dict[str, Any], max_k: int) -> tuple[int, int, str | N
     query = body.get("query")
     if query is not None and not isinstance(query, str):
         raise BadRequest("'query' must be a string or null")
+    if query is not None and not query.isascii():
+        try:
+            query.encode("utf-8")
+        except UnicodeEncodeError as exc:  # JSON may carry a lone surrogate ("\ud800")
+            raise BadRequest(f"'query' is not valid Unicode ({exc.reason})") from exc
     unknown = set(body) - {"user_id", "k", "query"}
     if unknown:
         raise BadRequest(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -71,13 +83,14 @@ class Gateway:
     def app(self) -> web.Application:
         """The aiohttp application."""
         app = web.Application(client_max_size=MAX_BODY)
-        app["max_body"] = MAX_BODY
+        app[MAX_BODY_KEY] = MAX_BODY
         app.add_routes(
             [
                 web.post("/v1/recommend", self.recommend),
                 web.get("/healthz", self.healthz),
                 web.get("/readyz", self.readyz),
                 web.get("/metrics", self.metrics_handler),
+                openapi_route(OPENAPI),
                 *resilience_routes(self.switches, self.settings.admin_token),
             ]
         )

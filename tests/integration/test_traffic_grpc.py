@@ -106,7 +106,7 @@ def test_grpc_failures_are_statuses_without_answers(replica: Proc) -> None:
     grpc = TrafficSpec.from_dict({**OIP, "protocol": "grpc", "grpc_url": replica.grpc}, W)
     unknown_model = TrafficSpec.from_dict({**grpc.to_dict(), "model": "nope"}, W)
     reply = OipGrpcClient(unknown_model, 10.0).infer(1, 5)
-    assert (reply.code, reply.status, reply.answer) == ("INVALID_ARGUMENT", 400, None)
+    assert (reply.code, reply.status, reply.answer) == ("NOT_FOUND", 404, None)
     assert "nope" in reply.detail
     # the timeout is the call's deadline: 0.5 ms is too short for a forward pass
     late = OipGrpcClient(grpc, 0.0005).infer(1, 5)

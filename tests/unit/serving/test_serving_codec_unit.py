@@ -47,3 +47,23 @@ def test_json_and_request_errors() -> None:
 def test_out_tensor_raw_layout() -> None:
     assert OutTensor("f", "BYTES", [1], ["none"]).raw() == b"\x04\x00\x00\x00none"
     assert OutTensor("i", "INT64", [1], [3]).raw() == struct.pack("<q", 3)
+
+
+def test_json_int64_out_of_range_and_lone_surrogates_are_bad_requests() -> None:
+    # found by fuzzing: an INT64 past 64 bits was accepted, a lone surrogate was a 500
+    for big in (2**63, -(2**63) - 1, 10**30):
+        with pytest.raises(BadRequest, match="does not fit INT64"):
+            parse_json_data("user_id", "INT64", [1], [big])
+    assert parse_json_data("user_id", "INT64", [2], [2**63 - 1, -(2**63)]).data == [
+        2**63 - 1,
+        -(2**63),
+    ]
+    with pytest.raises(BadRequest, match="not valid Unicode"):
+        parse_json_data("query", "BYTES", [1], ["\ud800"])
+
+
+def test_json_data_nested_deeper_than_the_recursion_limit_is_flattened() -> None:
+    data: object = [[1, [2]], [], 3]
+    for _ in range(5000):  # iterative: no RecursionError at any depth json.loads hands over
+        data = [data]
+    assert parse_json_data("user_id", "INT64", [3], data).data == [1, 2, 3]

@@ -151,6 +151,9 @@ def test_request_round_trip_and_recommend_validation() -> None:
     for bad in ({"user_id": True}, {"user_id": 1, "k": 101}, {"user_id": 1, "query": 3}):
         with pytest.raises(BadRequest):
             parse_recommend(bad, 100)
+    assert parse_recommend({"user_id": 3, "query": "café"}, 100) == (3, 10, "café")
+    with pytest.raises(BadRequest, match="not valid Unicode"):  # found by fuzzing: was a 500
+        parse_recommend({"user_id": 3, "query": "x\ud800"}, 100)
 
 
 # ---- affinity routing (rendezvous hashing with bounded loads) ----------------------------
