@@ -14,8 +14,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from serving._proto import grpc_predict_v2_pb2 as pb
-from serving._proto import grpc_predict_v2_pb2_grpc as pb_grpc
+from oip_proto import grpc_predict_v2_pb2 as pb
+from oip_proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from tests.integration.test_serving_helpers import (
     Proc,
     infer_json,

@@ -14,8 +14,8 @@ import grpc
 import hypothesis.strategies as st
 from hypothesis import given
 
-from serving._proto import grpc_predict_v2_pb2 as pb
-from serving._proto import grpc_predict_v2_pb2_grpc as pb_grpc
+from oip_proto import grpc_predict_v2_pb2 as pb
+from oip_proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from tests.support.fuzz import Tally, campaign_settings
 
 # the only answers a hostile request may get; anything else (INTERNAL, UNKNOWN, ...) is a bug
