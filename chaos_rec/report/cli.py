@@ -16,6 +16,15 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("report_dir", type=Path, help="folder written by pytest --drill-report")
     parser.add_argument(
+        "--side-by-side",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("TITLE", "DIR"),
+        help="print a markdown table: this report beside another one (repeatable)",
+    )
+    parser.add_argument("--title", default="this report", help="this report's column title")
+    parser.add_argument(
         "--baseline", type=Path, default=None, help="previous report folder to compare with"
     )
     parser.add_argument(
@@ -33,6 +42,13 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.tolerance < 10:
         raise ConfigError(f"--tolerance must be within [0, 10), got {args.tolerance}")
     records = load_report(args.report_dir)
+    if args.side_by_side:
+        from chaos_rec.report.side_by_side import side_by_side
+
+        cols = [(args.title, records)] + [(t, load_report(Path(d))) for t, d in args.side_by_side]
+        for line in side_by_side(cols):
+            print(line)
+        return 0
     if args.baseline is not None:
         base = load_baseline(args.baseline)
         for rec in records:

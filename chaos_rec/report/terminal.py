@@ -7,7 +7,7 @@ from chaos_rec.report.score import drill_score, run_score
 from chaos_rec.slo.result import SLOResult
 
 
-def _num(value: float | None, unit: str) -> str:
+def fmt_number(value: float | None, unit: str) -> str:
     if value is None:
         return "n/a"
     if unit == "ms":
@@ -19,14 +19,14 @@ def _num(value: float | None, unit: str) -> str:
     return f"{value:g}{unit}"
 
 
-def _cmp(row: SLOResult) -> str:
+def comparator(row: SLOResult) -> str:
     return "≥" if row.direction == "min" else "≤"
 
 
 def slo_cell(row: SLOResult) -> str:
     """``fault.p99_ms 312ms/400ms ✓`` style cell."""
     mark = "ok" if row.passed else "MISS"
-    return f"{row.phase}.{row.slo} {_num(row.observed, row.unit)} ({_cmp(row)}{_num(row.budget, row.unit)}) {mark}"
+    return f"{row.phase}.{row.slo} {fmt_number(row.observed, row.unit)} ({comparator(row)}{fmt_number(row.budget, row.unit)}) {mark}"
 
 
 def verdict_table(record: DrillRecord) -> list[str]:
@@ -36,8 +36,8 @@ def verdict_table(record: DrillRecord) -> list[str]:
         (
             r.slo,
             r.phase,
-            _num(r.observed, r.unit),
-            f"{_cmp(r)} " + _num(r.budget, r.unit),
+            fmt_number(r.observed, r.unit),
+            f"{comparator(r)} " + fmt_number(r.budget, r.unit),
             "ok" if r.passed else "MISSED",
         )
         for r in record.slos
@@ -48,7 +48,7 @@ def verdict_table(record: DrillRecord) -> list[str]:
     lines += [fmt.format(*row) for row in rows]
     if record.recovery_s is not None or record.max_recovery_s is not None:
         budget = "" if record.max_recovery_s is None else f" (budget {record.max_recovery_s:g}s)"
-        lines.append(f"recovery: {_num(record.recovery_s, 's')}{budget}")
+        lines.append(f"recovery: {fmt_number(record.recovery_s, 's')}{budget}")
     return lines
 
 
@@ -73,7 +73,7 @@ def summary_lines(records: list[DrillRecord]) -> list[str]:
     for rec in records:
         result = rec.result.upper()
         recovery = (
-            f"recovery {_num(rec.recovery_s, 's')}"
+            f"recovery {fmt_number(rec.recovery_s, 's')}"
             if rec.recovery_s is not None
             else "recovery n/a"
         )
