@@ -75,6 +75,7 @@ def _open(
     cfg = ext_config(configuration, secrets)
     plan = RunPlan(
         spec=_spec_for(context, _lacking_optional(context, cfg)), load=cfg.load, rps=cfg.load_rps, users=cfg.load_users,
+        workers=cfg.load_workers,
         seed=cfg.seed, timeout_s=cfg.timeout_s, warmup_s=cfg.warmup_s,
         safeguard_availability=cfg.safeguard_availability, safeguard_s=cfg.safeguard_s,
     )  # fmt: skip

@@ -35,6 +35,7 @@ class ExtConfig:
     toxiproxy_url: str | None = None
     load_rps: float = default("load_rps")
     load_users: int = default("load_users")
+    load_workers: int = default("load_workers")
     seed: int = default("seed")
     stack_config: Path | None = None
     load: bool = default("load")

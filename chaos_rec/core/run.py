@@ -61,6 +61,7 @@ class RunPlan:
     load: bool = default("load")
     rps: float = default("load_rps")
     users: int = default("load_users")
+    workers: int = default("load_workers")
     seed: int = default("seed")
     timeout_s: float = default("timeout_s")
     warmup_s: float = default("warmup_s")
@@ -107,7 +108,7 @@ class DrillRun:
         if self.plan.load and self.traffic is not None:
             self.load = self.traffic.start_load(
                 self.ctx.run_dir, rps=self.plan.rps, users=self.plan.users,
-                seed=self.plan.seed, timeout_s=self.plan.timeout_s,
+                seed=self.plan.seed, timeout_s=self.plan.timeout_s, workers=self.plan.workers,
             )  # fmt: skip
             time.sleep(self.plan.warmup_s)
         self.ctx.mark("steady", "chaos_rec.controls")

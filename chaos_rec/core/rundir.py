@@ -108,21 +108,24 @@ def append_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
 
 
 def stop_stale_load(run_dir: Path, name: str = "load") -> bool:
-    """Kill a Locust left running by a crashed run (from its pid file); True if one was."""
-    pid_file = Path(run_dir) / f"{name}.pid"
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        cmdline = b""
-    found = b"locust" in cmdline
-    if found:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-    pid_file.unlink(missing_ok=True)
+    """Kill a Locust (and its workers) left running by a crashed run, from their pid files;
+    True if one was."""
+    found = False
+    run_dir = Path(run_dir)
+    for pid_file in [run_dir / f"{name}.pid", *sorted(run_dir.glob(f"{name}-worker-*.pid"))]:
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            cmdline = b""
+        if b"locust" in cmdline:
+            found = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        pid_file.unlink(missing_ok=True)
     return found
 
 

@@ -43,9 +43,17 @@ class Traffic(Protocol):
     """Requests for users: the load generator's and the quality replay's."""
 
     def start_load(
-        self, run_dir: Path, *, rps: float, users: int, seed: int, timeout_s: float
+        self,
+        run_dir: Path,
+        *,
+        rps: float,
+        users: int,
+        seed: int,
+        timeout_s: float,
+        workers: int = 0,
     ) -> LoadHandle:
-        """Start steady load into ``run_dir`` (returns once its first row is written)."""
+        """Start steady load into ``run_dir`` (returns once its first row is written); with
+        ``workers`` > 0, that many generator processes under one master."""
         ...
 
     def recommend(self, user_id: int, k: int, query: str | None = None) -> Answer | None:

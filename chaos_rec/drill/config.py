@@ -40,6 +40,7 @@ class DrillConfig:
     state_dir: Path = field(default_factory=lambda: Path(default("state_dir")))
     load_rps: float = default("load_rps")
     load_users: int = default("load_users")
+    load_workers: int = default("load_workers")
     ctk_settings: Path | None = None
     verbose: int = 0
 
@@ -121,6 +122,7 @@ def from_pytest(config: pytest.Config, env: Mapping[str, str] | None = None) -> 
         state_dir=values["state_dir"],
         load_rps=values["load_rps"],
         load_users=values["load_users"],
+        load_workers=values["load_workers"],
         ctk_settings=values["ctk_settings"],
         verbose=int(config.getoption("verbose", default=0) or 0),
     )

@@ -108,7 +108,7 @@ def load(drill_stack: Deployment, drill: PythonDrill, drill_config: DrillConfig)
     traffic = backends.traffic(drill_stack, timeout_s=5.0)
     runner = traffic.start_load(
         drill.run_dir, rps=drill_config.load_rps, users=drill_config.load_users,
-        seed=drill_config.seed, timeout_s=5.0,
+        seed=drill_config.seed, timeout_s=5.0, workers=drill_config.load_workers,
     )  # fmt: skip
     try:
         yield runner

@@ -55,7 +55,9 @@ def _config() -> dict[str, Any]:
 class _Recorder:
     """Collects finished requests per second and appends rows to the timeline."""
 
-    def __init__(self, cfg: dict[str, Any]) -> None:
+    def __init__(self, cfg: dict[str, Any], role: str = "local") -> None:
+        self.role = role  # local | master (aggregates, writes rows) | worker (sends them on)
+        self.raw: dict[int, list[tuple[float, int, str | None, bool, bool]]] = {}
         self.ctx = RunContext(cfg["run_dir"])
         self.run_dir = self.ctx.run_dir
         self.timeline = cfg.get("timeline", "timeline.jsonl")
@@ -76,6 +78,9 @@ class _Recorder:
     def record(self, ms: float, status: int, tier: str | None, failed: bool, known: bool) -> None:
         """Record one finished request in the bucket of the current second."""
         t = int(time.time())
+        if self.role == "worker":
+            self.raw.setdefault(t, []).append((ms, status, tier, failed, known))
+            return
         stats = self.buckets.get(t)
         if stats is None:
             stats = self.buckets[t] = SecondStats(t)
@@ -121,9 +126,37 @@ class _Recorder:
         self.multiplier, self.closed = multiplier, closed
         self._level_mtime = mtime
 
+    def forward(self, runner: Any, *, final: bool = False) -> None:
+        """(worker) Send every completed second's requests and counts to the master."""
+        limit = int(time.time()) + (1 if final else 0)
+        seconds = sorted({*self.raw, *self.sent, *self.busy, *self.lag_ms})
+        out = [
+            {"t": t, "requests": self.raw.pop(t, []), "sent": self.sent.pop(t, 0),
+             "busy": self.busy.pop(t, 0), "lag_ms": self.lag_ms.pop(t, 0.0)}
+            for t in seconds if t < limit
+        ]  # fmt: skip
+        for t in [t for t in self.asked if t < limit]:  # the master keeps the schedule
+            del self.asked[t]
+        if out:
+            runner.send_message(MESSAGE, out)
+
+    def merge(self, seconds: list[dict[str, Any]]) -> None:
+        """(master) Add a worker's seconds to this process's buckets."""
+        for sec in seconds:
+            t = int(sec["t"])
+            stats = self.buckets.get(t)
+            if stats is None:
+                stats = self.buckets[t] = SecondStats(t)
+            for ms, status, tier, failed, known in sec["requests"]:
+                stats.add(ms, status, tier, failed=failed, known=known)
+            self.sent[t] = self.sent.get(t, 0) + int(sec["sent"])
+            self.busy[t] = self.busy.get(t, 0) + int(sec["busy"])
+            self.lag_ms[t] = max(self.lag_ms.get(t, 0.0), float(sec["lag_ms"]))
+
     def flush(self, *, final: bool = False) -> None:
-        """Append rows for every completed second (all seconds when final)."""
-        now = int(time.time())
+        """Append rows for every completed second (all seconds when final); a master waits one
+        second more for its workers' messages."""
+        now = int(time.time()) - (1 if self.role == "master" else 0)
         limit = now + 1 if final else now
         if self.next_t is None:
             self.next_t = min(self.buckets, default=now)
@@ -143,13 +176,16 @@ class _Recorder:
         self.next_t = max(self.next_t, limit)
         self.ctx.append_timeline(rows, self.timeline)
 
-    def loop(self) -> None:
-        """Every second: pick up the load level, flush finished seconds."""
+    def loop(self, runner: Any = None) -> None:
+        """Every second: pick up the load level, flush finished seconds (a worker: send them)."""
         self.next_t = int(time.time())
         while True:
             gevent.sleep(1.0 - (time.time() % 1.0) + 0.02)
             self._read_level()
-            self.flush()
+            if self.role == "worker":
+                self.forward(runner)
+            else:
+                self.flush()
 
     def watch(self) -> None:
         """Every 10 ms: the schedule's requests so far (rate x time, so a second in which the
@@ -169,7 +205,9 @@ class _Recorder:
             last = now
 
 
+MESSAGE = "chaos_rec_seconds"  # worker -> master: finished requests and counts per second
 CONFIG: dict[str, Any] = {}
+SLOT: list[int] = [0, 1]  # this process's worker index, and the number of workers
 RECORDER: list[_Recorder] = []
 HOLDOUT: list[dict[str, Any]] = []
 SPEC: list[TrafficSpec] = []
@@ -180,8 +218,14 @@ _USER_SEQ = itertools.count()
 
 def _on_init(environment: Environment, **_: Any) -> None:
     CONFIG.update(_config())
-    rec = _Recorder(CONFIG)
+    runner = environment.runner
+    role = {"MasterRunner": "master", "WorkerRunner": "worker"}.get(type(runner).__name__, "local")
+    rec = _Recorder(CONFIG, role)
     RECORDER.append(rec)
+    if role == "master":
+        runner.register_message(MESSAGE, lambda msg, **_kw: rec.merge(msg.data))  # type: ignore[union-attr]
+    if role == "worker":  # users are numbered across workers: seeds and probe slots stay global
+        SLOT[:] = [int(getattr(runner, "worker_index", 0)), max(1, int(CONFIG.get("workers") or 1))]
     SPEC.append(TrafficSpec.from_dict(CONFIG.get("traffic") or {}, "load config traffic"))
     SECRETS.update(json.loads(os.environ.pop("CHAOS_REC_LOAD_SECRETS", "") or "{}"))
     if SPEC[0].protocol == "grpc":  # grpcio's threads must yield to gevent: before any channel
@@ -193,12 +237,14 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if holdout:
         rows = json.loads(Path(holdout).read_text(encoding="utf-8"))
         HOLDOUT.extend(r for r in rows if isinstance(r, dict) and "user_id" in r)
-    gevent.spawn(rec.loop)
+    gevent.spawn(rec.loop, runner)
     gevent.spawn(rec.watch)
 
 
 def _on_quit(environment: Environment, **_: Any) -> None:
-    if RECORDER:
+    if RECORDER and RECORDER[0].role == "worker":
+        RECORDER[0].forward(environment.runner, final=True)
+    elif RECORDER:
         RECORDER[0].flush(final=True)
 
 
@@ -213,7 +259,7 @@ class Shopper(FastHttpUser):
         self.network_timeout = float(CONFIG.get("timeout_s", 5.0))
         self.connection_timeout = float(CONFIG.get("timeout_s", 5.0))
         super().__init__(environment)
-        idx = self.idx = next(_USER_SEQ)
+        idx = self.idx = next(_USER_SEQ) * SLOT[1] + SLOT[0]
         self.rng = random.Random(int(CONFIG.get("seed", 0)) * 1_000_003 + idx)
         mix = CONFIG.get("mix") or {"personalised": 0.6, "search": 0.25, "unknown": 0.15}
         self.kinds = list(mix)

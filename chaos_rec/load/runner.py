@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,13 @@ __all__ = ["DEFAULT_MIX", "LoadRunner", "locust_binary"]
 DEFAULT_MIX: Final[dict[str, float]] = {"personalised": 0.6, "search": 0.25, "unknown": 0.15}
 LOCUSTFILE: Final = Path(__file__).with_name("locustfile.py")
 SECRETS_ENV: Final = "CHAOS_REC_LOAD_SECRETS"  # the traffic headers' secrets, as a JSON object
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (the master's, for its workers)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def locust_binary() -> str:
@@ -71,6 +79,7 @@ class LoadRunner:
         queries: Sequence[str] = (),
         traffic: Mapping[str, Any] | None = None,
         secrets: Mapping[str, str] | None = None,
+        workers: int = default("load_workers"),
         mix: Mapping[str, float] | None = None,
         k: int = 10,
         timeout_s: float = default("timeout_s"),
@@ -101,6 +110,8 @@ class LoadRunner:
         self.queries = [str(q) for q in queries]
         self.traffic = spec.to_dict()  # headers keep their ${secret:NAME} references
         self._secrets = dict(secrets or {})  # to Locust by environment, never in a file
+        self.workers = int(SETTINGS["load_workers"].parse(workers, "load workers"))
+        self._workers: list[subprocess.Popen[bytes]] = []
         self.mix = mix
         self.k = int(k)
         self.timeout_s = float(timeout_s)
@@ -142,6 +153,7 @@ class LoadRunner:
             "user_ids": self.user_ids,
             "queries": self.queries,
             "traffic": self.traffic,
+            "workers": self.workers,
             "timeline": self.timeline_name,
             "level_file": f"{self.name}_level.json",
         }
@@ -156,24 +168,14 @@ class LoadRunner:
         self.set_level(1.0)
         rows_before = len(self._rows())
         cmd = [
-            locust_binary(),
-            "-f",
-            str(LOCUSTFILE),
-            "--headless",
-            "--host",
-            self.gateway_url,
-            "-u",
-            str(self.users),
-            "-r",
-            str(self.users),
-            "--only-summary",
-            "--loglevel",
-            "WARNING",
-            "--exit-code-on-error",
-            "0",
-            "--stop-timeout",
-            "2",
-        ]
+            locust_binary(), "-f", str(LOCUSTFILE), "--headless", "--host", self.gateway_url,
+            "-u", str(self.users), "-r", str(self.users), "--only-summary",
+            "--loglevel", "WARNING", "--exit-code-on-error", "0", "--stop-timeout", "2",
+        ]  # fmt: skip
+        port = free_port() if self.workers else 0
+        if self.workers:  # Locust's own master/worker mode: the master runs no users
+            cmd += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port",
+                    str(port), "--expect-workers", str(self.workers)]  # fmt: skip
         env = dict(os.environ, CHAOS_REC_LOAD_CONFIG=str(config_path), PYTHONUNBUFFERED="1")
         if self._secrets:
             env[SECRETS_ENV] = json.dumps(self._secrets)
@@ -187,11 +189,22 @@ class LoadRunner:
             env=env,
             start_new_session=True,
         )
+        worker_cmd = [locust_binary(), "-f", str(LOCUSTFILE), "--worker", "--master-host",
+                      "127.0.0.1", "--master-port", str(port), "--loglevel", "WARNING"]  # fmt: skip
+        self._workers = [
+            subprocess.Popen(worker_cmd, stdout=self._log, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+            for _ in range(self.workers)
+        ]  # fmt: skip
+        for i, worker in enumerate(self._workers):  # found by the next run if this one crashes
+            (self.run_dir / f"{self.name}-worker-{i}.pid").write_text(str(worker.pid))
         (self.run_dir / f"{self.name}.pid").write_text(str(self._proc.pid))
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 tail = self._log_tail()
+                for worker in self._workers:
+                    worker.kill()
                 self._cleanup()
                 raise LoadError(f"locust exited with {self._proc.returncode} at start: {tail}")
             if len(self._rows()) > rows_before:
@@ -238,11 +251,18 @@ class LoadRunner:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+        for worker in self._workers:  # they quit with their master; any left is killed
+            try:
+                worker.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=5)
         self._cleanup()
 
     def _cleanup(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            (self.run_dir / f"{self.name}.pid").unlink()
+        for pid_file in [self.run_dir / f"{self.name}.pid",
+                         *self.run_dir.glob(f"{self.name}-worker-*.pid")]:  # fmt: skip
+            pid_file.unlink(missing_ok=True)
         if self._log is not None:
             self._log.close()
             self._log = None

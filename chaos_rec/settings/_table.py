@@ -133,6 +133,9 @@ TABLE: Final = (
              lo=0.1, hi=10_000, ini="drill_load_rps", ctk="chaos_rec_load_rps"),
     Setting("load_users", "int", 8, "load: concurrent users", lo=1, hi=1000,
              ini="drill_load_users", ctk="chaos_rec_load_users"),
+    Setting("load_workers", "int", 0,
+             "load: Locust worker processes under one master (0: one process); more than one "
+             "core for a spike", lo=0, hi=16, ini="drill_load_workers", ctk="chaos_rec_load_workers"),
     Setting("load", "bool", True, "the control runs Locust load for the whole run",
              ctk="chaos_rec_load"),
     Setting("warmup_s", "float", 5.0, "seconds of load before the steady phase begins",

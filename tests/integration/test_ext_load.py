@@ -200,3 +200,18 @@ def test_many_users_spread_evenly_and_a_new_level_applies_within_a_second(
     assert all(5 <= n <= 40 for n in per_s), per_s
     # x10: ~200 a second from the first full second after the change
     assert all(150 <= r["requests"] <= 260 for r in spiked), [r["requests"] for r in spiked]
+
+
+def test_master_and_workers_write_one_timeline(gateway: _Gateway, tmp_path: Path) -> None:
+    """Locust's master/worker mode: 2 worker processes, one row per second with their sum."""
+    url = f"http://127.0.0.1:{gateway.server_address[1]}"
+    ctx = RunContext(tmp_path / "run")
+    with LoadRunner(url, ctx.run_dir, rps=20, users=6, seed=2, user_ids=[1, 2, 3],
+                    workers=2) as load:  # fmt: skip
+        assert len(load._workers) == 2
+        rows = _wait_rows(ctx, int(time.time()) + 2, 4)
+    assert [r["t"] for r in rows] == list(range(rows[0]["t"], rows[0]["t"] + 4))  # one per second
+    stats = summarize(rows)
+    assert 14 <= stats["rps"] <= 26 and stats["availability"] == 1.0  # the schedule, not 2x it
+    assert all(r["sent"] >= r["requests"] - 2 for r in rows)
+    assert all(w.poll() is not None for w in load._workers)  # gone with their master

@@ -177,6 +177,44 @@ def test_rollout_refuses_a_corrupt_bundle_and_restores_the_reference(
     assert accepted and isinstance(answer, dict) and answer["model_version"] == version
 
 
+# Catalogue drills against the stock deployment, with their verdict and its reason: green where
+# HAProxy's retries and health checks cover the fault, red where the stock parts are fragile.
+DRILLS = ("network_partition", "feature_store_outage", "gpu_node_hang")
+
+
+def test_catalogue_drills_gate_the_stock_deployment(state_dir: Path, tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    env = dict(os.environ, CHAOS_REC_STATE_DIR=str(tmp_path / "runs"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "drill", "-p", "no:cacheprovider",
+         f"--drill-stack={state_dir / 'deployment.json'}", f"--drill-report={report}",
+         *(f"experiments/{name}.json" for name in DRILLS)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, env=env, check=False,
+    )  # fmt: skip
+    summary = json.loads((report / "summary.json").read_text())
+    got = {d["name"]: d for d in summary["drills"]}
+    assert set(got) == set(DRILLS), proc.stdout[-3000:]
+    partition = got["network_partition"]
+    assert partition["result"] == "passed", proc.stdout[-3000:]  # retries + redispatch cover it
+    outage = got["feature_store_outage"]  # no fallback: a feature-store outage becomes errors
+    assert outage["result"] == "failed"
+    assert _missed_or_aborted(outage, "availability"), outage
+    assert any("max_fallback_ratio not judged: the target lacks fallback-marker" in n
+               for n in outage["notes"])  # fmt: skip
+    hang = got["gpu_node_hang"]  # a stopped replica still takes connections: requests wait 5 s
+    assert hang["result"] == "failed"
+    assert _missed_or_aborted(hang, "availability") or _missed_or_aborted(hang, "p99_ms"), hang
+    assert proc.returncode == 1  # the gate is red
+
+
+def _missed_or_aborted(drill: dict[str, object], slo: str) -> bool:
+    """The drill missed ``slo`` in the fault phase, or its safeguard aborted the run on it."""
+    slos = drill["slos"] if isinstance(drill["slos"], list) else []
+    missed = any(r["slo"] == slo and r["phase"] == "fault" and not r["passed"] for r in slos)
+    problems = drill["problems"] if isinstance(drill["problems"], list) else []
+    return missed or any("safeguard" in str(p) and slo in str(p) for p in problems)
+
+
 def test_down_leaves_no_process_and_no_port(state_dir: Path, dep: Deployment) -> None:
     stack_json = json.loads((state_dir / "stack.json").read_text())
     res = stack(state_dir, "down", timeout=120)

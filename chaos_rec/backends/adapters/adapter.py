@@ -53,7 +53,14 @@ class AdapterTraffic:
         self._grpc: OipGrpcClient | None = None
 
     def start_load(
-        self, run_dir: Path, *, rps: float, users: int, seed: int, timeout_s: float
+        self,
+        run_dir: Path,
+        *,
+        rps: float,
+        users: int,
+        seed: int,
+        timeout_s: float,
+        workers: int = 0,
     ) -> Any:
         """Locust (a subprocess) sending this adapter's requests, for the hold-out's users."""
         from chaos_rec.load import LoadRunner
@@ -62,7 +69,7 @@ class AdapterTraffic:
         runner = LoadRunner(
             self.base_url, run_dir, rps=rps, users=users, seed=seed, holdout=holdout,
             user_ids=self.user_ids, queries=self.queries, traffic=self.spec.to_dict(),
-            secrets=self._secrets,
+            secrets=self._secrets, workers=workers,
             timeout_s=timeout_s,
         )  # fmt: skip
         return runner.start()

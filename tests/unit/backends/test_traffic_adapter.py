@@ -130,7 +130,7 @@ def test_load_is_the_load_runner_speaking_the_adapter(
     assert traffic.start_load(tmp_path, rps=5, users=2, seed=1, timeout_s=2.0) == "handle"
     assert made == [(BASE, tmp_path, {"rps": 5, "users": 2, "seed": 1, "holdout": holdout,
                                       "user_ids": (3, 4), "queries": ("q",),
-                                      "traffic": spec.to_dict(), "secrets": {},
+                                      "traffic": spec.to_dict(), "secrets": {}, "workers": 0,
                                       "timeout_s": 2.0})]  # fmt: skip
     assert TrafficSpec.from_dict(made[0][2]["traffic"], "t") == spec  # what Locust reads back
 

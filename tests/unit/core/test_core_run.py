@@ -79,8 +79,16 @@ class FakeTraffic:
         self.asked: list[int] = []
 
     def start_load(
-        self, run_dir: Path, *, rps: float, users: int, seed: int, timeout_s: float
+        self,
+        run_dir: Path,
+        *,
+        rps: float,
+        users: int,
+        seed: int,
+        timeout_s: float,
+        workers: int = 0,
     ) -> FakeLoad:
+        self.workers = workers
         if self.fail_load:
             raise LoadError("locust is not installed")
         self.loads.append(FakeLoad())

@@ -224,7 +224,7 @@ def test_both_doors_and_every_config_class_give_the_same_defaults(tmp_path: Path
     pytest_door = resolve_pytest(FakeConfig(tmp_path), here=tmp_path, root=tmp_path, env={})
     ctk_door = resolve_ctk({}, env={})
     shared = [s.name for s in TABLE if s.in_pytest and s.ctk is not None]
-    assert set(shared) == {"target", "seed", "state_dir", "load_rps", "load_users"}
+    assert set(shared) == {"target", "seed", "state_dir", "load_rps", "load_users", "load_workers"}
     for name in ("target", "seed", "load_rps", "load_users"):
         assert pytest_door.values[name] == ctk_door[name] == default(name), name
     assert (default("seed"), default("load_rps"), default("load_users")) == (1234, 20.0, 8)
