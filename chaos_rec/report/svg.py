@@ -8,7 +8,7 @@ the same time axis with the same phase shading, one panel per query.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
 
@@ -123,13 +123,41 @@ def _panel(
         out.append(
             f'<text x="{LEFT - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" class="tick">{fmt.format(v)}</text>'
         )
-    legend_x = LEFT + 8
-    for key in series:
+    out += _time_ticks(t0, t1, top + height, sx)
+    # legends above the plot, right-aligned on the title's line: never over a budget line
+    legend_x = WIDTH - RIGHT
+    for key in reversed(list(series)):
         out.append(
-            f'<text x="{legend_x}" y="{top + 14}" fill="{palette.get(key, "#000")}" class="legend">{escape(key)}</text>'
+            f'<text x="{legend_x}" y="{top - 6:.1f}" text-anchor="end" '
+            f'fill="{palette.get(key, "#000")}" class="legend">{escape(key)}</text>'
         )
-        legend_x += 90
+        legend_x -= 7 * len(key) + 14
     out.append("</g>")
+    return out
+
+
+def tick_step(span_s: float) -> float:
+    """Seconds between time ticks: the smallest of 1, 2, 5, 10, 15, 30, 60, … giving ≤ 12 ticks."""
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600):
+        if span_s / step <= 12:
+            return float(step)
+    return 3600.0 * math.ceil(span_s / 3600.0 / 12)
+
+
+def _time_ticks(t0: float, t1: float, bottom: float, sx: Callable[[float], float]) -> list[str]:
+    """Tick marks and labels (seconds since the first row) under a panel's time axis."""
+    step = tick_step(t1 - t0)
+    out = []
+    n = 0
+    while n * step <= t1 - t0 + 1e-9:
+        x = sx(t0 + n * step)
+        out.append(
+            f'<line class="xtick" x1="{x:.1f}" x2="{x:.1f}" y1="{bottom:.1f}" '
+            f'y2="{bottom + 4:.1f}" stroke="#999"/>'
+            f'<text x="{x:.1f}" y="{bottom + 14:.1f}" text-anchor="middle" class="tick">'
+            f"{n * step:g}s</text>"
+        )
+        n += 1
     return out
 
 
@@ -169,8 +197,8 @@ def drill_svg(
     # zoom on the top of the scale: 0.9 … 1 unless availability fell lower
     avail_min = 0.9 if lowest >= 0.9 else max(0.0, math.floor(lowest * 10) / 10)
     parts = [
-        f'<svg class="drill-plot" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="470" '
-        f'viewBox="0 0 {WIDTH} 470" role="img">'
+        f'<svg class="drill-plot" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="492" '
+        f'viewBox="0 0 {WIDTH} 492" role="img">'
     ]
     parts += _panel(
         "latency (ms)",
@@ -210,7 +238,7 @@ def drill_svg(
         "{:.2f}",
     )
     parts.append(
-        f'<text x="{LEFT}" y="462" class="tick">t = 0 … {t1 - t0:.0f} s (shaded: fault red, '
+        f'<text x="{LEFT}" y="486" class="tick">time since the first second of load, {t1 - t0:.0f} s (shaded: fault red, '
         "recovery blue; dashed: SLO budgets)</text>"
     )
     parts.append("</svg>")
