@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from chaos_rec.stack import procs
 from chaos_rec.stack.components import build_plan, missing_modules
 from chaos_rec.stack.config import StackConfig
 from chaos_rec.stack.links import delete_links, reset_proxy
+from chaos_rec.stack.prometheus import PROMETHEUS_DIR
 from chaos_rec.stack.secret import forget_token, read_token, write_token
 from chaos_rec.stack.state import (
     CONFIG_FILE,
@@ -180,6 +182,7 @@ def down(state_dir: Path | None = None) -> None:
         raise StackError(f"stack stopped but port(s) still held: {', '.join(map(str, held))}")
     (sdir / "stack.json").unlink(missing_ok=True)
     forget_token(sdir)
+    shutil.rmtree(sdir / PROMETHEUS_DIR, ignore_errors=True)  # its samples go with the stack
 
 
 def _control(state: StackState, path: str, body: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from chaos_rec.errors import ConfigError
 from chaos_rec.stack.config import StackConfig
-from chaos_rec.stack.prometheus import MISSING_LINE, find_prometheus_binary
+from chaos_rec.stack.prometheus import MISSING_LINE, PROMETHEUS_DIR, find_prometheus_binary
 from chaos_rec.stack.readiness import Check
 
 __all__ = [
@@ -283,14 +283,14 @@ def _prometheus(config: StackConfig, ctx: dict[str, object]) -> list[ComponentSp
     port = b + 20
     url = f"http://{LOOPBACK}:{port}"
     cmd = [sys.executable, "-m", "chaos_rec.stack.prometheus_launcher", "--binary", binary,
-           "--dir", str(config.state_dir / "prometheus"), "--listen", f"{LOOPBACK}:{port}"]  # fmt: skip
+           "--dir", str(config.state_dir / PROMETHEUS_DIR), "--listen", f"{LOOPBACK}:{port}"]  # fmt: skip
     for target in targets:
         cmd += ["--target", target]
     return [
         ComponentSpec(
             "prometheus", "prometheus", tuple(cmd), Check("http", url + "/-/ready"),
             {"http": port}, {"http": url}, requires=("chaos_rec.stack.prometheus_launcher",),
-            data_dir=config.state_dir / "prometheus",
+            data_dir=config.state_dir / PROMETHEUS_DIR,
         )
     ]  # fmt: skip
 

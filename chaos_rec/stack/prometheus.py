@@ -17,9 +17,16 @@ from typing import Final
 
 from chaos_rec.errors import ConfigError
 
-__all__ = ["MISSING_LINE", "SCRAPE_INTERVAL_S", "find_prometheus_binary", "scrape_config"]
+__all__ = [
+    "MISSING_LINE",
+    "PROMETHEUS_DIR",
+    "SCRAPE_INTERVAL_S",
+    "find_prometheus_binary",
+    "scrape_config",
+]
 
 SCRAPE_INTERVAL_S: Final = 1
+PROMETHEUS_DIR: Final = "prometheus"  # under the state dir: config and TSDB, removed by down
 MISSING_LINE: Final = (
     "prometheus not available: no prometheus binary on PATH (apt-get install prometheus); "
     "the stack runs without it and drills that need it are skipped"

@@ -54,6 +54,7 @@ def test_prometheus_runs_with_the_stack_and_is_gone_after_down(tmp_path: Path) -
         down(sdir)
     assert pid is not None and not is_alive(pid)
     assert not port_in_use(BASE + 20)
+    assert not (sdir / "prometheus").exists()  # its config and samples went with the stack
 
 
 def test_without_the_binary_the_stack_comes_up_and_status_says_so(
