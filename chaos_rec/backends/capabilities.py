@@ -6,13 +6,14 @@ another non-reference) backend, ``data`` and ``data-wipe`` with a ``command`` da
 Redis plus a bundle to materialise, for ``data``), ``rollout`` with a ``rollout`` section, the
 links it names when it names a fault proxy, ``fallback-marker`` when its traffic adapter has one,
 ``holdout`` when its hold-out file exists, ``prometheus`` with a ``prometheus_url`` (the reference
-stack's, when the binary was installed). ``resilience-switches`` exist only on the reference
+stack's, when the binary was installed) and ``metrics:<family>`` for each family its ``metrics``
+list names (the reference stack's Prometheus holds ``chaos-rec``). ``resilience-switches`` exist only on the reference
 stack, whose mechanisms chaos-rec can turn off.
 """
 
 from __future__ import annotations
 
-from chaos_rec.core.capabilities import ANY_LINK, CAPABILITIES
+from chaos_rec.core.capabilities import ANY_LINK, CAPABILITIES, REFERENCE_METRICS
 from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ChaosRecError
 from chaos_rec.traffic import TrafficSpec
@@ -23,8 +24,11 @@ __all__ = ["offered"]
 def offered(dep: Deployment) -> frozenset[str]:
     """Every capability ``dep`` offers, ``link:<name>`` for each link on its fault proxy."""
     links = {f"link:{name}" for name in dep.links} or {ANY_LINK} if dep.toxiproxy_url else set()
-    server = {"prometheus"} if dep.prometheus_url else set()
-    if dep.managed:  # the reference stack: all, Prometheus when its binary was there
+    families = dep.raw.get("metrics") if not dep.managed else [REFERENCE_METRICS]
+    server = (
+        {"prometheus", *(f"metrics:{f}" for f in families or [])} if dep.prometheus_url else set()
+    )
+    if dep.managed:  # the reference stack: all, Prometheus (its cr_* metrics) when it runs one
         return frozenset({*(set(CAPABILITIES) - {"prometheus"}), *server, *links})
     caps = set(links) | server
     processes, _ = dep.backend("processes", "reference")

@@ -22,12 +22,14 @@ __all__ = [
     "ANY_LINK",
     "CAPABILITIES",
     "LINK_ACTIONS",
+    "REFERENCE_METRICS",
     "SLO_NEEDS",
     "describe",
     "experiment_needs",
     "missing",
     "needs",
     "optional_capabilities",
+    "promql_need",
     "unjudged",
 ]
 
@@ -42,6 +44,7 @@ CAPABILITIES: Final[Mapping[str, str]] = {
     "holdout": "a hold-out file of interactions (the quality replay)",
     "prometheus": "a Prometheus that scrapes the target (server-side SLOs)",
 }
+REFERENCE_METRICS: Final = "chaos-rec"  # the reference stack's metric family (cr_*)
 ANY_LINK: Final = "link:*"  # offered by a fault proxy whose links the deployment does not list
 _PROCESSES: Final = ("processes",)
 _ROLLOUT: Final = ("rollout",)
@@ -70,7 +73,7 @@ ACTIVITY_NEEDS: Final[Mapping[str, tuple[str, ...]]] = {
 SLO_NEEDS: Final[Mapping[str, str]] = {
     "max_fallback_ratio": "fallback-marker",
     "min_quality_ratio": "holdout",
-    "promql": "prometheus",  # a phase's server-side budgets
+    "promql": "prometheus",  # a phase's server-side budgets (also metrics:<family>, if named)
 }
 _MODULES: Final = ("chaos_rec.actions", "chaos_rec.probes")
 # actions whose ``link`` argument names a fault-proxy link (``link:<name>`` or the bare name)
@@ -87,11 +90,33 @@ def _activities(experiment: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
                 yield activity
 
 
-def _slo_keys(slo: Any) -> Iterator[str]:
-    if isinstance(slo, Mapping):
-        for key, value in slo.items():
-            yield str(key)
-            yield from _slo_keys(value)
+def _promql_entries(value: Any) -> list[Mapping[str, Any]]:
+    entries = value if isinstance(value, list) else [value]
+    return [e for e in entries if isinstance(e, Mapping)]
+
+
+def promql_need(entry: Mapping[str, Any]) -> str:
+    """What one server-side budget needs: ``metrics:<family>`` when it names one, else any
+    ``prometheus``."""
+    family = entry.get("metrics")
+    return f"metrics:{family}" if isinstance(family, str) and family else "prometheus"
+
+
+def _slo_needs(slo: Any) -> Iterator[tuple[str, str]]:
+    """(capability, why) for each SLO key (and server-side budget) that needs one."""
+    if not isinstance(slo, Mapping):
+        return
+    for key, value in slo.items():
+        if key == "promql":
+            for entry in _promql_entries(value):
+                why = f"the server-side budget {entry.get('name', '?')}"
+                yield "prometheus", why
+                if promql_need(entry) != "prometheus":
+                    yield promql_need(entry), why
+        elif key in SLO_NEEDS:
+            yield SLO_NEEDS[key], f"the SLO key {key}"
+        else:
+            yield from _slo_needs(value)
 
 
 def needs(experiment: Mapping[str, Any], slo: Mapping[str, Any] | None = None) -> dict[str, str]:
@@ -110,16 +135,16 @@ def needs(experiment: Mapping[str, Any], slo: Mapping[str, Any] | None = None) -
         if isinstance(link, str) and link:
             name = link if link.startswith("link:") else f"link:{link}"
             found.setdefault(name, f"{func} ({label})")
-    for key in _slo_keys(slo):
-        if key in SLO_NEEDS:
-            found.setdefault(SLO_NEEDS[key], f"the SLO key {key}")
+    for cap, why in _slo_needs(slo):
+        found.setdefault(cap, why)
     return found
 
 
 def _check_name(name: Any, where: str) -> str:
-    if isinstance(name, str) and (name in CAPABILITIES or (name.startswith("link:") and name[5:])):
+    named = isinstance(name, str) and name.split(":", 1)[0] in ("link", "metrics")
+    if isinstance(name, str) and (name in CAPABILITIES or (named and name.split(":", 1)[1])):
         return name
-    known = ", ".join([*CAPABILITIES, "link:<name>"])
+    known = ", ".join([*CAPABILITIES, "link:<name>", "metrics:<family>"])
     raise ConfigError(f"{where}: unknown capability {name!r} (known: {known})")
 
 
@@ -156,7 +181,8 @@ def optional_capabilities(experiment: Mapping[str, Any], where: str = "experimen
     if not isinstance(value, list):
         raise ConfigError(f"{where}: must be a list of capability names, got {value!r}")
     for name in value:
-        if _check_name(name, where) not in SLO_NEEDS.values():
+        cap = _check_name(name, where)
+        if cap not in SLO_NEEDS.values() and not cap.startswith("metrics:"):
             raise ConfigError(f"{where}: {name!r} is needed by no SLO key; only those are optional")
     return list(value)
 
@@ -188,7 +214,8 @@ def experiment_needs(
 def unjudged(
     slo: Mapping[str, Any] | None, lacking: Iterable[str]
 ) -> tuple[dict[str, Any] | None, list[str]]:
-    """The SLO spec without the keys whose capability is ``lacking``, and a note per key left out."""
+    """The SLO spec without the keys (and server-side budgets) whose capability is ``lacking``,
+    and a note per key left out."""
     gone = set(lacking)
     if slo is None or not gone:
         return (dict(slo) if slo is not None else None), []
@@ -198,12 +225,30 @@ def unjudged(
         if SLO_NEEDS.get(key) in gone:
             notes.append(f"{key} not judged: the target lacks {SLO_NEEDS[key]}")
         elif isinstance(value, Mapping):
-            phase = {k: v for k, v in value.items() if SLO_NEEDS.get(k) not in gone}
-            notes += [
-                f"{key} {k} not judged: the target lacks {SLO_NEEDS[k]}"
-                for k in value if SLO_NEEDS.get(k) in gone
-            ]  # fmt: skip
-            kept[key] = phase
+            kept[key] = _phase_without(str(key), value, gone, notes)
         else:
             kept[key] = value
     return kept, notes
+
+
+def _phase_without(
+    phase: str, budgets: Mapping[str, Any], gone: set[str], notes: list[str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in budgets.items():
+        if key == "promql":
+            entries = _promql_entries(value)
+            left = [e for e in entries if not ({"prometheus", promql_need(e)} & gone)]
+            for e in entries:
+                if e not in left:
+                    lacks = promql_need(e) if promql_need(e) in gone else "prometheus"
+                    notes.append(
+                        f"{phase} promql {e.get('name', '?')} not judged: the target lacks {lacks}"
+                    )
+            if left:
+                out[key] = left
+        elif SLO_NEEDS.get(key) in gone:
+            notes.append(f"{phase} {key} not judged: the target lacks {SLO_NEEDS[key]}")
+        else:
+            out[key] = value
+    return out

@@ -7,7 +7,10 @@ In a phase of the spec::
                                   " / sum(increase(cr_fallback_total[$window]))",
                          "max": 0.5}}
 
-(``promql`` may also be a list of such mappings). ``$window`` stands for the phase's length:
+(``promql`` may also be a list of such mappings). ``metrics`` (optional) names the metric family
+the query is written on (``"chaos-rec"``: the reference stack's ``cr_*``; ``"triton"``:
+``nv_inference_*``): a target whose Prometheus does not hold that family lacks the capability
+``metrics:<family>`` (``chaos_rec.core.capabilities``). ``$window`` stands for the phase's length:
 the query is evaluated once, at the phase's end, over exactly the phase (see
 ``docs/server-slos.md`` for why an instant query and not a range query).
 """
@@ -27,7 +30,8 @@ __all__ = ["MIN_WINDOW_S", "PROMQL_UNITS", "PromQLBudget", "promql_slo", "render
 PROMQL_UNITS: Final = ("", "s", "ms")
 MIN_WINDOW_S: Final = 2  # rate()/increase() need two scrapes (1 s apart) inside the window
 _NAME_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,63}$")
-_KEYS: Final = frozenset({"name", "query", "max", "min", "unit"})
+_KEYS: Final = frozenset({"name", "query", "max", "min", "unit", "metrics"})
+_FAMILY_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 def _fail(msg: str) -> ConfigError:
@@ -59,6 +63,7 @@ class PromQLBudget:
     max: float | None = None
     min: float | None = None
     unit: str = ""
+    metrics: str | None = None  # the metric family the query is written on
 
     @classmethod
     def parse_many(cls, phase: str, data: Any) -> tuple[PromQLBudget, ...]:
@@ -95,7 +100,12 @@ class PromQLBudget:
         unit = data.get("unit", "")
         if unit not in PROMQL_UNITS:
             raise _fail(f"{where}.unit must be one of '', 's', 'ms', got {unit!r}")
-        return cls(name, query.strip(), high, low, unit)
+        family = data.get("metrics")
+        if family is not None and (not isinstance(family, str) or not _FAMILY_RE.match(family)):
+            raise _fail(
+                f"{where}.metrics must be a metric family name like 'triton', got {family!r}"
+            )
+        return cls(name, query.strip(), high, low, unit, family)
 
     def bounds(self) -> list[tuple[str, float]]:
         """``(direction, limit)`` for each bound that is set, the ceiling first."""
@@ -108,4 +118,6 @@ class PromQLBudget:
         out.update(self.bounds())
         if self.unit:
             out["unit"] = self.unit
+        if self.metrics:
+            out["metrics"] = self.metrics
         return out

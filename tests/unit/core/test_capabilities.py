@@ -115,3 +115,19 @@ def test_describe_says_what_and_why() -> None:
         f"processes ({CAPABILITIES['processes']}; needed by kill_replica (k))"
     )
     assert "a fault-proxy link named 'feature-store'" in describe("link:feature-store", "x")
+
+
+def test_a_server_side_budget_needs_prometheus_and_its_metric_family(tmp_path: Path) -> None:
+    ours = {"name": "errors", "query": "sum(cr_x)", "max": 1, "metrics": "chaos-rec"}
+    triton = {"name": "failures", "query": "sum(nv_x)", "max": 1, "metrics": "triton"}
+    slo = {"fault": {"availability": 0.9, "promql": [ours, triton]}}
+    assert needs({}, slo) == {
+        "prometheus": "the server-side budget errors",
+        "metrics:chaos-rec": "the server-side budget errors",
+        "metrics:triton": "the server-side budget failures",
+    }
+    kept, notes = unjudged(slo, ["metrics:chaos-rec"])
+    assert kept == {"fault": {"availability": 0.9, "promql": [triton]}}
+    assert notes == ["fault promql errors not judged: the target lacks metrics:chaos-rec"]
+    dep = _deployment(tmp_path, prometheus_url="http://127.0.0.1:9090", metrics=["triton"])
+    assert missing(needs({}, slo), offered(dep)) == ["metrics:chaos-rec"]
