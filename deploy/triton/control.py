@@ -154,6 +154,16 @@ def _redis_cli(lay: Layout, redis_binary: str) -> str:
     return str(beside) if beside.exists() else shutil.which("redis-cli") or "redis-cli"
 
 
+def _prometheus(lay: Layout) -> dict[str, Any]:
+    """The deployment's Prometheus (when installed): its URL and the metric families it holds."""
+    if shutil.which("prometheus") is None:
+        return {}
+    return {
+        "prometheus_url": f"http://{HOST}:{lay.prometheus_port}",
+        "metrics": ["triton", "haproxy"],
+    }
+
+
 def deployment(lay: Layout, redis_binary: str, stack_py: Path, main_python: str) -> dict[str, Any]:
     """The deployment file's contents (chaos_rec/schemas/deployment.schema.json)."""
     me = f"{main_python} {stack_py} --state-dir {lay.state_dir}"
@@ -175,6 +185,7 @@ def deployment(lay: Layout, redis_binary: str, stack_py: Path, main_python: str)
         "holdout": str(lay.holdout),
         "bundle": str(lay.bundle),
         "allow_hosts": [HOST],
+        **_prometheus(lay),
         "traffic": {
             "kind": "oip-v2",
             "model": MODEL,

@@ -7,6 +7,7 @@ Everything derives from one state dir and one base port (default 19000):
 | Redis (feature store) | base |
 | fault-proxy link ``feature-store`` (replicas → Redis) | base + 1 |
 | replica i: Triton HTTP / gRPC / metrics | base + 10 + 10·i (+0 / +1 / +2) |
+| Prometheus (scrapes Triton's metrics and HAProxy's exporter) | base + 102 |
 | HAProxy frontend (the gateway) / stats + Prometheus | base + 100 / base + 101 |
 | fault-proxy link ``replica-i`` (HAProxy → replica i) | base + 110 + 10·i |
 | fault-proxy API (Toxiproxy HTTP API) | base + 190 |
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,6 +121,16 @@ class Layout:
         return self.base_port + 101
 
     @property
+    def prometheus_port(self) -> int:
+        """Prometheus, scraping the replicas' Triton metrics and HAProxy's exporter every 1 s."""
+        return self.base_port + 102
+
+    @property
+    def prometheus_dir(self) -> Path:
+        """Prometheus's config and TSDB (removed by down)."""
+        return self._in("prometheus")
+
+    @property
     def toxiproxy_port(self) -> int:
         """The fault proxy's Toxiproxy HTTP API."""
         return self.base_port + 190
@@ -134,6 +146,7 @@ class Layout:
             self.redis_link_port,
             self.gateway_port,
             self.stats_port,
+            self.prometheus_port,
             self.toxiproxy_port,
         ]
         for i in range(self.replicas):
@@ -248,6 +261,29 @@ def _program(name: str, command: list[str], lay: Layout, **extra: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def prometheus_config(lay: Layout) -> str:
+    """Scrape config (JSON, which Prometheus reads as YAML): Triton's metrics per replica, HAProxy."""
+    triton = [{"targets": [f"{HOST}:{lay.replica_port(i, 2)}"], "labels": {"replica": name}}
+              for i, name in enumerate(lay.names())]  # fmt: skip
+    return json.dumps({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {"job_name": "triton", "static_configs": triton},
+            {"job_name": "haproxy", "static_configs": [{"targets": [f"{HOST}:{lay.stats_port}"]}]},
+        ],
+    }, indent=1)  # fmt: skip
+
+
+def _prometheus_program(lay: Layout, binary: str | None) -> list[str]:
+    """Prometheus under supervisord, when the binary is installed (else the stack runs without)."""
+    if binary is None:
+        return []
+    cmd = [binary, f"--config.file={lay.prometheus_dir / 'prometheus.yml'}",
+           f"--storage.tsdb.path={lay.prometheus_dir / 'data'}",
+           f"--web.listen-address={HOST}:{lay.prometheus_port}"]  # fmt: skip
+    return [_program("prometheus", cmd, lay)]
+
+
 def supervisor_config(lay: Layout, main_python: str, redis_binary: str, libdir: str) -> str:
     """supervisord: Redis, the fault proxy, the Triton replicas (started after features), HAProxy.
 
@@ -329,6 +365,7 @@ def supervisor_config(lay: Layout, main_python: str, redis_binary: str, libdir: 
     out.append(
         _program("haproxy", ["haproxy", "-f", str(lay.haproxy_cfg), "-db"], lay, startsecs="1")
     )
+    out += _prometheus_program(lay, shutil.which("prometheus"))
     return "\n".join(out)
 
 
@@ -342,4 +379,6 @@ def write_configs(lay: Layout, main_python: str, redis_binary: str, libdir: str)
         link.symlink_to(lay.bundle, target_is_directory=True)
     lay.links_file.write_text(json.dumps(lay.populate(), indent=1) + "\n")
     lay.haproxy_cfg.write_text(haproxy_config(lay))
+    lay.prometheus_dir.mkdir(parents=True, exist_ok=True)
+    (lay.prometheus_dir / "prometheus.yml").write_text(prometheus_config(lay))
     lay.supervisor_conf.write_text(supervisor_config(lay, main_python, redis_binary, libdir))

@@ -168,6 +168,7 @@ def down(state_dir: Path, quiet: bool = False) -> list[int]:
     while any(port_open(p) for p in lay.ports()) and time.monotonic() < deadline:
         time.sleep(0.2)
     left = [p for p in lay.ports() if port_open(p)]
+    shutil.rmtree(lay.prometheus_dir, ignore_errors=True)  # its samples go with the stack
     if not quiet:
         print(
             f"stopped the Triton deployment in {lay.state_dir}; ports still listening: "

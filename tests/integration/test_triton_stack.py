@@ -196,15 +196,28 @@ def test_catalogue_drills_gate_the_stock_deployment(state_dir: Path, tmp_path: P
     assert set(got) == set(DRILLS), proc.stdout[-3000:]
     partition = got["network_partition"]
     assert partition["result"] == "passed", proc.stdout[-3000:]  # retries + redispatch cover it
+    # judged server-side too, on HAProxy's own counters (the deployment's Prometheus)
+    assert _judged(partition, "promql_max:haproxy_5xx_share") is True
     outage = got["feature_store_outage"]  # no fallback: a feature-store outage becomes errors
     assert outage["result"] == "failed"
     assert _missed_or_aborted(outage, "availability"), outage
     assert any("max_fallback_ratio not judged: the target lacks fallback-marker" in n
                for n in outage["notes"])  # fmt: skip
+    assert any("promql replica_error_share not judged: the target lacks metrics:chaos-rec" in n
+               for n in outage["notes"])  # fmt: skip
+    if not _missed_or_aborted(outage, "availability") or outage["slos"]:
+        assert _judged(outage, "promql_max:triton_failure_share") is False  # Triton counted them
     hang = got["gpu_node_hang"]  # a stopped replica still takes connections: requests wait 5 s
     assert hang["result"] == "failed"
     assert _missed_or_aborted(hang, "availability") or _missed_or_aborted(hang, "p99_ms"), hang
     assert proc.returncode == 1  # the gate is red
+
+
+def _judged(drill: dict[str, object], slo: str) -> bool | None:
+    """Whether ``slo`` held in the fault phase (None when it was not judged)."""
+    slos = drill["slos"] if isinstance(drill["slos"], list) else []
+    found = [r["passed"] for r in slos if r["slo"] == slo and r["phase"] == "fault"]
+    return bool(found[0]) if found else None
 
 
 def _missed_or_aborted(drill: dict[str, object], slo: str) -> bool:
