@@ -1,4 +1,4 @@
-"""Command line: ``python -m training build|evaluate|materialize|holdout``."""
+"""Command line: ``python -m training build|card|evaluate|materialize|holdout``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--set", action="append", default=[], metavar="KEY=JSON", help="override a config value"
     )
+    c = sub.add_parser(
+        "card", help="re-measure a bundle (subsets, baselines, search); rewrite metadata and card"
+    )
+    c.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
     e = sub.add_parser("evaluate", help="print the metrics recorded in a bundle after verifying it")
     e.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
     m = sub.add_parser("materialize", help="write user features into Redis, or verify them")
@@ -72,6 +76,12 @@ def _run(args: argparse.Namespace) -> int:
             raise TrainingError(f"unknown config key(s) {unknown}; known: {sorted(DEFAULT_CONFIG)}")
         meta = build(args.dataset, args.out, over, _log)
         print(json.dumps({"model_version": meta["model_version"], "metrics": meta["metrics"]}))
+        return 0
+    if args.cmd == "card":
+        from training.pipeline import remeasure
+
+        meta = remeasure(args.bundle, _log)
+        print(json.dumps({"model_version": meta["model_version"], "subsets": meta["subsets"]}))
         return 0
     if args.cmd == "evaluate":
         from training.bundle import verify

@@ -44,6 +44,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "head_lr": 3e-3,
     "rerank": 100,
     "query_weight": 1.0,
+    "tie_seed": None,  # None: same-ts events ordered by item id; an int: seeded random order
     "min_user": 5,
     "min_item": 1,
     "device": "auto",

@@ -1,0 +1,111 @@
+"""Per-subset evaluation, the baselines' ranks and the card's subset and target lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.card import render_card, subset_table, verdict
+from training.data import _build, clean
+from training.evaluation import baseline_ranks, subset_masks, subset_metrics
+from training.split import leave_last_out
+
+
+def _split():
+    # users 1-3 end on a shared second, users 4-9 on a second of their own
+    rows = []
+    for u in range(1, 10):
+        items = [(u + k) % 7 + 1 for k in range(5)]
+        ts = [1, 2, 3, 4, 4] if u <= 3 else [1, 2, 3, 4, 5]
+        rows += [(str(u), str(i), str(t)) for i, t in zip(items, ts, strict=True)]
+    kept, rep = clean(rows, min_user=3)
+    return leave_last_out(_build("e", kept, rep, {}, {}, {}))
+
+
+def test_masks_partition_the_users() -> None:
+    split = _split()
+    m = subset_masks(split)
+    assert m["tied"].tolist() == [True] * 3 + [False] * 6
+    assert np.array_equal(m["unambiguous"], ~m["tied"]) and m["all"].all()
+
+
+def test_subset_metrics_use_only_their_users() -> None:
+    split = _split()
+    ranks = {"a": np.array([0, 0, 0, 50, 50, 50, 50, 50, 50])}
+    got = subset_metrics(ranks, split)
+    assert got["tied"]["users"] == 3 and got["tied"]["a"]["hr@10"] == 1.0
+    assert got["unambiguous"]["users"] == 6 and got["unambiguous"]["a"]["hr@10"] == 0.0
+    assert got["all"]["a"]["hr@10"] == pytest.approx(1 / 3)
+
+
+def test_baselines_rank_every_user_without_sasrec() -> None:
+    split = _split()
+    ranks, chosen = baseline_ranks(split, lambda _m: None, seed=0, sasrec=False)
+    assert set(ranks) == {"popularity", "itemknn", "ease"} and set(chosen) == {"itemknn", "ease"}
+    for r in ranks.values():
+        assert r.shape == (9,) and (r >= 0).all() and (r < split.n_items).all()
+
+
+def _row(ours: float, ease: float, sasrec: float) -> dict[str, object]:
+    return {
+        "users": 5,
+        "ours": {"hr@10": 0.2, "ndcg@10": ours, "mrr": 0.1},
+        "ours (retrieval only)": {"hr@10": 0.2, "ndcg@10": ours, "mrr": 0.1},
+        "popularity": {"hr@10": 0.1, "ndcg@10": 0.02, "mrr": 0.02},
+        "ease": {"hr@10": 0.1, "ndcg@10": ease, "mrr": 0.05},
+        "sasrec": {"hr@10": 0.1, "ndcg@10": sasrec, "mrr": 0.05},
+    }
+
+
+def test_verdict_needs_both_targets() -> None:
+    assert verdict(_row(0.08, 0.05, 0.08))[1] is True
+    assert verdict(_row(0.08, 0.05, 0.09))[1] is False  # below SASRec
+    line, ok = verdict(_row(0.05, 0.05, 0.04))
+    assert not ok and "ours / EASE = 1.00 (target ≥ 1.15)" in line
+
+
+def test_card_headlines_the_unambiguous_users_and_says_when_targets_fail() -> None:
+    subsets = {"unambiguous": _row(0.08, 0.05, 0.09), "tied": _row(0.1, 0.03, 0.1)}
+    subsets["all"] = _row(0.09, 0.04, 0.095)
+    table = subset_table(subsets)
+    assert table.splitlines()[0].startswith("| NDCG@10 (HR@10) | unambiguous (5 users)")
+    assert "| sasrec | 0.0900 (0.1000) |" in table
+    ours = {
+        **subsets["all"]["ours"],
+        **{f"retrieval_{k}": v for k, v in subsets["all"]["ours"].items()},
+    }
+    meta = {
+        "model_version": "m-1",
+        "dataset": "d",
+        "n_users": 5,
+        "n_items": 9,
+        "cleaning": {},
+        "split": "s",
+        "base_model": "b",
+        "timings_s": {},
+        "created_by": "t",
+        "config": {
+            "lora_rank": 8,
+            "lora_layers": [4],
+            "dim": 8,
+            "layers": 1,
+            "max_history": 5,
+            "loss": "ce",
+            "lr": 0.1,
+            "patience": 1,
+            "rerank": 3,
+            "head_epochs": 2,
+            "query_weight": 1.0,
+            "seed": 1,
+        },
+        "metrics": {
+            "ours": ours,
+            "ease": {"hr@10": 0.1, "ndcg@10": 0.04, "mrr": 0.04, "lambda": 5},
+        },
+        "subsets": subsets,
+        "search": {"ours, query only": {"title": {"queries": 3.0, "recall@10": 0.5}}},
+    }
+    card = render_card(meta)
+    assert "Headline (5 users): ours / EASE = 1.60" in card and "targets **NOT met**" in card
+    assert "ours / SASRec = 0.89" in card and "| ours, query only | R 0.500 |" in card
+    assert "{'ease': {'lambda': 5}}" in card
