@@ -25,6 +25,7 @@ from training.split import Split, leave_last_out
 from training.train import (
     DEFAULT_CONFIG,
     Log,
+    head_epoch_curve,
     seed_all,
     train_head,
     train_seq,
@@ -115,8 +116,23 @@ def build(dataset: str, out: Path, overrides: dict[str, Any], log: Log) -> dict[
     log("evaluation (test):")
     figures = measure(ds, split, scorer, query_encoder(scorer, enc), int(cfg["seed"]), log)
     timings.update(figures.pop("timings_s"))
+    figures["head_epochs_check"] = check_head_epochs(split, scorer, cfg, log)
     timings["total_s"] = time.perf_counter() - t_start
     return write_bundle(out, ds, split, cfg, tensors, figures, timings)
+
+
+def check_head_epochs(
+    split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log
+) -> dict[str, float]:
+    """Validation cross-fit NDCG@10 per head epoch count (see ``head_epoch_curve``)."""
+    curve = head_epoch_curve(split, scorer, cfg)
+    best = max(curve, key=lambda e: (curve[e], -e))
+    log(
+        f"  head epochs (validation cross-fit): best {best} ({curve[best]:.4f}), "
+        f"used {cfg['head_epochs']} ({curve.get(int(cfg['head_epochs']), float('nan')):.4f}), "
+        f"none {curve[0]:.4f}"
+    )
+    return {str(e): v for e, v in curve.items()}
 
 
 def query_encoder(scorer: Scorer, enc: TextEncoder) -> Callable[[list[str]], torch.Tensor]:
@@ -212,6 +228,7 @@ def remeasure(path: Path, log: Log) -> dict[str, Any]:
     log(f"re-measuring {meta['model_version']} ({len(split.user_ids)} users):")
     figures = measure(ds, split, bundle.scorer, encode, int(meta["config"]["seed"]), log)
     meta["timings_s"].update({k: round(v, 1) for k, v in figures.pop("timings_s").items()})
+    figures["head_epochs_check"] = check_head_epochs(split, bundle.scorer, meta["config"], log)
     meta.update(figures)
     (path / METADATA).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     (path / "model_card.md").write_text(render_card(meta))

@@ -109,3 +109,40 @@ def test_card_headlines_the_unambiguous_users_and_says_when_targets_fail() -> No
     assert "Headline (5 users): ours / EASE = 1.60" in card and "targets **NOT met**" in card
     assert "ours / SASRec = 0.89" in card and "| ours, query only | R 0.500 |" in card
     assert "{'ease': {'lambda': 5}}" in card
+
+
+def test_head_epoch_curve_uses_validation_only_and_keeps_the_rng() -> None:
+    import torch
+
+    from training.model import RankHead, SeqRec
+    from training.pipeline import item_tables
+    from training.scoring import Scorer
+    from training.train import DEFAULT_CONFIG, head_epoch_curve
+
+    rows = [(str(u), str(100 + (u * 7 + t) % 12), str(t)) for u in range(1, 13) for t in range(6)]
+    kept, rep = clean(rows, min_user=3)
+    ds = _build("h", kept, rep, {}, {100 + i: ["A"] for i in range(12)}, {})
+    split = leave_last_out(ds)
+    torch.manual_seed(0)
+    cfg = {**DEFAULT_CONFIG, "n_items": ds.n_items, "max_history": 4, "dim": 8, "rerank": 5}
+    model = SeqRec(cfg, torch.randn(ds.n_items, 16)).eval()
+    tables = item_tables(ds, split)
+    head = RankHead(8, int(cfg["head_hidden"]))
+    scorer = Scorer(
+        model=model,
+        head=head,
+        item_vecs=model.item_table().detach(),
+        logpop=tables["item.logpop"],
+        item_cat=tables["item.category"].long(),
+        genre_mh=tables["item.genres"],
+        max_history=4,
+        rerank=5,
+    )
+    before = {k: v.clone() for k, v in head.state_dict().items()}
+    state = torch.get_rng_state()
+    curve = head_epoch_curve(split, scorer, cfg, max_epochs=3)
+    assert sorted(curve) == [0, 1, 2, 3] and all(0.0 <= v <= 1.0 for v in curve.values())
+    assert torch.equal(state, torch.get_rng_state())  # the global RNG is untouched
+    assert all(torch.equal(before[k], v) for k, v in head.state_dict().items())
+    split.test[:] = 0  # test items play no part
+    assert head_epoch_curve(split, scorer, cfg, max_epochs=3) == curve
