@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,31 @@ def test_head_epoch_curve_uses_validation_only_and_keeps_the_rng() -> None:
     assert all(torch.equal(before[k], v) for k, v in head.state_dict().items())
     split.test[:] = 0  # test items play no part
     assert head_epoch_curve(split, scorer, cfg, max_epochs=3) == curve
+
+
+def test_dataset_facts_count_repeats_lengths_and_text() -> None:
+    from training.datafacts import dataset_facts
+
+    rows = [(str(u), str(i), str(t)) for u in (1, 2) for t, i in enumerate((1, 2, 3, 4, 5))]
+    rows += [("1", "1", "9"), ("2", "2", "9")]  # repeat purchases: collapsed by cleaning
+    kept, rep = clean(rows, min_user=3)
+    ds = _build("f", kept, rep, {1: "Fargo (1996). Genres: Crime"}, {1: ["Crime"]}, {})
+    got = dataset_facts(ds, leave_last_out(ds))
+    assert got["users"] == 2 and got["items"] == 5
+    assert got["repeat_rows_collapsed"] == 2 and got["repeat_share_of_rows"] == pytest.approx(
+        2 / 12
+    )
+    assert got["history_length"]["median"] == 4.0
+    assert got["items_with_descriptive_text"] == pytest.approx(1 / 5)  # the rest read "item N"
+    assert got["items_with_categories"] == pytest.approx(1 / 5)
+    assert got["users_with_unambiguous_last_event"] == 2
+
+
+def test_card_command_on_a_missing_bundle_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from training.cli import main
+
+    assert main(["card", "--bundle", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: bundle folder not found")
