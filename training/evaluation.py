@@ -136,14 +136,21 @@ def baseline_ranks(
 def ours_search_ranker(
     scorer: Scorer, encode: Callable[[list[str]], torch.Tensor], batch: int = 256
 ) -> Ranker:
-    """The served ``query`` path as a search ranker: query vector alone or blended with history."""
+    """The served ``query`` path as a search ranker: query vector alone or blended with history.
+
+    Query vectors are encoded once per batch of texts and reused for the second setting.
+    """
+    cache: dict[tuple[str, ...], torch.Tensor] = {}
 
     def rank(texts: list[str], hists: list[np.ndarray] | None) -> np.ndarray:
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), batch):
-                qv = encode(texts[i : i + batch])
                 chunk = texts[i : i + batch]
+                key = tuple(chunk)
+                if key not in cache:
+                    cache[key] = encode(chunk)
+                qv = cache[key]
                 rows = (
                     [[] for _ in chunk]
                     if hists is None
