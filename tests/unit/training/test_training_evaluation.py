@@ -176,3 +176,68 @@ def test_card_command_on_a_missing_bundle_is_one_error_line(
     assert main(["card", "--bundle", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: bundle folder not found")
+
+
+def _tiny_scorer():
+    import torch
+
+    from training.model import RankHead, SeqRec
+    from training.pipeline import item_tables
+    from training.scoring import Scorer
+    from training.train import DEFAULT_CONFIG
+
+    rows = [(str(u), str(100 + (u * 7 + t) % 12), str(t)) for u in range(1, 13) for t in range(6)]
+    kept, rep = clean(rows, min_user=3)
+    texts = {100 + i: f"Film{i} (199{i % 10}). Genres: {'A' if i % 2 else 'B'}" for i in range(12)}
+    genres = {100 + i: ["A"] if i % 2 else ["B"] for i in range(12)}
+    ds = _build("m", kept, rep, texts, genres, {})
+    split = leave_last_out(ds)
+    torch.manual_seed(0)
+    cfg = {**DEFAULT_CONFIG, "n_items": ds.n_items, "max_history": 4, "dim": 8, "rerank": 5}
+    model = SeqRec(cfg, torch.randn(ds.n_items, 16)).eval()
+    tables = item_tables(ds, split)
+    scorer = Scorer(
+        model=model,
+        head=RankHead(8, int(cfg["head_hidden"])).eval(),
+        item_vecs=model.item_table().detach(),
+        logpop=tables["item.logpop"],
+        item_cat=tables["item.category"].long(),
+        genre_mh=tables["item.genres"],
+        max_history=4,
+        rerank=5,
+    )
+    return ds, split, scorer
+
+
+def test_measure_reports_every_model_subset_and_search_setting() -> None:
+    import torch
+
+    from training.evaluation import measure, ours_search_ranker
+
+    ds, split, scorer = _tiny_scorer()
+    calls: list[int] = []
+
+    def encode(texts: list[str]) -> torch.Tensor:  # a fake query encoder at the typed seam
+        calls.append(len(texts))
+        g = torch.Generator().manual_seed(len(texts))
+        return torch.randn(len(texts), 8, generator=g)
+
+    got = measure(ds, split, scorer, encode, seed=0, log=lambda _m: None, sasrec=False)
+    assert set(got) == {"metrics", "subsets", "search", "timings_s"}
+    assert {"ours", "popularity", "itemknn", "ease"} <= set(got["metrics"])
+    assert "retrieval_ndcg@10" in got["metrics"]["ours"] and "lambda" in got["metrics"]["ease"]
+    assert set(got["subsets"]) == {"unambiguous", "tied", "all"}
+    assert got["subsets"]["all"]["users"] == len(split.user_ids)
+    assert set(got["search"]) == {
+        "ours, query only",
+        "ours, query + history",
+        "bm25, query only",
+        "bm25, query + history",
+    }
+    # BM25 finds a title query's own film ("Film3" names one item only)
+    assert got["search"]["bm25, query only"]["title"]["recall@10"] == 1.0
+    assert len(calls) == 1  # the queries are encoded once for both settings
+    # query only = the query vector alone against the item table
+    rank = ours_search_ranker(scorer, encode)
+    qv = encode(["x", "y"])
+    assert np.allclose(rank(["x", "y"], None), (qv @ scorer.item_vecs.t()).numpy(), atol=1e-5)
