@@ -102,11 +102,13 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.cmd == "evaluate":
         from training.bundle import verify
-        from training.card import metrics_table
+        from training.card import metrics_table, subset_table
 
         verify(args.bundle)
         meta = json.loads((args.bundle / "metadata.json").read_text())
         print(metrics_table(meta["metrics"]))
+        if meta.get("subsets"):
+            print(subset_table(meta["subsets"]))
         print(json.dumps(meta["metrics"]))
         return 0
     if args.cmd == "materialize":
