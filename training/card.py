@@ -53,8 +53,13 @@ def verdict(row: dict[str, Any]) -> tuple[str, bool]:
     parts = [f"ours / EASE = {vs_ease:.2f} (target ≥ {TARGET_VS_EASE:.2f})"]
     ok = vs_ease >= TARGET_VS_EASE
     if row.get("sasrec"):
-        vs_sas = ours / max(row["sasrec"]["ndcg@10"], 1e-12)
+        sas = row["sasrec"]
+        vs_sas = ours / max(sas["ndcg@10"], 1e-12)
         parts.append(f"ours / SASRec = {vs_sas:.2f} (target ≥ 1.00)")
+        if "ours_minus_ndcg@10_se" in sas:
+            diff, se = sas["ours_minus_ndcg@10"], sas["ours_minus_ndcg@10_se"]
+            noise = "within noise" if abs(diff) < 2 * se else "beyond 2 SE"
+            parts.append(f"ours − SASRec = {diff:+.4f} ± {se:.4f} paired SE ({noise})")
         ok = ok and vs_sas >= 1.0
     parts.append(f"ours / popularity = {ours / max(row['popularity']['ndcg@10'], 1e-12):.2f}")
     return "; ".join(parts), ok

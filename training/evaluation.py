@@ -52,13 +52,34 @@ def subset_masks(split: Split) -> dict[str, np.ndarray]:
     }
 
 
+def _gains(ranks: np.ndarray, k: int = 10) -> np.ndarray:
+    return np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0)
+
+
 def subset_metrics(ranks: dict[str, np.ndarray], split: Split) -> dict[str, dict[str, Any]]:
-    """``{subset: {"users": n, model: {hr@10, ndcg@10, mrr}}}`` from per-user test ranks."""
+    """``{subset: {"users": n, model: {hr@10, ndcg@10, mrr, ...}}}`` from per-user test ranks.
+
+    Each model also gets ``ndcg@10_se`` (standard error of its mean over the subset's users)
+    and, against ``ours`` when present, ``ours_minus_ndcg@10`` with its paired standard error
+    ``ours_minus_ndcg@10_se`` (per-user differences: the noise the comparison carries).
+    """
     out: dict[str, dict[str, Any]] = {}
     for name, mask in subset_masks(split).items():
-        row: dict[str, Any] = {"users": int(mask.sum())}
+        n = int(mask.sum())
+        row: dict[str, Any] = {"users": n}
+        ours = _gains(ranks["ours"][mask]) if "ours" in ranks and n else None
         for model, r in ranks.items():
-            row[model] = M.rank_metrics(r[mask]) if mask.any() else {}
+            if not n:
+                row[model] = {}
+                continue
+            m = M.rank_metrics(r[mask])
+            g = _gains(r[mask])
+            m["ndcg@10_se"] = float(g.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+            if ours is not None and model != "ours":
+                d = ours - g
+                m["ours_minus_ndcg@10"] = float(d.mean())
+                m["ours_minus_ndcg@10_se"] = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+            row[model] = m
         out[name] = row
     return out
 

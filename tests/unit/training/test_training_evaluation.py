@@ -241,3 +241,18 @@ def test_measure_reports_every_model_subset_and_search_setting() -> None:
     rank = ours_search_ranker(scorer, encode)
     qv = encode(["x", "y"])
     assert np.allclose(rank(["x", "y"], None), (qv @ scorer.item_vecs.t()).numpy(), atol=1e-5)
+
+
+def test_subset_metrics_carry_paired_noise_against_ours() -> None:
+    split = _split()
+    ours = np.array([0, 0, 0, 0, 0, 0, 50, 50, 50])
+    other = np.array([0, 0, 0, 50, 50, 50, 50, 50, 0])
+    got = subset_metrics({"ours": ours, "b": other}, split)["unambiguous"]
+    gain = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])  # ours on users 4-9
+    d = gain - np.array([0.0, 0.0, 0.0, 0.0, 0.0, 1.0])  # the other model on users 4-9
+    assert got["b"]["ours_minus_ndcg@10"] == pytest.approx(d.mean())
+    assert got["b"]["ours_minus_ndcg@10_se"] == pytest.approx(d.std(ddof=1) / np.sqrt(6))
+    assert got["ours"]["ndcg@10_se"] == pytest.approx(gain.std(ddof=1) / np.sqrt(6))
+    assert "ours_minus_ndcg@10" not in got["ours"]
+    line, _ = verdict({**got, "ease": got["b"], "popularity": got["b"], "sasrec": got["b"]})
+    assert "ours − SASRec = +0.3333 ±" in line
