@@ -117,6 +117,11 @@ class RecommenderBundle:
         """Catalogue size."""
         return len(self.item_ids)
 
+    @property
+    def scorer(self) -> Scorer:
+        """The loaded scoring path (for offline evaluation of this bundle)."""
+        return self._scorer
+
     def to_internal(self, external: list[int]) -> list[int]:
         """Map external item ids to internal indices, dropping unknown ids."""
         return [self._index[i] for i in external if i in self._index]

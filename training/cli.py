@@ -1,4 +1,4 @@
-"""Command line: ``python -m training build|evaluate|materialize|holdout``."""
+"""Command line: ``python -m training build|card|facts|evaluate|materialize|holdout``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--set", action="append", default=[], metavar="KEY=JSON", help="override a config value"
     )
+    c = sub.add_parser(
+        "card", help="re-measure a bundle (subsets, baselines, search); rewrite metadata and card"
+    )
+    c.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
+    f = sub.add_parser(
+        "facts", help="print a dataset's difficulty figures (lengths, repeats, text)"
+    )
+    f.add_argument("--dataset", default="movielens")
+    f.add_argument("--set", action="append", default=[], metavar="KEY=JSON")
     e = sub.add_parser("evaluate", help="print the metrics recorded in a bundle after verifying it")
     e.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE)
     m = sub.add_parser("materialize", help="write user features into Redis, or verify them")
@@ -73,13 +82,33 @@ def _run(args: argparse.Namespace) -> int:
         meta = build(args.dataset, args.out, over, _log)
         print(json.dumps({"model_version": meta["model_version"], "metrics": meta["metrics"]}))
         return 0
+    if args.cmd == "card":
+        from training.pipeline import remeasure
+
+        meta = remeasure(args.bundle, _log)
+        print(json.dumps({"model_version": meta["model_version"], "subsets": meta["subsets"]}))
+        return 0
+    if args.cmd == "facts":
+        from training.data import load_dataset
+        from training.datafacts import dataset_facts
+        from training.split import leave_last_out
+        from training.train import DEFAULT_CONFIG
+
+        cfg = {**DEFAULT_CONFIG, **_overrides(args.set)}
+        ds = load_dataset(
+            args.dataset, min_user=int(cfg["min_user"]), min_item=int(cfg["min_item"])
+        )
+        print(json.dumps(dataset_facts(ds, leave_last_out(ds, cfg["tie_seed"])), indent=1))
+        return 0
     if args.cmd == "evaluate":
         from training.bundle import verify
-        from training.card import metrics_table
+        from training.card import metrics_table, subset_table
 
         verify(args.bundle)
         meta = json.loads((args.bundle / "metadata.json").read_text())
         print(metrics_table(meta["metrics"]))
+        if meta.get("subsets"):
+            print(subset_table(meta["subsets"]))
         print(json.dumps(meta["metrics"]))
         return 0
     if args.cmd == "materialize":

@@ -54,7 +54,7 @@ def load_for_bundle(bundle: Path) -> tuple[dict[str, Any], Dataset, Split]:
     except (OSError, ValueError, KeyError) as exc:
         raise BundleError(f"bundle {bundle}: unreadable metadata.json: {exc}") from exc
     ds = load_dataset(spec, min_user=int(cfg["min_user"]), min_item=int(cfg["min_item"]))
-    return meta, ds, leave_last_out(ds)
+    return meta, ds, leave_last_out(ds, cfg.get("tie_seed"))
 
 
 def _client(url: str, timeout: float) -> Any:

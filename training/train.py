@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,15 @@ from training.model import RankHead, SeqRec, TextEncoder
 from training.scoring import Scorer
 from training.split import Split
 
-__all__ = ["DEFAULT_CONFIG", "seed_all", "synth_queries", "train_head", "train_seq", "train_text"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "head_epoch_curve",
+    "seed_all",
+    "synth_queries",
+    "train_head",
+    "train_seq",
+    "train_text",
+]
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "seed": 7,
@@ -44,6 +53,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "head_lr": 3e-3,
     "rerank": 100,
     "query_weight": 1.0,
+    "tie_seed": None,  # None: same-ts events ordered by item id; an int: seeded random order
     "min_user": 5,
     "min_item": 1,
     "device": "auto",
@@ -217,9 +227,18 @@ def train_text(
     return best
 
 
-def train_head(split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log) -> RankHead:
-    """Train the ranking head with BCE on the validation target among retrieved candidates."""
-    head = scorer.head
+HeadInputs = tuple[
+    torch.Tensor,
+    torch.Tensor,
+    torch.Tensor,
+    torch.Tensor,
+    tuple[torch.Tensor, torch.Tensor],
+    torch.Tensor,
+]
+
+
+def _head_inputs(split: Split, scorer: Scorer, cfg: dict[str, Any]) -> HeadInputs:
+    """(padded train histories, user vectors, candidate scores, candidates, profiles, labels)."""
     padded = scorer.pad([list(map(int, s)) for s in split.train])
     with torch.inference_mode():
         u, scores = scorer.retrieval(padded, None, exclude_seen=True)
@@ -228,15 +247,29 @@ def train_head(split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log) -> R
     u, cs, cand = u.clone(), cs.clone(), cand.clone()
     profiles = (profiles[0].clone(), profiles[1].clone())
     y = (cand == torch.from_numpy(split.valid).to(cand.device).unsqueeze(1)).float()
+    return padded, u, cs, cand, profiles, y
+
+
+def _fit_head(
+    scorer: Scorer,
+    inputs: HeadInputs,
+    users: torch.Tensor,
+    epochs: int,
+    cfg: dict[str, Any],
+    after_epoch: Callable[[int], None] | None = None,
+) -> float:
+    """Minibatch BCE epochs of ``scorer.head`` over ``users``; return the last epoch's mean loss."""
+    padded, u, cs, cand, profiles, y = inputs
+    head = scorer.head
     opt = torch.optim.AdamW(head.parameters(), lr=float(cfg["head_lr"]), weight_decay=0.01)
     gen = torch.Generator().manual_seed(int(cfg["seed"]) + 1)
     head.train()
     bs = 64
     total = 0.0
-    for _ in range(int(cfg["head_epochs"])):
-        perm = torch.randperm(len(cand), generator=gen).to(cand.device)
+    for epoch in range(epochs):
+        perm = users[torch.randperm(len(users), generator=gen).to(users.device)]
         total = 0.0
-        for i in range(0, len(cand), bs):
+        for i in range(0, len(perm), bs):
             b = perm[i : i + bs]
             prof = (profiles[0][b], profiles[1][b])
             logits = scorer.head_logits(padded[b], u[b], cand[b], cs[b], prof)
@@ -245,8 +278,63 @@ def train_head(split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log) -> R
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             total += float(loss.detach()) * len(b)
+        if after_epoch is not None:
+            head.eval()
+            after_epoch(epoch + 1)
+            head.train()
     head.eval()
+    return total / max(1, len(users))
+
+
+def train_head(split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log) -> RankHead:
+    """Train the ranking head with BCE on the validation target among retrieved candidates."""
+    inputs = _head_inputs(split, scorer, cfg)
+    users = torch.arange(len(inputs[3]), device=inputs[3].device)
+    loss = _fit_head(scorer, inputs, users, int(cfg["head_epochs"]), cfg)
     log(
-        f"  head: {cfg['head_epochs']} epochs, last-epoch BCE {total / len(cand):.4f}, positives {int(y.sum())}"
+        f"  head: {cfg['head_epochs']} epochs, last-epoch BCE {loss:.4f}, positives {int(inputs[5].sum())}"
     )
-    return head
+    return scorer.head
+
+
+def head_epoch_curve(
+    split: Split, scorer: Scorer, cfg: dict[str, Any], max_epochs: int = 20
+) -> dict[int, float]:
+    """Validation-only check of the head's epoch count (2-fold cross-fit over users).
+
+    A fresh head trains on one half of the users' validation targets and is scored on the
+    other half after each epoch: NDCG@10 of the validation item after reranking the top
+    ``rerank`` candidates (0 epochs = the retrieval order the head starts from). Returns the
+    mean over both folds per epoch count. Test items are never looked at; the global torch
+    RNG is left as it was.
+    """
+    inputs = _head_inputs(split, scorer, cfg)
+    cand, y = inputs[3], inputs[5]
+    dev = cand.device
+    order = torch.from_numpy(np.random.default_rng(int(cfg["seed"])).permutation(len(cand)))
+    folds = [order[: len(order) // 2].to(dev), order[len(order) // 2 :].to(dev)]
+    sums: dict[int, float] = {}
+
+    def ndcg(sc: Scorer, users: torch.Tensor) -> float:
+        padded, u, cs, _c, prof, _y = inputs
+        with torch.inference_mode():
+            p = sc.head_logits(
+                padded[users], u[users], cand[users], cs[users], (prof[0][users], prof[1][users])
+            )
+            hit = torch.gather(y[users], 1, p.argsort(dim=1, descending=True, stable=True))
+        pos = hit.argmax(1).float()
+        gain = torch.where(hit.any(1) & (pos < 10), 1.0 / torch.log2(pos + 2.0), 0.0)
+        return float(gain.mean())
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(cfg["seed"]) + 3)
+        for k in range(2):
+            fit_on, score_on = folds[k], folds[1 - k]
+            sc = replace(scorer, head=RankHead(int(cfg["dim"]), int(cfg["head_hidden"])).to(dev))
+            sums[0] = sums.get(0, 0.0) + ndcg(sc, score_on) / 2
+
+            def after(epoch: int, sc: Scorer = sc, users: torch.Tensor = score_on) -> None:
+                sums[epoch] = sums.get(epoch, 0.0) + ndcg(sc, users) / 2
+
+            _fit_head(sc, inputs, fit_on, max_epochs, cfg, after)
+    return sums

@@ -58,7 +58,15 @@ def tiny_bundle(tmp_path: Path) -> Path:
         rerank=5,
     )
     out = tmp_path / "bundle"
-    write_bundle(out, ds, split, cfg, bundle_tensors(scorer, {}, tables), METRICS, {"total_s": 1.0})
+    write_bundle(
+        out,
+        ds,
+        split,
+        cfg,
+        bundle_tensors(scorer, {}, tables),
+        {"metrics": METRICS},
+        {"total_s": 1.0},
+    )
     return out
 
 
