@@ -7,7 +7,9 @@ for latency (``*_ms``), 1 for degradation and recovery (``max_fallback_ratio``,
 ``min_quality_ratio``, ``max_recovery_s``). The load generator's own checks
 (``min_send_ratio``, ``max_generator_lag_ms``) weigh 0: when one misses, the run measured the
 generator and the drill has no score. A drill that failed for any other reason than an SLO (an
-action failed, the steady state was broken, a rollback failed, interrupted) scores 0; a skipped
+action failed, the steady state was broken before the fault, a rollback failed, interrupted or
+aborted by the safeguard) scores 0 — the ``slo-met-so-far`` probe's deviation after the method
+only restates the SLO misses and counts as them; a skipped
 or dry drill has none. The run's score is the mean of its drills' scores.
 """
 
@@ -22,6 +24,9 @@ from chaos_rec.slo.result import SLOResult
 __all__ = ["GENERATOR", "drill_score", "run_score", "weight"]
 
 GENERATOR: Final = frozenset({"min_send_ratio", "max_generator_lag_ms"})
+# a problem that restates an SLO miss (the catalogue's slo-met-so-far probe after the method):
+# the verdict already counts the miss, so it does not void the run
+RESTATED: Final = "steady state deviated after the method: probe slo-met-so-far"
 _ERRORS: Final = frozenset({"availability", "max_timeout_ratio"})
 
 
@@ -43,7 +48,7 @@ def drill_score(record: DrillRecord) -> float | None:
         return None
     if any(row.slo in GENERATOR and not row.passed for row in record.slos):
         return None
-    if record.problems or record.result == "interrupted":
+    if any(not p.startswith(RESTATED) for p in record.problems) or record.result == "interrupted":
         return 0.0
     weighted = [(weight(row), row.passed) for row in record.slos if weight(row)]
     total = sum(w for w, _ in weighted)

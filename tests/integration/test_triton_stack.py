@@ -205,8 +205,7 @@ def test_catalogue_drills_gate_the_stock_deployment(state_dir: Path, tmp_path: P
                for n in outage["notes"])  # fmt: skip
     assert any("promql replica_error_share not judged: the target lacks metrics:chaos-rec" in n
                for n in outage["notes"])  # fmt: skip
-    if not _missed_or_aborted(outage, "availability") or outage["slos"]:
-        assert _judged(outage, "promql_max:triton_failure_share") is False  # Triton counted them
+    assert _judged(outage, "promql_max:triton_failure_share") is False  # Triton counted them
     hang = got["gpu_node_hang"]  # a stopped replica still takes connections: requests wait 5 s
     assert hang["result"] == "failed"
     assert _missed_or_aborted(hang, "availability") or _missed_or_aborted(hang, "p99_ms"), hang

@@ -34,6 +34,10 @@ def test_no_score_without_a_measurement_and_zero_for_a_broken_run() -> None:
     assert drill_score(generator) is None
     broken = _rec(_row("availability", True), result="failed", problems=["action x failed"])
     assert drill_score(broken) == 0.0
+    restated = _rec(_row("availability", True), _row("p99_ms", False), result="failed",
+                    problems=["steady state deviated after the method: probe slo-met-so-far "
+                              "returned false, outside tolerance true"])  # fmt: skip
+    assert drill_score(restated) == 60.0  # the miss counts once, in the verdict
     total, n = run_score([_rec(_row("availability", True)), broken, _rec(result="skipped")])
     assert (total, n) == (50.0, 2)
 
