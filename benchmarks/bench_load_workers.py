@@ -2,11 +2,11 @@
 
 A fast loopback server (aiohttp in its own process, answering the chaos-rec gateway contract with
 a fixed body) takes whatever the generator sends; the generator is asked for far more than one
-process can send (``--rps``, default 4000/s from 400 users) for ``--seconds`` each way. Printed
+process can send (``--rps``, default 10000/s from 1000 users) for ``--seconds`` each way. Printed
 side by side: requests sent per second (median over the window), the share of the schedule
 sent, the generator's own event-loop lag; then one JSON line. On 2 cores the server and the
 generator share the machine, so the gain shows how much of a second core the workers get.
-Usage: .venv/bin/python benchmarks/bench_load_workers.py [--workers 2] [--rps 4000] [--seconds 8]
+Usage: .venv/bin/python benchmarks/bench_load_workers.py [--workers 2] [--rps 10000] [--seconds 8]
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def _measure(url: str, workers: int, rps: float, users: int, seconds: float) -> 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rps", type=float, default=4000.0)
-    parser.add_argument("--users", type=int, default=400)
+    parser.add_argument("--rps", type=float, default=10000.0)
+    parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
     from chaos_rec.load.runner import free_port
