@@ -102,5 +102,7 @@ def test_summary_row_shows_observed_vs_budget_and_recovery() -> None:
         slos=[SLOResult("availability", "fault", None, 0.996, 0.99, "", True)],
     )
     assert summary_lines([rec]) == [
-        "PASSED      gpu  recovery 8.2s (≤20s)  fault.availability 0.996 (≥0.99) ok"
+        "PASSED      gpu  score 100  recovery 8.2s (≤20s)  fault.availability 0.996 (≥0.99) ok",
+        "resilience score 100.0/100 over 1 of 1 drills (weighted share of SLO checks held; "
+        "docs/scoring.md)",
     ]
