@@ -92,5 +92,5 @@ def test_a_promql_drill_is_skipped_on_a_deployment_without_prometheus(
     result.assert_outcomes(skipped=1, passed=1)
     result.stdout.fnmatch_lines(
         ["*drill server_side: the target lacks prometheus (a Prometheus that scrapes the target "
-         "(server-side SLOs); needed by the SLO key promql)*"]
+         "(server-side SLOs); needed by the server-side budget errors)*"]
     )  # fmt: skip
