@@ -80,8 +80,16 @@ def data(dep: Deployment, timeout_s: float, wipe: str | None = None) -> FeatureD
 
 
 def rollout(dep: Deployment, timeout_s: float, admin_token: str | None = None) -> Rollout:
-    """Model versions: shell commands, else the reference server's admin reload."""
+    """Model versions: shell commands, Triton's repository API, else the reference admin reload."""
     kind, section = dep.backend("rollout", "reference")
+    if kind == "triton-repository":
+        from chaos_rec.backends.triton_repository import TritonRepositoryRollout
+        from chaos_rec.core.secrets import fill_secrets, secret_names
+
+        headers = dict(section.get("headers") or {})
+        values = dep.secrets.resolve(secret_names(headers.values()), _where(dep, "rollout.headers"))
+        filled = {k: fill_secrets(str(v), values) for k, v in headers.items()}
+        return TritonRepositoryRollout(section, dep, timeout_s, headers=filled)
     if kind == "command":
         from chaos_rec.backends.commands import CommandRollout, RolloutCommands
 
