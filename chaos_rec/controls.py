@@ -101,11 +101,14 @@ def _open(
 def _lacking_optional(experiment: Mapping[str, Any], cfg: ExtConfig) -> list[str]:
     """The experiment's optional capabilities the target lacks (none on the reference stack)."""
     from chaos_rec.backends.capabilities import offered
-    from chaos_rec.core.capabilities import optional_capabilities
+    from chaos_rec.core.capabilities import REFERENCE_METRICS, optional_capabilities
     from chaos_rec.targets import load_deployment
 
-    if cfg.target == "reference":
-        return []
+    if cfg.target == "reference":  # its Prometheus holds only its own metric family
+        own = f"metrics:{REFERENCE_METRICS}"
+        return [
+            c for c in optional_capabilities(experiment) if c.startswith("metrics:") and c != own
+        ]
     have = offered(load_deployment(cfg))
     return [cap for cap in optional_capabilities(experiment) if cap not in have]
 

@@ -131,3 +131,11 @@ def test_a_server_side_budget_needs_prometheus_and_its_metric_family(tmp_path: P
     assert notes == ["fault promql errors not judged: the target lacks metrics:chaos-rec"]
     dep = _deployment(tmp_path, prometheus_url="http://127.0.0.1:9090", metrics=["triton"])
     assert missing(needs({}, slo), offered(dep)) == ["metrics:chaos-rec"]
+
+
+def test_the_control_leaves_other_metric_families_unjudged_on_the_reference_stack() -> None:
+    from chaos_rec import controls
+    from chaos_rec.extconfig import ext_config
+
+    exp = json.loads((CATALOGUE[0].parent / "network_partition.json").read_text())
+    assert controls._lacking_optional(exp, ext_config({})) == ["metrics:haproxy"]
