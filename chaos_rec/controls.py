@@ -23,6 +23,7 @@ from typing import Any
 from chaos_rec.core.judge import journal_problems
 from chaos_rec.core.lease import StackLease
 from chaos_rec.core.run import ACTIVE, DrillRun, RunPlan
+from chaos_rec.core.target import Deployment
 from chaos_rec.errors import CapabilityError, ChaosRecError
 from chaos_rec.extconfig import ExtConfig, ext_config
 from chaos_rec.settings import default
@@ -73,19 +74,21 @@ def _open(
     from chaos_rec.targets import load_deployment
 
     cfg = ext_config(configuration, secrets)
-    plan = RunPlan(
-        spec=_spec_for(context, _lacking_optional(context, cfg)), load=cfg.load, rps=cfg.load_rps, users=cfg.load_users,
-        workers=cfg.load_workers,
-        seed=cfg.seed, timeout_s=cfg.timeout_s, warmup_s=cfg.warmup_s,
-        safeguard_availability=cfg.safeguard_availability, safeguard_s=cfg.safeguard_s,
-    )  # fmt: skip
     lease = _lease(cfg)
     if lease is not None:
         lease.acquire()
     try:
+        full = RunPlan(spec=_spec_for(context, []))
+        needed = cfg.load or full.judges_quality or full.judges_server
+        dep = load_deployment(cfg, secrets) if needed else None  # the reference stack is up
+        lacking = _lacking_optional(context, dep) if dep is not None else []
+        plan = RunPlan(
+            spec=_spec_for(context, lacking), load=cfg.load, rps=cfg.load_rps,
+            users=cfg.load_users, workers=cfg.load_workers, seed=cfg.seed, timeout_s=cfg.timeout_s,
+            warmup_s=cfg.warmup_s, safeguard_availability=cfg.safeguard_availability,
+            safeguard_s=cfg.safeguard_s,
+        )  # fmt: skip
         ctx = cfg.run_context(create=True, name=str(context.get("title") or "run"))
-        needed = cfg.load or plan.judges_quality or plan.judges_server
-        dep = load_deployment(cfg, secrets) if needed else None
     except BaseException:
         if lease is not None:
             lease.release()
@@ -98,18 +101,12 @@ def _open(
     )  # fmt: skip
 
 
-def _lacking_optional(experiment: Mapping[str, Any], cfg: ExtConfig) -> list[str]:
-    """The experiment's optional capabilities the target lacks (none on the reference stack)."""
+def _lacking_optional(experiment: Mapping[str, Any], dep: Deployment) -> list[str]:
+    """The experiment's optional capabilities the target lacks (its SLO keys are noted, not judged)."""
     from chaos_rec.backends.capabilities import offered
-    from chaos_rec.core.capabilities import REFERENCE_METRICS, optional_capabilities
-    from chaos_rec.targets import load_deployment
+    from chaos_rec.core.capabilities import optional_capabilities
 
-    if cfg.target == "reference":  # its Prometheus holds only its own metric family
-        own = f"metrics:{REFERENCE_METRICS}"
-        return [
-            c for c in optional_capabilities(experiment) if c.startswith("metrics:") and c != own
-        ]
-    have = offered(load_deployment(cfg))
+    have = offered(dep)
     return [cap for cap in optional_capabilities(experiment) if cap not in have]
 
 

@@ -179,17 +179,23 @@ class DrillSession:
         return read_deployment_file(self.cfg.stack_file).toxiproxy_url
 
     def lacking(self, capabilities: Iterable[str]) -> list[str]:
-        """The ``capabilities`` the target lacks (the reference stack offers them all; a
-        deployment file what its backends make possible)."""
-        if self.cfg.stack_file is None:
-            return []
+        """The ``capabilities`` the target lacks: what a deployment file's backends make possible,
+        or what the running reference stack offers (all, Prometheus when it runs one, its own
+        metric family only); a stack not started yet, in a dry run, counts as offering all."""
         from chaos_rec.backends.capabilities import offered
         from chaos_rec.core.capabilities import missing
-        from chaos_rec.core.target import read_deployment_file
+        from chaos_rec.core.target import read_deployment_file, reference_deployment
 
-        return missing(
-            dict.fromkeys(capabilities, ""), offered(read_deployment_file(self.cfg.stack_file))
-        )
+        if self.cfg.stack_file is not None:
+            dep = read_deployment_file(self.cfg.stack_file)
+        elif self._lease.runtime.running(self.cfg.state_dir):
+            try:
+                dep = reference_deployment(self.cfg.state_dir)
+            except ChaosRecError:  # a partial stack (no gateway): no load, no optional key to judge
+                return []
+        else:
+            return []
+        return missing(dict.fromkeys(capabilities, ""), offered(dep))
 
     def preflight(self, experiment: Mapping[str, Any]) -> list[str]:
         """Check the target for real (``--drill-dry``): what failed, one line each.

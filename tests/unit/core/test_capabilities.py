@@ -135,7 +135,9 @@ def test_a_server_side_budget_needs_prometheus_and_its_metric_family(tmp_path: P
 
 def test_the_control_leaves_other_metric_families_unjudged_on_the_reference_stack() -> None:
     from chaos_rec import controls
-    from chaos_rec.extconfig import ext_config
+    from chaos_rec.core.target import Deployment
 
     exp = json.loads((CATALOGUE[0].parent / "network_partition.json").read_text())
-    assert controls._lacking_optional(exp, ext_config({})) == ["metrics:haproxy"]
+    reference = Deployment("ref", "http://g", "http://t", None, (), links={"replica-0": {}},
+                           state_dir=Path("/s"), prometheus_url="http://p")  # fmt: skip
+    assert controls._lacking_optional(exp, reference) == ["metrics:haproxy"]
