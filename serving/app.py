@@ -15,13 +15,8 @@ from aiohttp import web
 from serving.breaker import CircuitBreaker
 from serving.core import InferenceCore
 from serving.errors import FeatureStoreError, ServingError
-from serving.features import (
-    FeatureClient,
-    FeatureSource,
-    LastKnownCache,
-    UserFeatures,
-    redis_source,
-)
+from serving.feature_sources import FeatureSource, redis_source
+from serving.features import FeatureClient, LastKnownCache, UserFeatures
 from serving.grpc_api import build_server, set_health
 from serving.metrics import ServerMetrics
 from serving.model import pick_device, size_threads

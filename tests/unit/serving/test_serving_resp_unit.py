@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from serving.errors import FeatureStoreError
-from serving.features import RedisSource, RespSource, _parse_reply, redis_source
+from serving.feature_sources import RedisSource, RespSource, _parse_reply, redis_source
 
 Behaviour = Callable[[list[bytes]], bytes | None]  # command → raw reply (None = never answer)
 
