@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from training.metrics import rank_metrics, ranks_from_scores
+from training.train import windows
 
 __all__ = ["SASREC_GRID", "SASRec", "SASRecFit", "fit_sasrec", "sasrec_scores", "tune_sasrec"]
 
@@ -86,18 +87,6 @@ class SASRec(nn.Module):
         return self.item_emb.weight[1:]
 
 
-def _windows(seqs: list[np.ndarray], length: int) -> torch.Tensor:
-    """Windows of length+1 tokens (item idx+1) from each sequence's end, left-padded with 0."""
-    rows: list[np.ndarray] = []
-    for s in seqs:
-        for end in range(len(s), 1, -length):
-            start = max(0, end - length - 1)
-            w = np.zeros(length + 1, dtype=np.int64)
-            w[length + 1 - (end - start) :] = s[start:end] + 1
-            rows.append(w)
-    return torch.from_numpy(np.stack(rows))
-
-
 def _last_tokens(seqs: list[np.ndarray], length: int) -> torch.Tensor:
     """The last ``length`` items of each sequence as left-padded tokens [U, length]."""
     out = np.zeros((len(seqs), length), dtype=np.int64)
@@ -141,7 +130,7 @@ def fit_sasrec(
     """Train with full-catalogue cross-entropy; keep the epoch with the best validation NDCG@10."""
     torch.manual_seed(seed)
     model = SASRec(n_items, cfg)
-    win = _windows(train, model.max_len)
+    win = windows(train, model.max_len)
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]), betas=(0.9, 0.98))
     gen = torch.Generator().manual_seed(seed)
     best, best_epoch, best_state, bad = -1.0, 0, None, 0

@@ -70,7 +70,7 @@ def seed_all(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _windows(seqs: list[np.ndarray], length: int) -> torch.Tensor:
+def windows(seqs: list[np.ndarray], length: int) -> torch.Tensor:
     """Non-overlapping windows of length+1 from each sequence's end, left-padded (idx+1)."""
     rows: list[np.ndarray] = []
     for s in seqs:
@@ -102,7 +102,7 @@ def train_seq(
     """Train the item/user towers on next-item prediction; early-stop on validation NDCG@10."""
     model = scorer.model
     train = split.train
-    win = _windows(train, int(cfg["max_history"]))
+    win = windows(train, int(cfg["max_history"]))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     gen = torch.Generator().manual_seed(int(cfg["seed"]))
     best, best_state, bad = -1.0, None, 0

@@ -23,6 +23,21 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def chromium_cmd(tmp_path: Path) -> list[str]:
+    """Headless Chromium with its own profile under ``tmp_path``."""
+    return [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+
+
+def dump_dom(html: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], str]:
+    """The page as headless Chromium laid it out (its scripts run), and its <body> tag."""
+    dom = subprocess.run([*chromium_cmd(tmp_path), "--dump-dom", html.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=False)  # fmt: skip
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    body = re.search(r"<body[^>]*>", dom.stdout)
+    assert body is not None, dom.stdout[:500]
+    return dom, body.group(0)
+
+
 def chromium() -> str:
     """The Chromium binary; fails (never skips) with the fix when it is missing."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
@@ -48,26 +63,15 @@ def test_html_report_loads_in_headless_chromium_with_its_plots(
     project.runpytest("-m", "drill", "--drill-report", "out")
     html = project.path / "out" / "report.html"
     assert html.is_file()
-    profile = tmp_path / "profile"
-    cmd = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
-    dom = subprocess.run(
-        [*cmd, "--dump-dom", html.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    body = re.search(r"<body[^>]*>", dom.stdout)
-    assert body is not None, dom.stdout[:500]
-    assert 'data-loaded="yes"' in body.group(0)
-    assert 'data-plots="2"' in body.group(0)
-    assert 'data-plots-rendered="2"' in body.group(0)
+    dom, body = dump_dom(html, tmp_path)
+    assert 'data-loaded="yes"' in body
+    assert 'data-plots="2"' in body
+    assert 'data-plots-rendered="2"' in body
     assert dom.stdout.count('class="window-fault"') == 6  # three panels per drill, fault shaded
     assert "MISSED" in dom.stdout
     shot = tmp_path / "shot.png"
     png = subprocess.run(
-        [*cmd, f"--screenshot={shot}", "--window-size=900,1600", html.as_uri()],
+        [*chromium_cmd(tmp_path), f"--screenshot={shot}", "--window-size=900,1600", html.as_uri()],
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,7 +7,6 @@ Chromium, like ``test_report_chromium.py`` does for the client-side plots.
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from chaos_rec.report.junit import properties
 from chaos_rec.report.model import DrillRecord
 from chaos_rec.slo.metrics import SecondStats
 from chaos_rec.slo.result import SLOResult
-from tests.plugin.test_report_chromium import CHROMIUM_FLAGS, chromium
+from tests.plugin.test_report_chromium import chromium_cmd, dump_dom
 
 T0 = 1_800_000_000
 
@@ -92,27 +91,16 @@ def test_server_series_are_plotted_phase_by_phase_in_chromium(tmp_path: Path) ->
     text = html.read_text(encoding="utf-8")
     assert 'class="drill-plot server-plot"' in text
     assert "server: fallback_share" in text and "query failed: parse error" in text
-    profile = tmp_path / "profile"
-    cmd = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
-    dom = subprocess.run(
-        [*cmd, "--dump-dom", html.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    body = re.search(r"<body[^>]*>", dom.stdout)
-    assert body is not None, dom.stdout[:500]
+    dom, body = dump_dom(html, tmp_path)
     # the client-side plot and the server-side plot, both laid out
-    assert 'data-plots="2"' in body.group(0) and 'data-plots-rendered="2"' in body.group(0)
+    assert 'data-plots="2"' in body and 'data-plots-rendered="2"' in body
     server = dom.stdout[dom.stdout.index('class="drill-plot server-plot"') :]
     assert server.count('class="window-fault"') == 2  # both server panels shade the fault
     assert server.count('class="line replica-0"') == 1 and server.count("line replica-1") == 1
     assert 'class="budget"' in server  # the fault phase's floor of 0.8, dashed
     shot = tmp_path / "shot.png"
     png = subprocess.run(
-        [*cmd, f"--screenshot={shot}", "--window-size=900,1200", html.as_uri()],
+        [*chromium_cmd(tmp_path), f"--screenshot={shot}", "--window-size=900,1200", html.as_uri()],
         capture_output=True,
         text=True,
         timeout=120,

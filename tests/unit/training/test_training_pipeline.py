@@ -13,7 +13,7 @@ from training.cli import _overrides
 from training.data import _build, clean
 from training.errors import TrainingError
 from training.pipeline import pick_device
-from training.train import _windows, synth_queries
+from training.train import synth_queries, windows
 
 
 def test_pick_device() -> None:
@@ -26,7 +26,7 @@ def test_pick_device() -> None:
 
 def test_windows_cover_every_next_item_once() -> None:
     seq = np.arange(6)  # internal idx 0..5 → tokens 1..6
-    w = _windows([seq], length=3)
+    w = windows([seq], length=3)
     assert w.shape[1] == 4
     # each row: inputs w[:, :-1] predict targets w[:, 1:]; every transition appears once
     pairs = {(int(a), int(b)) for row in w for a, b in itertools.pairwise(row) if a and b}
