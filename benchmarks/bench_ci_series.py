@@ -1,6 +1,7 @@
 """The gate's own stability: N clean-clone `CI=true bash .ci/run` runs in a row, one at a time.
 
-Each run clones the repository's HEAD into a fresh folder (as CI does), runs `.ci/run` there in
+Each run clones the repository into a fresh folder (as CI does) and checks out the commit that was
+HEAD when the series began (so commits made meanwhile do not change what is measured), runs `.ci/run` there in
 the foreground with SIGINT at its default, and reads the drill report it wrote. Per run it
 prints the exit code, the wall time, the tests' own time, the SIGINT sweep's moments, exit codes
 and leftovers (from the junit properties of the sweep tests), and each drill's tightest SLO margin
@@ -70,9 +71,10 @@ def _sweep(junit: Path) -> dict[str, Any]:
     }
 
 
-def _run(n: int, keep: Path) -> dict[str, Any]:
+def _run(n: int, keep: Path, commit: str) -> dict[str, Any]:
     clone = Path(tempfile.mkdtemp(prefix=f"ci-series-{n}-"))
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "checkout", "-q", commit], check=True)
     log = keep / f"run{n}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAOS_REC_", "PYTEST_"))}
     env["CI"] = "true"
@@ -109,12 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     keep = Path(args.keep or tempfile.mkdtemp(prefix="ci-series-")).absolute()
     keep.mkdir(parents=True, exist_ok=True)
-    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"],
+                            capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    head = commit[:7]
     print(f"clean-clone CI series of {head}, {args.runs} run(s); logs in {keep}", flush=True)
     runs = []
     for n in range(1, args.runs + 1):
-        r = _run(n, keep)
+        r = _run(n, keep, commit)
         runs.append(r)
         print(f"== run {n}: exit {r['exit']}, {r['wall_s'] / 60:.1f} min in all, "
               f"tests {r['tests']} in {(r['tests_s'] or 0) / 60:.1f} min", flush=True)  # fmt: skip
