@@ -4,7 +4,7 @@ The reference stack chaos-rec started offers every capability and the links in i
 deployment file offers what its sections make possible: ``processes`` with a ``command`` (or
 another non-reference) backend, ``data`` and ``data-wipe`` with a ``command`` data backend (or
 Redis plus a bundle to materialise, for ``data``), ``rollout`` with a ``rollout`` section, the
-links it names when it names a fault proxy, ``fallback-marker`` when its traffic adapter has one,
+links it names when it names a fault proxy or a links backend (``chaos-mesh``), ``fallback-marker`` when its traffic adapter has one,
 ``holdout`` when its hold-out file exists, ``prometheus`` with a ``prometheus_url`` (the reference
 stack's, when the binary was installed) and ``metrics:<family>`` for each family its ``metrics``
 list names (the reference stack's Prometheus holds ``chaos-rec``). ``resilience-switches`` exist only on the reference
@@ -22,8 +22,9 @@ __all__ = ["offered"]
 
 
 def offered(dep: Deployment) -> frozenset[str]:
-    """Every capability ``dep`` offers, ``link:<name>`` for each link on its fault proxy."""
-    links = {f"link:{name}" for name in dep.links} or {ANY_LINK} if dep.toxiproxy_url else set()
+    """Every capability ``dep`` offers, ``link:<name>`` for each link it can fault."""
+    names = {f"link:{name}" for name in dep.link_names}
+    links = (names or {ANY_LINK}) if dep.faults_links else set()
     families = dep.raw.get("metrics") if not dep.managed else [REFERENCE_METRICS]
     server = (
         {"prometheus", *(f"metrics:{f}" for f in families or [])} if dep.prometheus_url else set()
