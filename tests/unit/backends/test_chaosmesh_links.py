@@ -300,14 +300,31 @@ def test_a_deployment_file_names_the_links_and_offers_them(tmp_path: Path) -> No
     assert dep.link("link:payments") == "payments"
     with pytest.raises(ConfigError, match=r"no link 'replica-0' in the deployment \(links: "):
         dep.link("link:replica-0")
-    assert {"link:feature-store", "link:payments"} <= offered(dep)
-    assert "link:*" not in offered(dep)
+    caps = offered(dep)
+    assert {"link:feature-store", "link:payments"} <= caps and "link:*" not in caps
+    assert {c for c in caps if c.startswith("toxic:")} == {
+        "toxic:latency", "toxic:bandwidth", "toxic:timeout"}  # fmt: skip
     with pytest.raises(ConfigError, match="a chaos-mesh links section and a toxiproxy_url: name"):
         _deployment(tmp_path, toxiproxy_url="http://127.0.0.1:8474")
     with pytest.raises(
         ConfigError, match=r"links\.kind: 'kubernetes' is not one of \['chaos-mesh'\]"
     ):
         _deployment(tmp_path, links={**SECTION, "kind": "kubernetes"})
+
+
+def test_a_drill_adding_a_toxic_chaos_mesh_lacks_is_skipped_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    from chaos_rec.core.capabilities import describe, experiment_needs, missing
+
+    provider = {"type": "python", "module": "chaos_rec.actions", "func": "add_toxic",
+                "arguments": {"link": "link:feature-store", "toxic_type": "slicer"}}  # fmt: skip
+    exp = {"method": [{"type": "action", "name": "slice", "provider": provider}]}
+    needs = experiment_needs(exp)
+    assert missing(needs, offered(_deployment(tmp_path))) == ["toxic:slicer"]
+    assert describe("toxic:slicer", needs["toxic:slicer"]) == (
+        "toxic:slicer (a link backend that adds slicer toxics; needed by add_toxic (slice))"
+    )
 
 
 def test_the_link_actions_report_what_chaos_mesh_observed_and_probe_no_address(
