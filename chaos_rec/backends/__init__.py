@@ -18,8 +18,18 @@ from chaos_rec.errors import ChaosRecError
 
 if TYPE_CHECKING:
     from chaos_rec.backends.chaosmesh import ChaosMeshLinks
+    from chaos_rec.core.guard import Repairer
 
-__all__ = ["check", "data", "links", "processes", "repair_links", "rollout", "traffic"]
+__all__ = [
+    "check",
+    "data",
+    "guard_repairer",
+    "links",
+    "processes",
+    "repair_links",
+    "rollout",
+    "traffic",
+]
 
 
 def _where(dep: Deployment, seam: str) -> str:
@@ -84,6 +94,17 @@ def repair_links(dep: Deployment) -> list[str]:
     objects); one line each. A fault proxy is reset by ``chaos_rec.core.guard.repair``."""
     chaos_mesh = _chaos_mesh(dep)
     return chaos_mesh.reset() if chaos_mesh is not None else []
+
+
+def guard_repairer(dep: Deployment) -> Repairer | None:
+    """The drill guard's repair of ``dep`` (after every drill, and of a crashed session): with
+    a links backend, the guard's own repair and then that backend's leftovers; else None (the
+    guard's own: the reference stack's repair, or a reset of the fault proxy)."""
+    if "links" not in dep.backends:
+        return None
+    from chaos_rec.core.guard import repair
+
+    return lambda state_dir, url: [*repair(state_dir, url), *repair_links(dep)]
 
 
 def data(dep: Deployment, timeout_s: float, wipe: str | None = None) -> FeatureData:

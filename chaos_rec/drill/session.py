@@ -179,18 +179,14 @@ class DrillSession:
         return read_deployment_file(self.cfg.stack_file).toxiproxy_url
 
     def repairer(self) -> Repairer | None:
-        """For a deployment file with a links backend (Chaos Mesh), the guard's repair also
-        deletes the link faults chaos-rec labelled there; None: the guard's own repair."""
+        """The guard's repair of a deployment file (with a links backend, also its leftovers);
+        None: the guard's own."""
         if self.cfg.stack_file is None:
             return None
         from chaos_rec import backends
-        from chaos_rec.core.guard import repair
         from chaos_rec.core.target import read_deployment_file
 
-        dep = read_deployment_file(self.cfg.stack_file)
-        if "links" not in dep.backends:
-            return None
-        return lambda state_dir, url: [*repair(state_dir, url), *backends.repair_links(dep)]
+        return backends.guard_repairer(read_deployment_file(self.cfg.stack_file))
 
     def lacking(self, capabilities: Iterable[str]) -> list[str]:
         """The ``capabilities`` the target lacks: what a deployment file's backends make possible,

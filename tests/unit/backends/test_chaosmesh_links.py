@@ -344,6 +344,27 @@ def test_the_link_actions_report_what_chaos_mesh_observed_and_probe_no_address(
     assert fake.objects == {}
 
 
+def test_the_next_session_repairs_a_crashed_sessions_chaos_mesh_faults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chaos_rec.core.guard import MARKER, DrillGuard
+
+    dep = _deployment(tmp_path)
+    fake = FakeChaosMesh()
+    _links(fake).add_toxic("feature-store", "latency", {"latency": 100})  # then the session died
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / MARKER).write_text(json.dumps({"pid": 2**22 + 7, "drill": "feature_store_latency"}))
+    monkeypatch.setattr(backends, "_chaos_mesh", lambda _dep: _links(fake))
+    assert backends.guard_repairer(read_deployment_file(tmp_path / "dep.json")) is not None
+    lines = DrillGuard(state, None, backends.guard_repairer(dep)).recover()
+    lat = resource_name("feature-store", "latency_downstream")
+    assert lines == [f"drill feature_store_latency (pid {2**22 + 7}) did not finish: repaired "
+                     f"chaos mesh: deleted NetworkChaos {lat} (link feature-store)"]  # fmt: skip
+    assert fake.objects == {} and not (state / MARKER).exists()
+    assert backends.guard_repairer(_deployment(tmp_path, links={})) is None  # the guard's own
+
+
 def test_halt_deletes_a_chaos_mesh_deployments_leftovers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -362,6 +383,26 @@ def test_halt_deletes_a_chaos_mesh_deployments_leftovers(
     cut = resource_name("feature-store", "cut")
     assert f"chaos-rec halt: chaos mesh: deleted NetworkChaos {cut} (link feature-store)" in out
     assert "(link payments)" in out and fake.objects == {}
+
+
+LINK_DRILLS = ["bandwidth_degradation", "feature_store_blackhole", "feature_store_latency",
+               "feature_store_outage", "network_partition", "node_loss_during_slow_feature_store"]  # fmt: skip
+
+
+@pytest.mark.parametrize("drill", LINK_DRILLS)
+def test_the_example_offers_every_link_and_toxic_the_catalogues_link_drills_need(
+    drill: str,
+) -> None:
+    from chaos_rec.core.capabilities import experiment_needs, missing
+
+    root = Path(__file__).parents[3]
+    dep = read_deployment_file(root / "deploy" / "k8s" / "deployment.chaos-mesh.json")
+    spec = ChaosMeshSpec.from_dict(dep.backends["links"], "example")
+    spec.check_allowed()
+    exp = json.loads((root / "experiments" / f"{drill}.json").read_text())
+    needs = {cap: why for cap, why in experiment_needs(exp).items() if ":" in cap}
+    assert needs and missing(needs, offered(dep)) == []
+    assert {cap[5:] for cap in needs if cap.startswith("link:")} <= set(spec.links)
 
 
 def test_every_chaosk8s_function_the_backends_call_takes_the_arguments_passed() -> None:
