@@ -17,7 +17,6 @@ probe through (``chaos_rec.core.seams.Links``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -44,7 +43,7 @@ ApiFactory = Callable[[ChaosMeshSpec], NetworkChaosApi]
 
 def chaosk8s_network_api(spec: ChaosMeshSpec) -> NetworkChaosApi:
     """The real client: chaosk8s against the spec's (allowed) context."""
-    return Chaosk8sApi(spec.scope.context, spec.timeout_s)
+    return Chaosk8sApi(spec.scope.context)
 
 
 def _conditions(obj: Mapping[str, Any]) -> dict[str, str]:
@@ -134,7 +133,11 @@ class ChaosMeshLinks:
         link = self._link(name)
         objects = self._objects(name)
         cut = any((o["metadata"].get("labels") or {}).get(FAULT_LABEL) == CUT for o in objects)
-        upstream = ",".join(link.external) if link.target is None else str(dict(link.target.labels))
+        if link.target is None:
+            upstream = ", ".join(link.external)
+        else:
+            labels = ",".join(f"{k}={v}" for k, v in link.target.labels.items())
+            upstream = f"pods {labels} in namespace {link.target.namespace}"
         return {
             "name": name,
             "enabled": not cut,
@@ -158,7 +161,7 @@ class ChaosMeshLinks:
                 return False, obj
             time.sleep(min(self.spec.poll_interval_s, left))
 
-    def _inject(self, link: ChaosMeshLink, fault: str, body: dict[str, Any], what: str) -> str:
+    def _inject(self, link: ChaosMeshLink, body: dict[str, Any], what: str) -> str:
         """Create ``body``, wait until Chaos Mesh injected it; undone and FaultError if not."""
         name = _name(body)
         if self._find(name) is not None:
@@ -169,11 +172,14 @@ class ChaosMeshLinks:
             raise FaultError(f"creating NetworkChaos {name} for {what} answered another object")
         ok, last = self._wait(name, lambda obj: obj is not None and injected(obj))
         if not ok:
-            with contextlib.suppress(ChaosRecError):
+            undone = "deleted it"
+            try:
                 self._delete(name)
+            except ChaosRecError as exc:  # repair deletes it by its label later
+                undone = f"deleting it failed too: {exc}"
             raise FaultError(
                 f"{what} on link {link.name} not injected within {self.spec.inject_timeout_s:g}s "
-                f"(NetworkChaos {name}: {condition_summary(last)}); deleted it"
+                f"(NetworkChaos {name}: {condition_summary(last)}); {undone}"
             )
         return f"NetworkChaos {name}: Selected, AllInjected after {time.monotonic() - start:.1f}s"
 
@@ -184,7 +190,12 @@ class ChaosMeshLinks:
         """Delete the object ``name`` if there is one and wait until it is gone; False if none."""
         if self._find(name) is None:
             return False
-        self._delete(name)
+        try:
+            self._delete(name)
+        except ChaosRecError:
+            if self._find(name) is not None:
+                raise
+            return True  # gone between the look and the delete
         ok, last = self._wait(name, lambda obj: obj is None)
         if not ok:
             raise FaultError(
@@ -212,8 +223,8 @@ class ChaosMeshLinks:
             "toxicity": toxicity,
             "attributes": dict(attributes or {}),
         }
-        body = network_chaos(link, self.ns, str(toxic["name"]), toxic)
-        observed = self._inject(link, str(toxic["name"]), body, f"toxic {toxic['name']}")
+        body = network_chaos(link, self.ns, toxic)
+        observed = self._inject(link, body, f"toxic {toxic['name']}")
         return {**toxic, "resource": _name(body), "observed": observed}
 
     def remove_toxic(self, proxy: str, name: str) -> None:
@@ -224,13 +235,13 @@ class ChaosMeshLinks:
     def disable(self, name: str) -> dict[str, Any]:
         """Cut the link: a ``partition`` object, returned once injected."""
         link = self._link(name)
-        observed = self._inject(link, CUT, network_chaos(link, self.ns, CUT), "a cut")
+        observed = self._inject(link, network_chaos(link, self.ns), "a cut")
         return {**self.get_proxy(name), "observed": observed}
 
     def enable(self, name: str) -> dict[str, Any]:
         """Restore a cut link: delete its partition object and wait until it is gone."""
         self._link(name)
-        self._remove(resource_name(name, CUT), f"restoring link {name}")
+        self._remove(resource_name(name, None), f"restoring link {name}")
         return self.get_proxy(name)
 
     def reset(self) -> list[str]:

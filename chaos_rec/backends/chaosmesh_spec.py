@@ -17,7 +17,10 @@ A link is the traffic between the ``source`` pods (every pod of a label selector
 outside the cluster (``external``, Chaos Mesh's ``externalTargets``, which it applies to
 ``direction`` ``to`` only). ``direction`` (default ``to``) is Chaos Mesh's: ``to`` shapes the
 packets from source to target, ``from`` those back, ``both`` both; every fault on the link acts
-in it, whatever a toxic's ``stream``.
+in it, whatever a toxic's ``stream``. ``context`` and ``namespace`` (where the objects are made)
+must be on ``allowed_contexts`` and ``allowed_namespaces``, as must a selector's own
+``namespace``. ``inject_timeout_s`` (default 30) is how long Chaos Mesh may take to inject a
+fault, and to recover one on undo; ``poll_interval_s`` (default 1) how often its status is read.
 
 One fault is one NetworkChaos object (:func:`network_chaos`), no ``duration`` (it lasts until
 deleted), labelled ``app.kubernetes.io/managed-by: chaos-rec`` and ``chaos-rec.dev/link`` so that
@@ -45,7 +48,7 @@ from typing import Any, Final
 from chaos_rec.backends.kube import KubeScope
 from chaos_rec.backends.spec import Reader
 from chaos_rec.errors import CapabilityError, ConfigError
-from chaos_rec.toxiproxy.model import TOXIC_ATTRIBUTES
+from chaos_rec.toxiproxy.model import STREAMS, TOXIC_ATTRIBUTES
 
 __all__ = [
     "API_VERSION",
@@ -179,12 +182,11 @@ class ChaosMeshSpec:
     links: Mapping[str, ChaosMeshLink]
     inject_timeout_s: float = 30.0  # for Chaos Mesh to inject a fault (and to recover one)
     poll_interval_s: float = 1.0
-    timeout_s: float = 60.0  # per Kubernetes request
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> ChaosMeshSpec:
         """The spec from a deployment file's ``links`` object (one ConfigError line)."""
-        r = Reader(data, f"{where}: links", _KEYS, kind=BACKEND, common=("kind", "timeout_s"))
+        r = Reader(data, f"{where}: links", _KEYS, kind=BACKEND, common=("kind",))
         scope = KubeScope.read(r, "links")
         value = data.get("links")
         if not isinstance(value, Mapping) or not value:
@@ -198,7 +200,6 @@ class ChaosMeshSpec:
             links=links,
             inject_timeout_s=float(r.seconds("inject_timeout_s", 30.0) or 30.0),
             poll_interval_s=float(r.seconds("poll_interval_s", 1.0) or 1.0),
-            timeout_s=r.timeout(60.0),
         )
 
     def check_allowed(self) -> None:
@@ -207,11 +208,12 @@ class ChaosMeshSpec:
         self.scope.check_allowed(ns for link in self.links.values() for ns in link.namespaces)
 
 
-def resource_name(link: str, fault: str) -> str:
-    """The NetworkChaos name of ``fault`` (a toxic's name, or :data:`CUT`) on ``link``: a DNS
-    label, unique per (link, fault) even where two names differ only in characters it drops."""
-    digest = hashlib.sha256(f"{link}\0{fault}".encode()).hexdigest()[:8]
-    slug = re.sub(r"[^a-z0-9-]+", "-", f"{link}-{fault}".lower()).strip("-")
+def resource_name(link: str, toxic: str | None) -> str:
+    """The NetworkChaos name of the toxic named ``toxic`` on ``link`` (None: the link's cut): a
+    DNS label, unique per fault even where two names differ only in characters it drops."""
+    key = f"toxic:{toxic}" if toxic is not None else CUT  # a toxic named "cut" is no cut
+    digest = hashlib.sha256(f"{link}\0{key}".encode()).hexdigest()[:8]
+    slug = re.sub(r"[^a-z0-9-]+", "-", f"{link}-{toxic or CUT}".lower()).strip("-")
     return f"chaos-rec-{slug[:43].rstrip('-')}-{digest}"
 
 
@@ -258,13 +260,15 @@ def _action(type_: str, attrs: Mapping[str, Any], toxicity: float) -> dict[str, 
 
 
 def network_chaos(
-    link: ChaosMeshLink, namespace: str, fault: str, toxic: Mapping[str, Any] | None = None
+    link: ChaosMeshLink, namespace: str, toxic: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """The NetworkChaos object of ``toxic`` on ``link`` (a toxic as Toxiproxy lists it: name,
-    type, stream, toxicity, attributes), or of a cut (``toxic`` None, ``fault`` :data:`CUT`)."""
+    type, stream, toxicity, attributes), or of the link's cut (``toxic`` None)."""
     if toxic is None:
         action: dict[str, Any] = {"action": "partition"}
     else:
+        if toxic.get("stream") not in STREAMS:
+            raise ConfigError(f"stream must be upstream or downstream, got {toxic.get('stream')!r}")
         action = _action(str(toxic["type"]), toxic.get("attributes") or {}, toxic["toxicity"])
     spec: dict[str, Any] = {
         **action,
@@ -276,7 +280,7 @@ def network_chaos(
     else:
         spec["externalTargets"] = list(link.external)
     metadata: dict[str, Any] = {
-        "name": resource_name(link.name, fault),
+        "name": resource_name(link.name, str(toxic["name"]) if toxic is not None else None),
         "namespace": namespace,
         "labels": {
             MANAGED_BY[0]: MANAGED_BY[1],
