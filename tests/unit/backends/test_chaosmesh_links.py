@@ -272,3 +272,40 @@ def test_every_chaosk8s_function_the_backends_call_takes_the_arguments_passed() 
     assert network == {"create_network_chaos": "create_custom_object",
                        "delete_network_chaos": "delete_network_fault",
                        "list_network_chaos": "get_network_faults"}  # fmt: skip
+
+
+def test_the_chaosk8s_client_passes_the_pinned_context_and_reads_the_list_items(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chaos_rec.backends.chaosmesh_spec import network_chaos
+    from chaos_rec.backends.kube import Chaosk8sApi
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def recorder(func: str, answer: Any) -> Any:
+        def activity(**kwargs: Any) -> Any:
+            seen.append((func, kwargs))
+            return answer
+
+        return activity
+
+    listed = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "NetworkChaosList",
+              "items": [{"metadata": {"name": "x"}}]}  # fmt: skip
+    for method, answer in (("create_network_chaos", {"metadata": {"name": "x"}}),
+                           ("delete_network_chaos", {}), ("list_network_chaos", listed)):  # fmt: skip
+        module, func, _ = CHAOSK8S_CALLS[method]
+        monkeypatch.setattr(import_module(module), func, recorder(func, answer))
+    api = Chaosk8sApi.__new__(Chaosk8sApi)  # past the kubeconfig checks (tested elsewhere)
+    api.context, api._secrets = "gpu-staging", {"KUBERNETES_CONTEXT": "gpu-staging"}
+    spec = ChaosMeshSpec.from_dict(SECTION, "dep.json")
+    body = network_chaos(spec.links["feature-store"], NS)
+    assert api.create_network_chaos(body, ns=NS) == {"metadata": {"name": "x"}}
+    api.delete_network_chaos("x", ns=NS)
+    assert api.list_network_chaos(ns=NS) == [{"metadata": {"name": "x"}}]
+    pinned = {"secrets": {"KUBERNETES_CONTEXT": "gpu-staging"}}
+    assert seen == [
+        ("create_custom_object", {"group": "chaos-mesh.org", "version": "v1alpha1",
+                                  "plural": "networkchaos", "ns": NS, "resource": body, **pinned}),
+        ("delete_network_fault", {"name": "x", "ns": NS, **pinned}),
+        ("get_network_faults", {"ns": NS, **pinned}),
+    ]  # fmt: skip
