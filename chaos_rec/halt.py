@@ -24,17 +24,21 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     p.add_argument(
         "--drill-stack", type=Path, metavar="FILE",
-        help="a deployment file: reset its fault proxy too (default: the reference stack)",
+        help="a deployment file: undo its fault proxy's or links backend's faults too "
+        "(default: the reference stack)",
     )  # fmt: skip
     p.set_defaults(func=_halt)
 
 
 def _halt(args: argparse.Namespace) -> int:
+    from chaos_rec import backends
     from chaos_rec.core.guard import halt
     from chaos_rec.core.target import read_deployment_file
 
-    url = read_deployment_file(args.drill_stack).toxiproxy_url if args.drill_stack else None
-    done = halt(resolve_state_dir(args.state_dir), url)
+    dep = read_deployment_file(args.drill_stack) if args.drill_stack else None
+    done = halt(resolve_state_dir(args.state_dir), dep.toxiproxy_url if dep else None)
+    if dep is not None:  # a links backend's leftovers (Chaos Mesh objects chaos-rec labelled)
+        done += backends.repair_links(dep)
     for line in done:
         print(f"chaos-rec halt: {line}")
     if not done:

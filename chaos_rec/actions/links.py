@@ -1,4 +1,9 @@
-"""Link faults through the fault proxy: toxics of every Toxiproxy type, cut and restore."""
+"""Link faults: toxics of every Toxiproxy type, cut and restore.
+
+Through a fault proxy each fault is checked by connecting through the link's ``listen``
+address; a backend without one (Chaos Mesh) has checked it from the fault's status before it
+returns, and what it observed is reported.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +30,12 @@ def _proxy(dep: Deployment, cfg: ExtConfig) -> Links:
     return backends.links(dep, cfg.timeout_s)
 
 
-def _listen(dep: Deployment, client: Links, link: str) -> str:
-    if link in dep.links:
+def _listen(dep: Deployment, client: Links, link: str) -> str | None:
+    """The address to probe the link through; None where the backend verifies faults itself."""
+    if dep.links.get(link, {}).get("listen"):
         return str(dep.links[link]["listen"])
-    return str(client.get_proxy(link)["listen"])
+    listen = client.get_proxy(link).get("listen")
+    return str(listen) if listen else None
 
 
 def _best_rtt(addr: str, tries: int = 3, timeout: float = 3.0) -> float | None:
@@ -93,14 +100,17 @@ def add_toxic(
         rewrap=(ProxyError,),
     ):
         addr = _listen(dep, client, proxy_name)
-        base = _best_rtt(addr) if toxicity >= 1.0 else None
+        base = _best_rtt(addr) if addr is not None and toxicity >= 1.0 else None
         toxic = client.add_toxic(
             proxy_name, toxic_type, attrs, name=tname, stream=stream, toxicity=toxicity
         )
     try:
         if tname not in {t.get("name") for t in client.toxics(proxy_name)}:
             raise FaultError(f"toxic {tname} not listed on link {proxy_name} after adding it")
-        observed = _verify_toxic(toxic_type, attrs, addr, base) if toxicity >= 1.0 else "listed"
+        if addr is None:  # the backend verified it before returning
+            observed = str(toxic.get("observed") or "in effect, as the backend reports")
+        else:
+            observed = _verify_toxic(toxic_type, attrs, addr, base) if toxicity >= 1.0 else "listed"
     except BaseException:
         with contextlib.suppress(ChaosRecError):
             client.remove_toxic(proxy_name, tname)
@@ -169,8 +179,8 @@ def cut_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> di
     client = _proxy(dep, cfg)
     with translating(f"cut_link {proxy_name}", FaultError, verb="refused", rewrap=(ProxyError,)):
         addr = _listen(dep, client, proxy_name)
-        client.disable(proxy_name)
-    if not wait_until(lambda: connect_refused(addr), 3.0, 0.05):
+        state = client.disable(proxy_name)
+    if addr is not None and not wait_until(lambda: connect_refused(addr), 3.0, 0.05):
         client.enable(proxy_name)
         raise FaultError(f"link {proxy_name} still accepts connections on {addr} after disabling")
     ledger().remember(
@@ -179,6 +189,8 @@ def cut_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -> di
         lambda: restore_link(link, configuration=configuration, secrets=secrets),
     )
     mark(cfg, "fault", "cut_link")
+    if addr is None:
+        return {"link": proxy_name, "listen": None, "observed": state.get("observed")}
     return {"link": proxy_name, "listen": addr, "refused": True}
 
 
@@ -191,9 +203,11 @@ def restore_link(link: str, *, configuration: Cfg = None, secrets: Cfg = None) -
         addr = _listen(dep, client, proxy_name)
         was_disabled = not client.get_proxy(proxy_name).get("enabled", True)
         client.enable(proxy_name)
-    if not wait_until(lambda: not connect_refused(addr), 3.0, 0.05):
+    if addr is not None and not wait_until(lambda: not connect_refused(addr), 3.0, 0.05):
         raise FaultError(f"link {proxy_name} still refuses connections on {addr} after enabling")
     ledger().forget(f"cut:{proxy_name}")
     if was_disabled:
         mark(cfg, "recovery", "restore_link")
+    if addr is None:
+        return {"link": proxy_name, "listen": None, "observed": "the cut is gone"}
     return {"link": proxy_name, "listen": addr, "refused": False}

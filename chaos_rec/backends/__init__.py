@@ -2,19 +2,34 @@
 
 A deployment file names a backend per seam (``traffic``, ``processes``, ``data``, ``rollout``,
 each ``{"kind": …}``, see ``chaos_rec/schemas/deployment.schema.json``); without one a seam
-gets the reference stack's backend (``chaos_rec.backends.reference``). Links always go through
-a Toxiproxy-API server. The doors call these and hand the seams to the core.
+gets the reference stack's backend (``chaos_rec.backends.reference``). Links go through a
+Toxiproxy-API server, or, with a ``links`` section of kind ``chaos-mesh``, through Chaos Mesh
+(``chaos_rec.backends.chaosmesh``). The doors call these and hand the seams to the core.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from chaos_rec.core.seams import FeatureData, Links, Processes, Rollout, Traffic
 from chaos_rec.core.target import SEAMS, Deployment
 from chaos_rec.errors import ChaosRecError
 
-__all__ = ["check", "data", "links", "processes", "rollout", "traffic"]
+if TYPE_CHECKING:
+    from chaos_rec.backends.chaosmesh import ChaosMeshLinks
+    from chaos_rec.core.guard import Repairer
+
+__all__ = [
+    "check",
+    "data",
+    "guard_repairer",
+    "links",
+    "processes",
+    "repair_links",
+    "rollout",
+    "traffic",
+]
 
 
 def _where(dep: Deployment, seam: str) -> str:
@@ -52,13 +67,44 @@ def processes(dep: Deployment, what: str = "process faults") -> Processes:
     return SupervisorProcesses(dep)
 
 
+def _chaos_mesh(dep: Deployment) -> ChaosMeshLinks | None:
+    kind, section = dep.backend("links", "toxiproxy")
+    if kind != "chaos-mesh":
+        return None
+    from chaos_rec.backends.chaosmesh import ChaosMeshLinks
+    from chaos_rec.backends.chaosmesh_spec import ChaosMeshSpec
+
+    return ChaosMeshLinks(ChaosMeshSpec.from_dict(section, _where(dep, "links")))
+
+
 def links(dep: Deployment, timeout_s: float) -> Links:
-    """Network links through the deployment's fault proxy (host on the allowlist)."""
+    """Network links: Chaos Mesh, else the deployment's fault proxy (host on the allowlist)."""
+    chaos_mesh = _chaos_mesh(dep)
+    if chaos_mesh is not None:
+        return chaos_mesh
     from chaos_rec.toxiproxy.client import ToxiproxyClient
 
     url = dep.require_toxiproxy()
     dep.check_host(url)
     return ToxiproxyClient(url, timeout=timeout_s)
+
+
+def repair_links(dep: Deployment) -> list[str]:
+    """Undo every link fault chaos-rec left on a links backend (Chaos Mesh: its labelled
+    objects); one line each. A fault proxy is reset by ``chaos_rec.core.guard.repair``."""
+    chaos_mesh = _chaos_mesh(dep)
+    return chaos_mesh.reset() if chaos_mesh is not None else []
+
+
+def guard_repairer(dep: Deployment) -> Repairer | None:
+    """The drill guard's repair of ``dep`` (after every drill, and of a crashed session): with
+    a links backend, the guard's own repair and then that backend's leftovers; else None (the
+    guard's own: the reference stack's repair, or a reset of the fault proxy)."""
+    if "links" not in dep.backends:
+        return None
+    from chaos_rec.core.guard import repair
+
+    return lambda state_dir, url: [*repair(state_dir, url), *repair_links(dep)]
 
 
 def data(dep: Deployment, timeout_s: float, wipe: str | None = None) -> FeatureData:
@@ -106,9 +152,10 @@ def check(dep: Deployment, timeout_s: float = 5.0) -> list[str]:
         "processes": lambda: processes(dep),
         "data": lambda: data(dep, timeout_s),
         "rollout": lambda: rollout(dep, timeout_s),
+        "links": lambda: links(dep, timeout_s),
     }
     problems: list[str] = []
-    for seam in SEAMS:
+    for seam in (*SEAMS, "links"):
         if seam in dep.backends:
             try:
                 build[seam]()

@@ -4,7 +4,8 @@ The reference stack chaos-rec started offers every capability and the links in i
 deployment file offers what its sections make possible: ``processes`` with a ``command`` (or
 another non-reference) backend, ``data`` and ``data-wipe`` with a ``command`` data backend (or
 Redis plus a bundle to materialise, for ``data``), ``rollout`` with a ``rollout`` section, the
-links it names when it names a fault proxy, ``fallback-marker`` when its traffic adapter has one,
+links it names when it names a fault proxy or a links backend (``chaos-mesh``) and the toxic
+types that backend adds (a fault proxy: all), ``fallback-marker`` when its traffic adapter has one,
 ``holdout`` when its hold-out file exists, ``prometheus`` with a ``prometheus_url`` (the reference
 stack's, when the binary was installed) and ``metrics:<family>`` for each family its ``metrics``
 list names (the reference stack's Prometheus holds ``chaos-rec``). ``resilience-switches`` exist only on the reference
@@ -13,7 +14,7 @@ stack, whose mechanisms chaos-rec can turn off.
 
 from __future__ import annotations
 
-from chaos_rec.core.capabilities import ANY_LINK, CAPABILITIES, REFERENCE_METRICS
+from chaos_rec.core.capabilities import ANY_LINK, ANY_TOXIC, CAPABILITIES, REFERENCE_METRICS
 from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ChaosRecError
 from chaos_rec.traffic import TrafficSpec
@@ -21,9 +22,23 @@ from chaos_rec.traffic import TrafficSpec
 __all__ = ["offered"]
 
 
+def _toxics(dep: Deployment) -> set[str]:
+    """The toxic types its links backend adds: Chaos Mesh's few, else a fault proxy's all."""
+    kind, _ = dep.backend("links", "toxiproxy")
+    if kind == "chaos-mesh":
+        from chaos_rec.backends.chaosmesh_spec import CHAOS_MESH_TOXICS
+
+        return {f"toxic:{name}" for name in CHAOS_MESH_TOXICS}
+    return {ANY_TOXIC}
+
+
 def offered(dep: Deployment) -> frozenset[str]:
-    """Every capability ``dep`` offers, ``link:<name>`` for each link on its fault proxy."""
-    links = {f"link:{name}" for name in dep.links} or {ANY_LINK} if dep.toxiproxy_url else set()
+    """Every capability ``dep`` offers, ``link:<name>`` for each link it can fault."""
+    links = (
+        {*({f"link:{name}" for name in dep.link_names} or {ANY_LINK}), *_toxics(dep)}
+        if dep.faults_links
+        else set()
+    )
     families = dep.raw.get("metrics") if not dep.managed else [REFERENCE_METRICS]
     server = (
         {"prometheus", *(f"metrics:{f}" for f in families or [])} if dep.prometheus_url else set()

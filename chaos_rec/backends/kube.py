@@ -1,7 +1,9 @@
-"""The kubernetes-client seam: the few chaostoolkit-kubernetes calls the kubernetes backend makes.
+"""The kubernetes-client seam: the few chaostoolkit-kubernetes calls the kubernetes backends make.
 
-:class:`KubeApi` is what the backend sees (unit tests pass a fake that records the calls);
-:class:`Chaosk8sApi` makes them with ``chaosk8s`` against one kube context, pinned through
+:class:`KubeApi` is what the processes backend sees and :class:`NetworkChaosApi` what the
+chaos-mesh links backend sees (unit tests pass fakes that record the calls); :class:`KubeScope`
+is where either may act (a context and a namespace, each on its allowlist, refused before any
+call). :class:`Chaosk8sApi` makes the calls with ``chaosk8s`` against one kube context, pinned through
 chaosk8s's ``KUBERNETES_CONTEXT`` secret so that no environment variable can switch it, and
 only after checking that the kubeconfig chaosk8s will read holds that context (without one,
 chaosk8s would silently fall back to in-cluster or ``KUBERNETES_HOST`` credentials). The context
@@ -9,8 +11,9 @@ chaosk8s would silently fall back to in-cluster or ``KUBERNETES_HOST`` credentia
 exist and ``CHAOSTOOLKIT_IN_POD`` must be ``true``, chaosk8s's own conditions for using it.
 
 :data:`CHAOSK8S_CALLS` is the one table of which chaosk8s activity each method calls and with
-which argument names (``tests/unit/backends/test_kubernetes_offline.py`` checks it against
-``chaos discover chaostoolkit-kubernetes``).
+which argument names (``tests/integration/test_k8s_offline.py`` checks it against
+``chaos discover chaostoolkit-kubernetes``, ``tests/unit/backends/test_chaosmesh_links.py``
+against the installed functions' signatures).
 """
 
 from __future__ import annotations
@@ -18,14 +21,24 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from chaos_rec.backends.spec import Reader
 from chaos_rec.boundary import translating
 from chaos_rec.errors import ConfigError, FaultError
 
-__all__ = ["CHAOSK8S_CALLS", "IN_CLUSTER", "Chaosk8sApi", "ExecResult", "KubeApi", "kube_contexts"]
+__all__ = [
+    "CHAOSK8S_CALLS",
+    "IN_CLUSTER",
+    "Chaosk8sApi",
+    "ExecResult",
+    "KubeApi",
+    "KubeScope",
+    "NetworkChaosApi",
+    "kube_contexts",
+]
 
 IN_CLUSTER: Final = "in-cluster"  # the context name for the service account of the pod we run in
 
@@ -59,6 +72,23 @@ CHAOSK8S_CALLS: Final[Mapping[str, tuple[str, str, frozenset[str]]]] = {
         "chaosk8s.deployment.probes",
         "deployment_fully_available",
         frozenset({"name", "ns", "timeout", "raise_on_not_fully_available"}),
+    ),
+    # Chaos Mesh NetworkChaos objects: created from chaos-rec's own body (see chaosmesh_spec.py
+    # for why not through add_latency/set_bandwidth), deleted and listed by chaosk8s.chaosmesh
+    "create_network_chaos": (
+        "chaosk8s.crd.actions",
+        "create_custom_object",
+        frozenset({"group", "version", "plural", "ns", "resource"}),
+    ),
+    "delete_network_chaos": (
+        "chaosk8s.chaosmesh.network.actions",
+        "delete_network_fault",
+        frozenset({"name", "ns"}),
+    ),
+    "list_network_chaos": (
+        "chaosk8s.chaosmesh.network.probes",
+        "get_network_faults",
+        frozenset({"ns"}),
     ),
 }
 
@@ -101,6 +131,83 @@ class KubeApi(Protocol):
         ...
 
 
+class NetworkChaosApi(Protocol):
+    """The Kubernetes calls of the chaos-mesh links backend: Chaos Mesh NetworkChaos objects."""
+
+    def create_network_chaos(self, body: Mapping[str, Any], *, ns: str) -> dict[str, Any]:
+        """Create the NetworkChaos ``body`` in ``ns``; the object as the API server answered it."""
+        ...
+
+    def delete_network_chaos(self, name: str, *, ns: str) -> None:
+        """Delete the NetworkChaos ``name`` (Chaos Mesh recovers the pods, then it is gone)."""
+        ...
+
+    def list_network_chaos(self, *, ns: str) -> list[dict[str, Any]]:
+        """Every NetworkChaos in ``ns``, with its metadata and status."""
+        ...
+
+
+def _names(r: Reader, key: str) -> tuple[str, ...]:
+    value = r.data.get(key)
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{r.where}.{key}: must be a non-empty list of names")
+    if not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{r.where}.{key}: every entry must be a non-empty string")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class KubeScope:
+    """Where a kubernetes backend acts: one kube context and namespace, each on its allowlist.
+
+    ``section`` is the deployment file's section that holds the allowlists (``processes``,
+    ``links``), named in the refusal.
+    """
+
+    section: str
+    context: str
+    namespace: str
+    allowed_contexts: tuple[str, ...]
+    allowed_namespaces: tuple[str, ...]
+
+    @classmethod
+    def read(cls, r: Reader, section: str) -> KubeScope:
+        """The scope from a section's ``context``, ``namespace`` and allowlists (one line if bad)."""
+        context, namespace = r.string("context"), r.string("namespace")
+        if context is None or namespace is None:
+            missing = "context" if context is None else "namespace"
+            raise ConfigError(f"{r.where}.{missing}: missing (name it explicitly)")
+        return cls(
+            section,
+            context,
+            namespace,
+            _names(r, "allowed_contexts"),
+            _names(r, "allowed_namespaces"),
+        )
+
+    def check_allowed(self, namespaces: Iterable[str] = ()) -> None:
+        """Refuse the context, the namespace or any of ``namespaces`` off its allowlist
+        (FaultError); called before any client is built."""
+        checks = [("kube context", self.context, self.allowed_contexts, "allowed_contexts")]
+        for name in dict.fromkeys([self.namespace, *namespaces]):
+            checks.append(("namespace", name, self.allowed_namespaces, "allowed_namespaces"))
+        for what, name, allowed, key in checks:
+            if name not in allowed:
+                raise FaultError(
+                    f"{what} {name!r} is not on the allowlist ({', '.join(allowed)}); "
+                    f"add it to {self.section}.{key} in the deployment file"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scope's keys as the deployment file holds them."""
+        return {
+            "context": self.context,
+            "namespace": self.namespace,
+            "allowed_contexts": list(self.allowed_contexts),
+            "allowed_namespaces": list(self.allowed_namespaces),
+        }
+
+
 def kube_contexts(config_file: str) -> list[str]:
     """The context names of a kubeconfig file (read from disk; no API call)."""
     from kubernetes import config
@@ -133,7 +240,8 @@ def _check_in_cluster(config_file: str, has_file: bool) -> None:
 
 
 class Chaosk8sApi:
-    """:class:`KubeApi` through chaostoolkit-kubernetes, against one kube context."""
+    """:class:`KubeApi` and :class:`NetworkChaosApi` through chaostoolkit-kubernetes, against
+    one kube context."""
 
     def __init__(self, context: str, request_timeout_s: float = 60.0) -> None:
         import chaosk8s
@@ -243,3 +351,27 @@ class Chaosk8sApi:
                 raise_on_not_fully_available=False,
             )
         )
+
+    def create_network_chaos(self, body: Mapping[str, Any], *, ns: str) -> dict[str, Any]:
+        """``chaosk8s.crd.actions.create_custom_object`` of a ``chaos-mesh.org/v1alpha1``
+        NetworkChaos (on a name taken, chaosk8s answers the existing object)."""
+        group, version = str(body["apiVersion"]).split("/", 1)
+        out = self._call(
+            "create_network_chaos",
+            group=group,
+            version=version,
+            plural="networkchaos",
+            ns=ns,
+            resource=dict(body),
+        )
+        return dict(out or {})
+
+    def delete_network_chaos(self, name: str, *, ns: str) -> None:
+        """``chaosk8s.chaosmesh.network.actions.delete_network_fault``."""
+        self._call("delete_network_chaos", name=name, ns=ns)
+
+    def list_network_chaos(self, *, ns: str) -> list[dict[str, Any]]:
+        """``chaosk8s.chaosmesh.network.probes.get_network_faults``: the list's ``items``."""
+        out = self._call("list_network_chaos", ns=ns)
+        items = out.get("items") if isinstance(out, Mapping) else out
+        return [dict(item) for item in items or []]

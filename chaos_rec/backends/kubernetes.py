@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from chaos_rec.backends.kube import Chaosk8sApi, ExecResult, KubeApi
+from chaos_rec.backends.kube import Chaosk8sApi, ExecResult, KubeApi, KubeScope
 from chaos_rec.backends.spec import Reader
 from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ConfigError, FaultError
@@ -53,15 +53,6 @@ class KubeReplica:
 
     label_selector: str
     deployment: str
-
-
-def _names(r: Reader, key: str) -> tuple[str, ...]:
-    value = r.data.get(key)
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"{r.where}.{key}: must be a non-empty list of names")
-    if not all(isinstance(v, str) and v.strip() for v in value):
-        raise ConfigError(f"{r.where}.{key}: every entry must be a non-empty string")
-    return tuple(value)
 
 
 def _replicas(r: Reader) -> dict[str, KubeReplica]:
@@ -99,15 +90,12 @@ class KubernetesSpec:
     def from_dict(cls, data: Any, where: str) -> KubernetesSpec:
         """The spec from a deployment file's ``processes`` object (one ConfigError line)."""
         r = Reader(data, f"{where}: processes", _KEYS, kind=BACKEND, common=_COMMON)
-        context, namespace = r.string("context"), r.string("namespace")
-        if context is None or namespace is None:
-            missing = "context" if context is None else "namespace"
-            raise ConfigError(f"{r.where}.{missing}: missing (name it explicitly)")
+        scope = KubeScope.read(r, "processes")
         return cls(
-            context=context,
-            namespace=namespace,
-            allowed_contexts=_names(r, "allowed_contexts"),
-            allowed_namespaces=_names(r, "allowed_namespaces"),
+            context=scope.context,
+            namespace=scope.namespace,
+            allowed_contexts=scope.allowed_contexts,
+            allowed_namespaces=scope.allowed_namespaces,
             replicas=_replicas(r),
             container=r.string("container") or "model-server",
             pid_file=r.string("pid_file") or "/tmp/server.pid",
@@ -120,10 +108,7 @@ class KubernetesSpec:
         """The section as a deployment file holds it."""
         out: dict[str, Any] = {
             "kind": BACKEND,
-            "context": self.context,
-            "namespace": self.namespace,
-            "allowed_contexts": list(self.allowed_contexts),
-            "allowed_namespaces": list(self.allowed_namespaces),
+            **self.scope.to_dict(),
             "replicas": {
                 name: {"label_selector": rep.label_selector, "deployment": rep.deployment}
                 for name, rep in self.replicas.items()
@@ -137,17 +122,20 @@ class KubernetesSpec:
             out["wait_restored_timeout_s"] = self.wait_restored_timeout_s
         return out
 
+    @property
+    def scope(self) -> KubeScope:
+        """The context and namespace the backend acts in, with their allowlists."""
+        return KubeScope(
+            "processes",
+            self.context,
+            self.namespace,
+            self.allowed_contexts,
+            self.allowed_namespaces,
+        )
+
     def check_allowed(self) -> None:
         """Refuse a context or namespace that is not on its allowlist (FaultError)."""
-        for what, name, allowed, key in (
-            ("kube context", self.context, self.allowed_contexts, "allowed_contexts"),
-            ("namespace", self.namespace, self.allowed_namespaces, "allowed_namespaces"),
-        ):
-            if name not in allowed:
-                raise FaultError(
-                    f"{what} {name!r} is not on the allowlist ({', '.join(allowed)}); "
-                    f"add it to processes.{key} in the deployment file"
-                )
+        self.scope.check_allowed()
 
 
 ApiFactory = Callable[[KubernetesSpec], KubeApi]

@@ -1,8 +1,10 @@
 """Capabilities: what a drill needs from its target, and what is missing on one.
 
-A capability is a name in :data:`CAPABILITIES` or ``link:<name>`` (a fault-proxy link of that
-name). A drill's needs come from its activities (:data:`ACTIVITY_NEEDS`: the chaos-rec action or
-probe, and the link it names) and its SLO spec (:data:`SLO_NEEDS`); an experiment may declare
+A capability is a name in :data:`CAPABILITIES`, ``link:<name>`` (a link of that name the target
+can fault) or ``toxic:<type>`` (a link backend that adds that Toxiproxy toxic type: a fault proxy
+adds every type, Chaos Mesh some). A drill's needs come from its activities
+(:data:`ACTIVITY_NEEDS`: the chaos-rec action or probe, the link it names, the toxic type
+``add_toxic`` adds) and its SLO spec (:data:`SLO_NEEDS`); an experiment may declare
 them in ``extensions[chaos_rec].requires`` (the catalogue does), and a declaration that leaves
 out a need is refused in one line. A capability only some SLO keys need may be declared
 ``optional``: without it those keys are left out of the verdict with a note, not passed. What a target offers is computed by
@@ -20,6 +22,7 @@ from chaos_rec.errors import ConfigError
 __all__ = [
     "ACTIVITY_NEEDS",
     "ANY_LINK",
+    "ANY_TOXIC",
     "CAPABILITIES",
     "LINK_ACTIONS",
     "REFERENCE_METRICS",
@@ -46,6 +49,8 @@ CAPABILITIES: Final[Mapping[str, str]] = {
 }
 REFERENCE_METRICS: Final = "chaos-rec"  # the reference stack's metric family (cr_*)
 ANY_LINK: Final = "link:*"  # offered by a fault proxy whose links the deployment does not list
+ANY_TOXIC: Final = "toxic:*"  # offered by a fault proxy: every toxic type
+_NAMED: Final = ("link", "metrics", "toxic")  # the capabilities named <kind>:<name>
 _PROCESSES: Final = ("processes",)
 _ROLLOUT: Final = ("rollout",)
 # chaos-rec action/probe -> the capabilities it needs (links: by the link it names, below)
@@ -135,16 +140,18 @@ def needs(experiment: Mapping[str, Any], slo: Mapping[str, Any] | None = None) -
         if isinstance(link, str) and link:
             name = link if link.startswith("link:") else f"link:{link}"
             found.setdefault(name, f"{func} ({label})")
+        if func == "add_toxic" and isinstance(args, Mapping):
+            found.setdefault(f"toxic:{args.get('toxic_type', 'latency')}", f"{func} ({label})")
     for cap, why in _slo_needs(slo):
         found.setdefault(cap, why)
     return found
 
 
 def _check_name(name: Any, where: str) -> str:
-    named = isinstance(name, str) and name.split(":", 1)[0] in ("link", "metrics")
+    named = isinstance(name, str) and name.split(":", 1)[0] in _NAMED
     if isinstance(name, str) and (name in CAPABILITIES or (named and name.split(":", 1)[1])):
         return name
-    known = ", ".join([*CAPABILITIES, "link:<name>", "metrics:<family>"])
+    known = ", ".join([*CAPABILITIES, "link:<name>", "metrics:<family>", "toxic:<type>"])
     raise ConfigError(f"{where}: unknown capability {name!r} (known: {known})")
 
 
@@ -153,13 +160,16 @@ def missing(wanted: Mapping[str, str], offered: Iterable[str] | None) -> list[st
     if offered is None:
         return []
     have = set(offered)
-    any_link = ANY_LINK in have
-    return [cap for cap in wanted if not (cap in have or (any_link and cap.startswith("link:")))]
+    anyof = {prefix for prefix, cap in (("link:", ANY_LINK), ("toxic:", ANY_TOXIC)) if cap in have}
+    return [cap for cap in wanted if not (cap in have or cap[: cap.find(":") + 1] in anyof)]
 
 
 def describe(cap: str, why: str) -> str:
     """``processes (kill, hang … ; needed by kill_replica (kill-replica-0))``."""
-    what = CAPABILITIES.get(cap) or f"a fault-proxy link named {cap[5:]!r}"
+    if cap.startswith("toxic:"):
+        what = f"a link backend that adds {cap[6:]} toxics"
+    else:
+        what = CAPABILITIES.get(cap) or f"a fault-proxy link named {cap[5:]!r}"
     return f"{cap} ({what}; needed by {why})"
 
 

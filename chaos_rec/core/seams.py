@@ -94,7 +94,14 @@ class Processes(Protocol):
 
 
 class Links(Protocol):
-    """Network links through a Toxiproxy-API fault proxy."""
+    """Network links: toxics and cuts, in the Toxiproxy API's terms.
+
+    Backends: a Toxiproxy-API fault proxy (``chaos_rec.toxiproxy.client``), and Chaos Mesh
+    (``chaos_rec.backends.chaosmesh``). ``get_proxy(name)["listen"]`` is the address a drill
+    connects through to check a fault's effect; None where the backend checks each fault itself
+    before ``add_toxic``, ``disable``, ``remove_toxic`` and ``enable`` return (Chaos Mesh: the
+    fault object's status).
+    """
 
     def get_proxy(self, name: str) -> dict[str, Any]: ...
     def toxics(self, proxy: str) -> list[dict[str, Any]]: ...

@@ -11,6 +11,9 @@ A deployment file (JSON) describes a deployment chaos-rec did not start::
      "allow_hosts": ["10.0.0.5"], "prometheus_url": "http://127.0.0.1:9090",
      "prometheus_headers": {"Authorization": "Bearer …"}}
 
+Without a fault proxy, ``links`` may instead be a links backend's section (``{"kind":
+"chaos-mesh", …}``, ``chaos_rec.backends.chaosmesh_spec``), which names the links itself.
+
 The reference stack's state file (``chaos-rec stack status --json``) gives the same fields, and
 a state dir whose supervisor can signal processes.
 """
@@ -132,13 +135,25 @@ class Deployment:
         names = ", ".join(f"replica:{r.index}" for r in self.replicas) or "none"
         raise ConfigError(f"no replica {target!r} in the deployment (replicas: {names})")
 
+    @property
+    def link_names(self) -> frozenset[str]:
+        """The links the deployment lists: the fault proxy's, or its links backend's."""
+        section = self.backends.get("links") or {}
+        return frozenset(self.links) | frozenset(section.get("links") or {})
+
+    @property
+    def faults_links(self) -> bool:
+        """True when link faults have somewhere to go: a fault proxy or a links backend."""
+        return bool(self.toxiproxy_url) or "links" in self.backends
+
     def link(self, target: str) -> str:
-        """Resolve ``link:<name>`` (or a bare link name) to a fault-proxy link name."""
+        """Resolve ``link:<name>`` (or a bare link name) to a link name the deployment lists."""
         text = str(target)
         name = parse_target(text)[1] if text.startswith("link:") else text
-        if self.links and name not in self.links:
+        names = self.link_names
+        if names and name not in names:
             raise ConfigError(
-                f"no link {name!r} in the deployment (links: {', '.join(sorted(self.links))})"
+                f"no link {name!r} in the deployment (links: {', '.join(sorted(names))})"
             )
         return name
 
@@ -255,6 +270,15 @@ def read_deployment_file(path: Path, over: Overrides = Overrides()) -> Deploymen
         )
         for i, rep in enumerate(data.get("replicas") or [])
     )
+    backends = {seam: data[seam] for seam in SEAMS if seam in data}
+    links = dict(data.get("links") or {})
+    if "kind" in links:  # a links backend's section, not the fault proxy's links
+        if data.get("toxiproxy_url"):
+            raise ConfigError(
+                f"deployment file {path}: links: a {links['kind']} links section and a "
+                "toxiproxy_url: name one of them"
+            )
+        backends["links"], links = links, {}
     secrets_file = (Path(path).parent / data["secrets_file"]) if data.get("secrets_file") else None
     secrets = SecretSource(over.ctk_secrets, file=secrets_file)
     return Deployment(
@@ -263,14 +287,14 @@ def read_deployment_file(path: Path, over: Overrides = Overrides()) -> Deploymen
         toxiproxy_url=over.toxiproxy_url or data.get("toxiproxy_url"),
         redis_url=data.get("redis_url"),
         replicas=replicas,
-        links=dict(data.get("links") or {}),
+        links=links,
         holdout=Path(data["holdout"]) if data.get("holdout") else None,
         bundle=Path(data["bundle"]) if data.get("bundle") else None,
         state_dir=None,
         allow_hosts=frozenset(LOOPBACK | set(data.get("allow_hosts") or [])),
         admin_token=over.admin_token or secrets.find(ADMIN_TOKEN_SECRET),
         raw=data,
-        backends={seam: data[seam] for seam in SEAMS if seam in data},
+        backends=backends,
         users=tuple(int(u) for u in data.get("users") or ()),
         queries=tuple(str(q) for q in data.get("queries") or ()),
         secrets=secrets,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chaos_rec.core.guard import DrillGuard
+from chaos_rec.core.guard import DrillGuard, Repairer
 from chaos_rec.core.judge import Baseline
 from chaos_rec.core.lease import StackLease
 from chaos_rec.core.rundir import RunContext
@@ -147,7 +147,7 @@ class DrillSession:
 
     def guard(self) -> DrillGuard:
         """The rollback guard for this session's target (recovers a crashed session once)."""
-        guard = DrillGuard(self.cfg.state_dir, self.toxiproxy_url())
+        guard = DrillGuard(self.cfg.state_dir, self.toxiproxy_url(), self.repairer())
         other = guard.other_session()
         if other is not None:
             raise DrillError(
@@ -177,6 +177,16 @@ class DrillSession:
         from chaos_rec.core.target import read_deployment_file
 
         return read_deployment_file(self.cfg.stack_file).toxiproxy_url
+
+    def repairer(self) -> Repairer | None:
+        """The guard's repair of a deployment file (with a links backend, also its leftovers);
+        None: the guard's own."""
+        if self.cfg.stack_file is None:
+            return None
+        from chaos_rec import backends
+        from chaos_rec.core.target import read_deployment_file
+
+        return backends.guard_repairer(read_deployment_file(self.cfg.stack_file))
 
     def lacking(self, capabilities: Iterable[str]) -> list[str]:
         """The ``capabilities`` the target lacks: what a deployment file's backends make possible,
@@ -214,7 +224,7 @@ class DrillSession:
                 dep = reference_deployment(self.cfg.state_dir)
             else:
                 return []
-            links = backends.links(dep, 5.0) if dep.toxiproxy_url else None
+            links = backends.links(dep, 5.0) if dep.faults_links else None
             traffic = backends.traffic(dep, 5.0)
         except ChaosRecError as exc:
             return [str(exc)]
@@ -302,7 +312,11 @@ class DrillSession:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Write the session's HTML report and summary.json; repair a drill cut short."""
-        guard = DrillGuard(self.cfg.state_dir, self.toxiproxy_url() if self._recovered else None)
+        guard = (
+            DrillGuard(self.cfg.state_dir, self.toxiproxy_url(), self.repairer())
+            if self._recovered
+            else DrillGuard(self.cfg.state_dir)
+        )
         if guard.marker.is_file():
             try:
                 data = json.loads(guard.marker.read_text(encoding="utf-8"))

@@ -43,6 +43,7 @@ def test_needs_come_from_activities_links_and_slo_keys() -> None:
     assert needs(exp, slo) == {
         "processes": "kill_replica (kill-replica)",
         "link:feature-store": "add_toxic (add-toxic)",
+        "toxic:latency": "add_toxic (add-toxic)",  # the default toxic_type
         "link:replica-1": "cut_link (cut-link)",
         "fallback-marker": "the SLO key max_fallback_ratio",
     }
@@ -104,10 +105,12 @@ def test_a_deployment_offers_what_its_sections_make_possible(tmp_path: Path) -> 
         links={"feature-store": {"listen": "127.0.0.1:1", "upstream": "127.0.0.1:2"}},
         replicas=[{"name": "r0", "http_url": "http://127.0.0.1:8000"}], holdout=str(holdout),
     )  # fmt: skip
-    assert offered(dep) == {"processes", "replicas", "link:feature-store", "holdout"}
+    assert offered(dep) == {"processes", "replicas", "link:feature-store", "toxic:*", "holdout"}
     assert missing({"link:replica-0": "x", "processes": "y"}, offered(dep)) == ["link:replica-0"]
     anylink = _deployment(tmp_path, toxiproxy_url="http://127.0.0.1:8474")
     assert missing({"link:whatever": "x"}, offered(anylink)) == []  # the proxy's links, unlisted
+    assert missing({"toxic:slicer": "x"}, offered(anylink)) == []  # a fault proxy adds them all
+    assert missing({"toxic:slicer": "x"}, offered(_deployment(tmp_path))) == ["toxic:slicer"]
 
 
 def test_describe_says_what_and_why() -> None:
@@ -115,6 +118,9 @@ def test_describe_says_what_and_why() -> None:
         f"processes ({CAPABILITIES['processes']}; needed by kill_replica (k))"
     )
     assert "a fault-proxy link named 'feature-store'" in describe("link:feature-store", "x")
+    assert describe("toxic:slicer", "add_toxic (a)") == (
+        "toxic:slicer (a link backend that adds slicer toxics; needed by add_toxic (a))"
+    )
 
 
 def test_a_server_side_budget_needs_prometheus_and_its_metric_family(tmp_path: Path) -> None:

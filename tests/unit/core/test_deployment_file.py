@@ -56,6 +56,9 @@ def test_a_good_file_gives_its_backends_users_and_replicas(tmp_path: Path) -> No
         ({"users": ["7"]}, "users.0: '7' is not of type 'integer'"),
         ({"traffic": {"kind": "grpc-ish"}}, "traffic.kind: 'grpc-ish' is not one of"),
         ({"processes": {}}, "processes: 'kind' is a required property"),
+        ({"links": {"kind": "chaos-mesh"}}, "links: 'context' is a required property"),
+        ({"links": {"kind": "istio"}}, "links.kind: 'istio' is not one of ['chaos-mesh']"),
+        ({"links": {"fs": {"listen": "x", "port": 1}}}, "links.fs: Additional properties"),
     ],
 )
 def test_bad_files_are_one_line_naming_the_key(
