@@ -3,6 +3,11 @@
 The healthy baseline is measured in the steady state; later measurements are judged as a ratio
 to it (NDCG@k, or top-k agreement when the baseline hit too few held-out items to be stable).
 Both land in the run dir's ``quality.json``, which the SLO engine reads.
+
+A held-out row that carries a ``query`` (``python -m training holdout`` gives a seeded 30 % of
+them one, from the held-out item's genre or title) is replayed as a search request, the others
+as plain recommendations: the one quality ratio covers search answers too, and each
+measurement also keeps the two kinds' figures apart (``by_kind``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import math
 import random
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,37 +47,63 @@ def replay(
     """HR@k and NDCG@k of the deployment's answers for a seeded sample of held-out users."""
     rows = _holdout_rows(holdout)
     picked = random.Random(seed).sample(rows, min(sample, len(rows)))
-    hits, ndcg, answered = 0, 0.0, 0
+    kinds = {kind: _Tally() for kind in ("recommend", "search")}
     tiers: dict[str, int] = {}
     lists: dict[str, list[int]] = {}
     t0 = time.time()
     try:
         for row in picked:
-            answer = traffic.recommend(int(row["user_id"]), k, None)
+            query = row.get("query") if isinstance(row.get("query"), str) else None
+            tally = kinds["search" if query else "recommend"]
+            tally.users.append(str(row["user_id"]))
+            answer = traffic.recommend(int(row["user_id"]), k, query)
             if answer is None:
                 continue
-            answered += 1
+            tally.answered += 1
             tiers[answer.tier] = tiers.get(answer.tier, 0) + 1
             items = list(answer.items[:k])
             lists[str(row["user_id"])] = items
             target = int(row["target_item"])
             if target in items:
-                hits += 1
-                ndcg += 1.0 / math.log2(items.index(target) + 2)
+                tally.hits += 1
+                tally.ndcg += 1.0 / math.log2(items.index(target) + 2)
     finally:
         traffic.close()
     n = len(picked)
+    hits = sum(t.hits for t in kinds.values())
     return {
         "t": time.time(),
         "duration_s": round(time.time() - t0, 3),
         "n": n,
-        "answered": answered,
+        "answered": sum(t.answered for t in kinds.values()),
         f"hr@{k}": hits / n,
-        f"ndcg@{k}": ndcg / n,
+        f"ndcg@{k}": sum(t.ndcg for t in kinds.values()) / n,
         "hits": hits,
+        "by_kind": {kind: t.figures(k) for kind, t in kinds.items() if t.users},
         "tiers": tiers,
         "lists": lists,
     }
+
+
+@dataclass
+class _Tally:
+    """One kind of request in a replay: its users, answers, held-out hits and summed NDCG."""
+
+    users: list[str] = field(default_factory=list)
+    answered: int = 0
+    hits: int = 0
+    ndcg: float = 0.0
+
+    def figures(self, k: int) -> dict[str, Any]:
+        n = len(self.users)
+        return {
+            "n": n,
+            "answered": self.answered,
+            "hits": self.hits,
+            f"hr@{k}": round(self.hits / n, 4),
+            f"ndcg@{k}": round(self.ndcg / n, 4),
+            "users": self.users,
+        }
 
 
 def agreement(now: Mapping[str, list[int]], base: Mapping[str, list[int]], k: int) -> float:
@@ -109,15 +141,23 @@ def measure_ratio(ctx: RunContext, traffic: Traffic, holdout: Path | None, seed:
         )
     k = int(data.get("k", 10))
     now = replay(traffic, holdout, int(data.get("sample", 200)), k, seed)
-    agree = agreement(now.pop("lists"), base.get("lists") or {}, k)
-    if int(base.get("hits", 0)) >= MIN_BASELINE_HITS:
-        ratio, basis = float(now[f"ndcg@{k}"]) / float(base[f"ndcg@{k}"]), f"ndcg@{k}"
-    else:  # too few held-out hits for a stable NDCG ratio: how much of the healthy top-k survives
-        ratio, basis = agree, "agreement"
+    lists, base_lists = now.pop("lists"), base.get("lists") or {}
+    agree = agreement(lists, base_lists, k)
+    # Each kind against its own baseline, weighted by its share of the replay (a baseline from
+    # before the search share is one kind holding every request).
+    base_kinds: dict[str, Any] = base.get("by_kind") or {"recommend": base}
+    total = sum(int(b["n"]) for b in base_kinds.values()) or 1
+    ratio, parts, bases = 0.0, {}, set()
+    for kind, b in base_kinds.items():
+        kind_ratio, basis = _kind_ratio(now["by_kind"].get(kind), b, lists, base_lists, k)
+        parts[kind] = {"ratio": round(kind_ratio, 4), "basis": basis, "share": int(b["n"]) / total}
+        bases.add(basis)
+        ratio += kind_ratio * int(b["n"]) / total
     now.update(
         {
             "ratio": round(ratio, 4),
-            "ratio_basis": basis,
+            "ratio_basis": "+".join(sorted(bases)),
+            "ratio_by_kind": parts,
             "agreement": round(agree, 4),
             "hr_ratio": round(now[f"hr@{k}"] / max(base[f"hr@{k}"], 1e-9), 4),
             "phase": ctx.current_phase(),
@@ -126,6 +166,22 @@ def measure_ratio(ctx: RunContext, traffic: Traffic, holdout: Path | None, seed:
     data.setdefault("measurements", []).append(now)
     ctx.write_quality(data)
     return round(ratio, 4)
+
+
+def _kind_ratio(
+    now: Mapping[str, Any] | None,
+    base: Mapping[str, Any],
+    lists: Mapping[str, list[int]],
+    base_lists: Mapping[str, list[int]],
+    k: int,
+) -> tuple[float, str]:
+    """One kind's quality now relative to its baseline: NDCG@k, or top-k agreement when the
+    baseline hit too few held-out items for a stable NDCG ratio."""
+    if int(base.get("hits", 0)) >= MIN_BASELINE_HITS and float(base[f"ndcg@{k}"]) > 0:
+        return float((now or {}).get(f"ndcg@{k}", 0.0)) / float(base[f"ndcg@{k}"]), f"ndcg@{k}"
+    users = base.get("users")  # None in a baseline from before the search share: every user
+    mine = {u: v for u, v in base_lists.items() if users is None or u in users}
+    return agreement(lists, mine, k), "agreement"
 
 
 def needs_final_measurement(ctx: RunContext) -> bool:
