@@ -90,7 +90,13 @@ def load_report(report_dir: Path) -> list[DrillRecord]:
     drills = data.get("drills") if isinstance(data, dict) else None
     if not isinstance(drills, list):
         raise DrillError(f"{path} has no 'drills' list")
-    return [DrillRecord.from_dict(d) for d in drills]
+    records = []
+    for i, entry in enumerate(drills):
+        try:
+            records.append(DrillRecord.from_dict(entry))
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            raise DrillError(f"{path}: drills[{i}] is not a drill record ({exc})") from exc
+    return records
 
 
 def drill_series(report_dir: Path, name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
