@@ -6,6 +6,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+
 from chaos_rec.errors import ChaosRecError, OneLineParser
 
 # sub-command name -> module that defines ``register(subparsers)``; each

@@ -32,13 +32,17 @@ def _check_toxic(kind: str, attributes: Any, stream: str, toxicity: Any) -> None
         unknown = sorted(set(attributes) - set(TOXIC_ATTRIBUTES[kind]))
         if unknown:
             known = ", ".join(TOXIC_ATTRIBUTES[kind])
-            raise ConfigError(f"add_toxic {kind}: unknown attribute {unknown[0]!r} (known: {known})")
+            raise ConfigError(
+                f"add_toxic {kind}: unknown attribute {unknown[0]!r} (known: {known})"
+            )
         attributes = dict(attributes)
     body = {"type": kind, "stream": stream, "toxicity": toxicity, "attributes": attributes}
     try:
         parse_toxic(body, seed=None, proxy="")
     except ProxyRequestError as exc:
-        raise ConfigError(f"add_toxic {kind}: {str(exc).removeprefix('bad request body: ')}") from exc
+        raise ConfigError(
+            f"add_toxic {kind}: {str(exc).removeprefix('bad request body: ')}"
+        ) from exc
 
 
 def _listen(dep: Deployment, client: Links, link: str) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import dataclasses
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping

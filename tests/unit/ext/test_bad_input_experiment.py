@@ -81,11 +81,11 @@ def test_an_unknown_replica_or_link_is_one_line_and_injects_nothing(
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda c: probes.latency_ms("p99", configuration=c), ProbeError,
+        (lambda c: probes.latency_ms("p99", configuration=c), ProbeError,  # type: ignore[arg-type]
          "percentile must be a number, got 'p99'"),
         (lambda c: probes.latency_ms(150, configuration=c), ProbeError,
          "percentile must be within (0, 100], got 150"),
-        (lambda c: probes.availability("ten", configuration=c), ProbeError,
+        (lambda c: probes.availability("ten", configuration=c), ProbeError,  # type: ignore[arg-type]
          "window_s must be a number, got 'ten'"),
         (lambda c: probes.availability(0, configuration=c), ProbeError,
          "window_s must be within [1, 3600], got 0"),
