@@ -67,7 +67,7 @@ def load_slo_file(path: Path) -> tuple[dict[str, Any], str]:
             data = data.get("tool", {}).get("chaos_rec", {}).get("slo", data)
         else:
             data = json.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
         raise ConfigError(
             f"SLO file {path} is not valid {path.suffix[1:] or 'JSON'}: {exc}"
         ) from exc

@@ -204,7 +204,7 @@ def _read_file(path: Path) -> dict[str, Any]:
             data: Any = json.loads(text)
         else:
             data = tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # the JSON and TOML decode errors
         raise ConfigError(f"bad config file {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"bad config file {path}: expected a table/object at the top")

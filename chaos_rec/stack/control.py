@@ -44,7 +44,7 @@ class ControlServer:
                 if length:
                     try:
                         parsed = json.loads(self.rfile.read(length))
-                    except ValueError:
+                    except (ValueError, RecursionError):
                         parsed = None
                     if not isinstance(parsed, dict):
                         self._send(400, {"error": "body must be a JSON object"})

@@ -63,6 +63,7 @@ def _raw(url: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, dic
         ({"Authorization": "Bearer wrong"}, b"{}", 401, "the control API needs the stack's admin token"),
         ({}, b"{not json", 400, "body must be a JSON object"),
         ({}, b"[1]", 400, "body must be a JSON object"),
+        ({}, b"[" * 100_000, 400, "body must be a JSON object"),
         ({"Content-Length": "lots"}, b"", 400, "Content-Length must be a whole number of bytes"),
         ({"Content-Length": "-5"}, b"", 400, "Content-Length must be a whole number of bytes"),
     ],
