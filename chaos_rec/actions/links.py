@@ -12,9 +12,9 @@ from chaos_rec.backends.net import connect_refused, link_round_trip, wait_until
 from chaos_rec.boundary import translating
 from chaos_rec.core.seams import Links
 from chaos_rec.core.target import Deployment
-from chaos_rec.errors import ChaosRecError, ConfigError, FaultError, ProxyError, ProxyRequestError
+from chaos_rec.errors import ChaosRecError, FaultError, ProxyError
 from chaos_rec.extconfig import ExtConfig
-from chaos_rec.toxiproxy.model import TOXIC_ATTRIBUTES, parse_toxic
+from chaos_rec.toxiproxy.model import TOXIC_ATTRIBUTES, check_toxic
 
 __all__ = ["TOXIC_TYPES", "add_toxic", "clear_link", "cut_link", "remove_toxic", "restore_link"]
 
@@ -23,26 +23,6 @@ TOXIC_TYPES = tuple(TOXIC_ATTRIBUTES)  # the fault proxy's table of toxic types 
 
 def _proxy(dep: Deployment, cfg: ExtConfig) -> Links:
     return backends.links(dep, cfg.timeout_s)
-
-
-def _check_toxic(kind: str, attributes: Any, stream: str, toxicity: Any) -> None:
-    """The fault proxy's own checks of a toxic, made before any call (a real Toxiproxy takes
-    more, and ignores an attribute it does not know): one ConfigError line."""
-    if isinstance(attributes, Mapping):
-        unknown = sorted(set(attributes) - set(TOXIC_ATTRIBUTES[kind]))
-        if unknown:
-            known = ", ".join(TOXIC_ATTRIBUTES[kind])
-            raise ConfigError(
-                f"add_toxic {kind}: unknown attribute {unknown[0]!r} (known: {known})"
-            )
-        attributes = dict(attributes)
-    body = {"type": kind, "stream": stream, "toxicity": toxicity, "attributes": attributes}
-    try:
-        parse_toxic(body, seed=None, proxy="")
-    except ProxyRequestError as exc:
-        raise ConfigError(
-            f"add_toxic {kind}: {str(exc).removeprefix('bad request body: ')}"
-        ) from exc
 
 
 def _listen(dep: Deployment, client: Links, link: str) -> str:
@@ -97,11 +77,7 @@ def add_toxic(
     secrets: Cfg = None,
 ) -> dict[str, Any]:
     """Add a Toxiproxy toxic (latency, bandwidth, timeout, …) to a link; verifies its effect."""
-    if toxic_type not in TOXIC_TYPES:
-        raise ConfigError(f"unknown toxic type {toxic_type!r}: use one of {', '.join(TOXIC_TYPES)}")
-    if stream not in ("upstream", "downstream"):
-        raise ConfigError(f"stream must be upstream or downstream, got {stream!r}")
-    _check_toxic(toxic_type, attributes, stream, toxicity)
+    check_toxic("add_toxic", toxic_type, attributes, stream, toxicity)
     cfg, dep = setup(configuration, secrets)
     proxy_name = dep.link(link)
     client = _proxy(dep, cfg)

@@ -181,3 +181,44 @@ def test_a_ctk_path_that_is_not_a_string_is_one_line(key: str, value: object) ->
     with pytest.raises(ConfigError) as info:
         resolve_ctk({key: value}, env={})
     assert str(info.value) == f"configuration {key} must be a path (a string), got {value!r}"
+
+
+class _RecordingLinks:
+    """A Links seam that records every call (a refused toxic must make none)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append(name)
+            return {}
+
+        return call
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"type": "lag"}, "toxic on feature-store: unknown toxic type 'lag': use one of latency, "),
+        ({"type": "latency", "latency": -5}, "toxic on feature-store latency: attribute latency must be >= 0, got -5"),
+        ({"type": "latency", "latncy": 5},
+         "toxic on feature-store latency: unknown attribute 'latncy' (known: latency, jitter)"),
+        ({"type": "latency", "toxicity": 2}, "toxic on feature-store latency: toxicity must be between 0 and 1, got 2"),
+        ({"type": "latency", "stream": "both"},
+         "toxic on feature-store: stream must be upstream or downstream, got 'both'"),
+    ],
+)  # fmt: skip
+def test_a_python_drills_bad_toxic_is_refused_before_the_fault_proxy_is_called(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    from chaos_rec.drill.faults import FaultProxy
+
+    links = _RecordingLinks()
+    with (
+        pytest.raises(ConfigError) as info,
+        FaultProxy(links).toxic("feature-store", **kwargs),  # type: ignore[arg-type]
+    ):
+        pass
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+    assert links.calls == []
