@@ -80,7 +80,11 @@ def test_a_state_dir_that_is_a_file_is_one_line_for_every_stack_command(
     file = tmp_path / "plain-file"
     file.write_text("not a folder")
     wanted = f"chaos-rec: error: cannot read {file}/stack.json: Not a directory"
-    for action in (["up", "--replicas", "0", "--no-gateway", "--no-toxiproxy"], ["down"]):
+    for action in (
+        ["up", "--replicas", "0", "--no-gateway", "--no-toxiproxy"],
+        ["down"],
+        ["status"],
+    ):
         got, _, err = _run(["stack", *action, "--state-dir", str(file)], capsys)
         assert (got, err) == (1, [wanted])
     got, _, err = _run(["halt", "--state-dir", str(file)], capsys)
