@@ -6,9 +6,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
 
-from chaos_rec.errors import ChaosRecError
+from chaos_rec.errors import ChaosRecError, OneLineParser
 
 # sub-command name -> module that defines ``register(subparsers)``; each
 # registered parser sets ``func`` (args -> exit code).
@@ -20,18 +19,11 @@ _SUBCOMMANDS: dict[str, str] = {
 }
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line (no usage dump)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available sub-command."""
     from chaos_rec import __version__
 
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="chaos-rec",
         description="Disaster-recovery drills for AI recommender serving.",
     )

@@ -119,10 +119,10 @@ def _require_capabilities(
     from chaos_rec.targets import load_deployment
 
     cfg = ext_config(configuration, secrets)
+    needs = experiment_needs(experiment)  # checks extensions[chaos_rec] whatever the target
     if cfg.target == "reference":
         return  # the reference stack offers every capability
     dep = load_deployment(cfg)
-    needs = experiment_needs(experiment)
     lacking = missing(needs, offered(dep))
     if lacking:
         what = "; ".join(describe(cap, needs[cap]) for cap in lacking)

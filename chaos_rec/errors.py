@@ -14,9 +14,13 @@ ChaosRecError
 
 Errors of httpx, gRPC, Redis, Chaos Toolkit and the OS become these in one place,
 ``chaos_rec.boundary`` (``translating(what, into)``): "<what> failed: <reason> (<Type>: …)".
+A command-line usage error is one line too (:class:`OneLineParser`, exit status 2).
 """
 
 from __future__ import annotations
+
+import argparse
+from typing import NoReturn
 
 __all__ = [
     "CapabilityError",
@@ -25,6 +29,7 @@ __all__ = [
     "DrillError",
     "FaultError",
     "LoadError",
+    "OneLineParser",
     "ProbeError",
     "ProxyError",
     "ProxyRequestError",
@@ -79,3 +84,14 @@ class DrillError(ChaosRecError):
 
 class CapabilityError(ChaosRecError):
     """The target lacks a capability the drill needs; nothing was injected."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (no usage dump), exit status 2.
+
+    Every command line of chaos_rec uses it (``chaos-rec …`` and ``python -m
+    chaos_rec.toxiproxy``); sub-parsers inherit it.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from chaos_rec.errors import ConfigError
 from chaos_rec.settings import SETTINGS, resolve_state_dir
 
 __all__ = ["register"]
@@ -35,8 +36,11 @@ def _halt(args: argparse.Namespace) -> int:
     from chaos_rec.core.guard import halt
     from chaos_rec.core.target import read_deployment_file
 
+    state_dir = resolve_state_dir(args.state_dir)
+    if state_dir.exists() and not state_dir.is_dir():
+        raise ConfigError(f"state dir {state_dir} is not a folder")
     dep = read_deployment_file(args.drill_stack) if args.drill_stack else None
-    done = halt(resolve_state_dir(args.state_dir), dep.toxiproxy_url if dep else None)
+    done = halt(state_dir, dep.toxiproxy_url if dep else None)
     if dep is not None:  # a links backend's leftovers (Chaos Mesh objects chaos-rec labelled)
         done += backends.repair_links(dep)
     for line in done:

@@ -101,10 +101,18 @@ def _ctx(configuration: Cfg, secrets: Cfg) -> RunContext:
         raise ProbeError(str(exc)) from exc
 
 
+def _number(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ProbeError(f"{name} must be a number, got {value!r}") from None
+
+
 def _window(
     configuration: Cfg, secrets: Cfg, window_s: float, phase: str | None
 ) -> list[dict[str, Any]]:
-    if not 1 <= float(window_s) <= 3600:
+    window = _number("window_s", window_s)
+    if not 1 <= window <= 3600:
         raise ProbeError(f"window_s must be within [1, 3600], got {window_s!r}")
     ctx = _ctx(configuration, secrets)
     marks = ctx.phases()
@@ -116,12 +124,12 @@ def _window(
             else [r for r in rows if r.get("phase") == phase]
         )
     # rows are flushed when their second ends: the last complete second is now - 1
-    since = int(time.time()) - 1 - float(window_s)
+    since = int(time.time()) - 1 - window
     rows = [r for r in rows if r["t"] >= since]
     if not any(int(r.get("requests", 0)) for r in rows):
         where = f" of phase {phase}" if phase else ""
         raise ProbeError(
-            f"no load measured in the last {window_s:g}s{where} (is the chaos_rec.controls load running?)"
+            f"no load measured in the last {window:g}s{where} (is the chaos_rec.controls load running?)"
         )
     return rows
 
@@ -135,7 +143,7 @@ def latency_ms(
     secrets: Cfg = None,
 ) -> float:
     """Latency percentile (ms) of the running load over the last window_s seconds."""
-    if not 0 < float(percentile) <= 100:
+    if not 0 < _number("percentile", percentile) <= 100:
         raise ProbeError(f"percentile must be within (0, 100], got {percentile!r}")
     value = metrics.latency_percentile(
         _window(configuration, secrets, window_s, phase), float(percentile)

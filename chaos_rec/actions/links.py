@@ -17,9 +17,9 @@ from chaos_rec.backends.net import connect_refused, link_round_trip, wait_until
 from chaos_rec.boundary import translating
 from chaos_rec.core.seams import Links
 from chaos_rec.core.target import Deployment
-from chaos_rec.errors import ChaosRecError, ConfigError, FaultError, ProxyError
+from chaos_rec.errors import ChaosRecError, FaultError, ProxyError
 from chaos_rec.extconfig import ExtConfig
-from chaos_rec.toxiproxy.model import TOXIC_ATTRIBUTES
+from chaos_rec.toxiproxy.model import TOXIC_ATTRIBUTES, check_toxic
 
 __all__ = ["TOXIC_TYPES", "add_toxic", "clear_link", "cut_link", "remove_toxic", "restore_link"]
 
@@ -84,10 +84,7 @@ def add_toxic(
     secrets: Cfg = None,
 ) -> dict[str, Any]:
     """Add a Toxiproxy toxic (latency, bandwidth, timeout, …) to a link; verifies its effect."""
-    if toxic_type not in TOXIC_TYPES:
-        raise ConfigError(f"unknown toxic type {toxic_type!r}: use one of {', '.join(TOXIC_TYPES)}")
-    if stream not in ("upstream", "downstream"):
-        raise ConfigError(f"stream must be upstream or downstream, got {stream!r}")
+    check_toxic("add_toxic", toxic_type, attributes, stream, toxicity)
     cfg, dep = setup(configuration, secrets)
     proxy_name = dep.link(link)
     client = _proxy(dep, cfg)

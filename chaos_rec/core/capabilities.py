@@ -173,9 +173,18 @@ def describe(cap: str, why: str) -> str:
     return f"{cap} ({what}; needed by {why})"
 
 
-def _extension(experiment: Mapping[str, Any]) -> Mapping[str, Any]:
+EXTENSION_KEYS: Final = ("name", "optional", "requires", "slo")  # of extensions[chaos_rec]
+
+
+def _extension(experiment: Mapping[str, Any], where: str = "experiment") -> Mapping[str, Any]:
     for ext in experiment.get("extensions") or []:
         if isinstance(ext, Mapping) and ext.get("name") == "chaos_rec":
+            unknown = sorted(str(k) for k in ext if k not in EXTENSION_KEYS)
+            if unknown:
+                raise ConfigError(
+                    f"{where} extensions.chaos_rec: unknown key {unknown[0]!r} "
+                    f"(known: {', '.join(EXTENSION_KEYS[1:])})"
+                )
             return ext
     return {}
 
@@ -186,7 +195,7 @@ def optional_capabilities(experiment: Mapping[str, Any], where: str = "experimen
     On a target without one, the drill still runs and the SLO keys that need it are left out of
     the verdict with a note saying so (:func:`unjudged`), never counted as passed.
     """
-    value = _extension(experiment).get("optional", [])
+    value = _extension(experiment, where).get("optional", [])
     where = f"{where} extensions.chaos_rec.optional"
     if not isinstance(value, list):
         raise ConfigError(f"{where}: must be a list of capability names, got {value!r}")
@@ -202,7 +211,7 @@ def experiment_needs(
 ) -> dict[str, str]:
     """:func:`declared_needs` of an experiment, reading ``extensions[chaos_rec]`` (its
     ``requires`` and, unless ``slo`` is given, its ``slo``), less its optional capabilities."""
-    ext = _extension(experiment)
+    ext = _extension(experiment, where)
     if slo is None and isinstance(ext.get("slo"), Mapping):
         slo = ext["slo"]
     optional = optional_capabilities(experiment, where)

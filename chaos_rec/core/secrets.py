@@ -55,7 +55,7 @@ def read_secrets_file(path: Path) -> dict[str, str]:
         )
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ConfigError(f"secrets file {path} is not JSON") from None  # no value in the message
     if not isinstance(data, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()

@@ -259,7 +259,7 @@ def read_deployment_file(path: Path, over: Overrides = Overrides()) -> Deploymen
         data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read deployment file {path}: {exc.strerror}") from exc
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ConfigError(f"deployment file {path} is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"deployment file {path} must hold a JSON object")

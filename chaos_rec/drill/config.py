@@ -67,7 +67,7 @@ def load_slo_file(path: Path) -> tuple[dict[str, Any], str]:
             data = data.get("tool", {}).get("chaos_rec", {}).get("slo", data)
         else:
             data = json.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
         raise ConfigError(
             f"SLO file {path} is not valid {path.suffix[1:] or 'JSON'}: {exc}"
         ) from exc
@@ -88,6 +88,28 @@ def _pyproject_slo(rootdir: Path) -> dict[str, Any] | None:
     return slo if isinstance(slo, dict) else None
 
 
+def _check_paths(values: Mapping[str, Any], spelled: Mapping[str, str]) -> None:
+    """Refuse, before any drill, a report folder that is a file, a deployment file that does not
+    read and a Chaos Toolkit settings file that is missing or not YAML."""
+    report: Path | None = values["report_dir"]
+    if report is not None and report.exists() and not report.is_dir():
+        raise ConfigError(f"{spelled['report_dir']}: {report} is a file, not a folder")
+    if values["target"] != "reference":
+        from chaos_rec.core.target import read_deployment_file
+
+        try:
+            read_deployment_file(Path(values["target"]))
+        except ConfigError as exc:
+            raise ConfigError(f"{spelled['target']}: {exc}") from exc
+    if values["ctk_settings"] is not None:
+        from chaos_rec.drill.runner import ctk_settings
+
+        try:
+            ctk_settings(values["ctk_settings"])
+        except ConfigError as exc:
+            raise ConfigError(f"{spelled['ctk_settings']}: {exc}") from exc
+
+
 def from_pytest(config: pytest.Config, env: Mapping[str, str] | None = None) -> DrillConfig:
     """Build the config: options > CHAOS_REC_* env > ini/pyproject > defaults."""
     root = Path(config.rootpath)
@@ -100,6 +122,7 @@ def from_pytest(config: pytest.Config, env: Mapping[str, str] | None = None) -> 
             f"{spelled['baseline_dir']}: {baseline_dir} holds no summary.json of a report"
         )
 
+    _check_paths(values, spelled)
     slo: dict[str, Any] | None
     if values["slo"] is not None:
         slo, source = load_slo_file(values["slo"])

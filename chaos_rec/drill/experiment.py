@@ -83,7 +83,7 @@ def load_drill(
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read experiment: {exc.strerror}") from exc
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ConfigError(f"not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"an experiment is a JSON object, got {type(data).__name__}")

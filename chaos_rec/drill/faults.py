@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from chaos_rec.core.seams import Links
 from chaos_rec.errors import ChaosRecError, FaultError
+from chaos_rec.toxiproxy.model import check_toxic
 
 
 class PhaseMarker(Protocol):
@@ -41,6 +42,7 @@ class FaultProxy:
         **attributes: Any,
     ) -> Iterator[dict[str, Any]]:
         """Add a toxic (e.g. ``latency=200``) on ``link`` for the ``with`` block."""
+        check_toxic(f"toxic on {link}", type, attributes, stream, toxicity)  # before any call
         created = self.client.add_toxic(
             link, type, attributes, name=name, stream=stream, toxicity=toxicity
         )

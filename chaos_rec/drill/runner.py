@@ -105,6 +105,18 @@ def ctk_settings(path: Path | None) -> dict[str, Any]:
 
     if path is not None and not path.is_file():
         raise ConfigError(f"Chaos Toolkit settings file not found: {path}")
+    if path is not None:  # chaoslib logs a YAML error and goes on without the file's settings
+        import yaml
+
+        try:
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            mark = getattr(exc, "problem_mark", None)
+            why = getattr(exc, "problem", None) or str(exc).strip().split("\n")[0]
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            raise ConfigError(
+                f"Chaos Toolkit settings file {path} is not valid YAML: {why}{where}"
+            ) from exc
     settings = load_settings(str(path or CHAOSTOOLKIT_CONFIG_PATH))
     if settings is not None and not isinstance(settings, dict):
         raise ConfigError(f"Chaos Toolkit settings file {path} must hold a mapping")

@@ -85,12 +85,18 @@ def load_report(report_dir: Path) -> list[DrillRecord]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise DrillError(f"no drill report in {report_dir}: cannot read {SUMMARY}") from exc
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise DrillError(f"{path} is not JSON: {exc}") from exc
     drills = data.get("drills") if isinstance(data, dict) else None
     if not isinstance(drills, list):
         raise DrillError(f"{path} has no 'drills' list")
-    return [DrillRecord.from_dict(d) for d in drills]
+    records = []
+    for i, entry in enumerate(drills):
+        try:
+            records.append(DrillRecord.from_dict(entry))
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            raise DrillError(f"{path}: drills[{i}] is not a drill record ({exc})") from exc
+    return records
 
 
 def drill_series(report_dir: Path, name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -101,7 +107,7 @@ def drill_series(report_dir: Path, name: str) -> tuple[list[dict[str, Any]], lis
         path = folder / fname
         try:
             data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise DrillError(f"{path} is not JSON: {exc}") from exc
         series.append(data if isinstance(data, list) else [])
     return series[0], series[1]
@@ -112,7 +118,7 @@ def drill_server_series(report_dir: Path, name: str) -> list[dict[str, Any]]:
     path = drill_dir(report_dir, name) / SERVER_SERIES
     try:
         data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise DrillError(f"{path} is not JSON: {exc}") from exc
     return data if isinstance(data, list) else []
 

@@ -12,8 +12,10 @@ from chaos_rec.errors import ConfigError
 from chaos_rec.settings._table import CTK_KEYS, CTK_PREFIX, SETTINGS, TABLE, Setting
 
 
-def _path(raw: object, base: Path | None) -> Path:
-    path = Path(str(raw)).expanduser()
+def _path(raw: object, base: Path | None, spelled: str) -> Path:
+    if not isinstance(raw, str | Path):
+        raise ConfigError(f"{spelled} must be a path (a string), got {raw!r}")
+    path = Path(raw).expanduser()
     if base is None:
         return path.absolute()
     return path if path.is_absolute() else base / path
@@ -97,9 +99,9 @@ def resolve_pytest(
             values[s.name] = None
         elif s.kind == "paths":
             items = [raw] if isinstance(raw, str) else list(raw)
-            values[s.name] = tuple(_path(p, base) for p in items)
+            values[s.name] = tuple(_path(p, base, spelled) for p in items)
         elif s.kind == "path":
-            values[s.name] = _path(raw, base)
+            values[s.name] = _path(raw, base, spelled)
         elif s.kind == "target":
             values[s.name] = _target(raw, spelled, base)
         else:
@@ -155,7 +157,7 @@ def resolve_ctk(
         if not _given(raw):
             out[s.name] = None if s.kind in ("path", "url") else s.default
         elif s.kind == "path":
-            out[s.name] = _path(raw, None)
+            out[s.name] = _path(raw, None, spelled)
         elif s.kind == "target":
             out[s.name] = _target(raw, spelled, None)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -203,7 +204,7 @@ def _read_file(path: Path) -> dict[str, Any]:
             data: Any = json.loads(text)
         else:
             data = tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # the JSON and TOML decode errors
         raise ConfigError(f"bad config file {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"bad config file {path}: expected a table/object at the top")
@@ -246,15 +247,15 @@ def _coerce(name: str, type_: Any, value: Any) -> Any:
         if t in ("int", "int | None"):
             if value is None and t.endswith("None"):
                 return None
-            if isinstance(value, bool):
-                raise TypeError
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError  # 1.5 replicas is a typo, not 1
             return int(value)
         if t in ("float", "float | None"):
             if value is None and t.endswith("None"):
                 return None
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not math.isfinite(number := float(value)):
                 raise TypeError
-            return float(value)
+            return number
         if t == "tuple[str, ...]":
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())

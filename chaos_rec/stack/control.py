@@ -32,12 +32,19 @@ class ControlServer:
                 if not hmac.compare_digest(given, expected):
                     self._send(401, {"error": "the control API needs the stack's admin token"})
                     return
-                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if length < 0:
+                    self.close_connection = True  # the body's end is unknown
+                    self._send(400, {"error": "Content-Length must be a whole number of bytes"})
+                    return
                 body: dict[str, Any] = {}
                 if length:
                     try:
                         parsed = json.loads(self.rfile.read(length))
-                    except ValueError:
+                    except (ValueError, RecursionError):
                         parsed = None
                     if not isinstance(parsed, dict):
                         self._send(400, {"error": "body must be a JSON object"})

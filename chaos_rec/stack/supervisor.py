@@ -301,7 +301,9 @@ class Supervisor:
         if child is None:
             return 404, {"error": f"no component {name!r} (known: {', '.join(self.children)})"}
         if cmd.op == "restart":
-            return self._restart(child, wipe=bool(cmd.args.get("wipe", False)))
+            if not isinstance(wipe := cmd.args.get("wipe", False), bool):
+                return 400, {"error": f"wipe must be true or false, got {wipe!r}"}
+            return self._restart(child, wipe=wipe)
         action = cmd.args.get("action")
         if action not in ("kill", "stop", "cont"):
             return 400, {"error": f"action must be kill, stop or cont, got {action!r}"}

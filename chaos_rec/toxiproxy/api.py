@@ -74,6 +74,8 @@ async def _body(request: web.Request) -> Any:
         value, _ = json.JSONDecoder().raw_decode(raw.decode("utf-8").lstrip(" \t\n\r"))
     except ValueError as exc:  # UnicodeDecodeError included
         raise ProxyRequestError(f"bad request body: {exc}", 400) from exc
+    except RecursionError as exc:  # as Go's decoder refuses nesting beyond its limit
+        raise ProxyRequestError("bad request body: exceeded max depth", 400) from exc
     return value
 
 

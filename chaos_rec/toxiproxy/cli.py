@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chaos_rec.errors import ChaosRecError, ConfigError
+from chaos_rec.errors import ChaosRecError, ConfigError, OneLineParser
 
 __all__ = ["add_arguments", "config_from_args", "main", "register"]
 
@@ -65,11 +65,11 @@ def _run(args: argparse.Namespace) -> int:
 
     from chaos_rec.toxiproxy.server import run
 
+    config = config_from_args(args)  # bad options fail before anything is set up
     logging.basicConfig(
         level=logging.WARNING, format="chaos-rec toxiproxy: %(levelname)s %(message)s"
     )
-
-    return run(config_from_args(args))
+    return run(config)
 
 
 def register(subparsers: Any) -> None:
@@ -85,7 +85,7 @@ def register(subparsers: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m chaos_rec.toxiproxy``."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m chaos_rec.toxiproxy",
         description="Run the Toxiproxy-compatible fault proxy (HTTP API + TCP proxies).",
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import random
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos_rec.errors import ProxyRequestError
+from chaos_rec.errors import ConfigError, ProxyRequestError
 
 __all__ = [
     "MAX_ATTRIBUTE",
@@ -16,6 +17,7 @@ __all__ = [
     "TOXIC_ATTRIBUTES",
     "ToxicSpec",
     "bad_body",
+    "check_toxic",
     "parse_toxic",
     "update_toxic",
 ]
@@ -157,3 +159,27 @@ def update_toxic(spec: ToxicSpec, body: Any) -> tuple[dict[str, int], float]:
     if body.get("toxicity") is not None:
         toxicity = _toxicity(body["toxicity"])
     return attrs, toxicity
+
+
+def check_toxic(what: str, kind: str, attributes: Any, stream: str, toxicity: Any) -> None:
+    """A client's check of a toxic before it asks any fault proxy for one: the server's checks,
+    and one stricter (an attribute the type does not have is refused; servers ignore it, so a
+    typo would add a toxic that does nothing). ConfigError, one line starting with ``what``."""
+    if kind not in TOXIC_ATTRIBUTES:
+        raise ConfigError(
+            f"{what}: unknown toxic type {kind!r}: use one of {', '.join(TOXIC_ATTRIBUTES)}"
+        )
+    if stream not in STREAMS:
+        raise ConfigError(f"{what}: stream must be upstream or downstream, got {stream!r}")
+    if isinstance(attributes, Mapping):
+        unknown = sorted(str(k) for k in set(attributes) - set(TOXIC_ATTRIBUTES[kind]))
+        if unknown:
+            known = ", ".join(TOXIC_ATTRIBUTES[kind]) or "none"
+            raise ConfigError(f"{what} {kind}: unknown attribute {unknown[0]!r} (known: {known})")
+        attributes = dict(attributes)
+    body = {"type": kind, "stream": stream, "toxicity": toxicity, "attributes": attributes}
+    try:
+        parse_toxic(body, seed=None, proxy="")
+    except ProxyRequestError as exc:
+        detail = str(exc).removeprefix("bad request body: ")
+        raise ConfigError(f"{what} {kind}: {detail}") from exc

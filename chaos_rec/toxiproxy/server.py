@@ -44,7 +44,7 @@ def load_config_file(path: Path) -> list[Any]:
         data = json.loads(path.read_text())
     except OSError as exc:
         raise ConfigError(f"cannot read toxiproxy config {path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ConfigError(f"toxiproxy config {path} is not valid JSON: {exc}") from exc
     if not isinstance(data, list):
         raise ConfigError(f"toxiproxy config {path} must be a JSON list of proxies")

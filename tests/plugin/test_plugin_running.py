@@ -311,4 +311,5 @@ def test_the_ctk_settings_file_brings_global_controls_and_notifications(
         "event run-completed",
     ]
     result = project.runpytest("-m", "drill", "--drill-ctk-settings", "nope.yaml")
-    result.stdout.fnmatch_lines(["*Chaos Toolkit settings file not found: *nope.yaml*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # before any drill
+    result.stderr.fnmatch_lines(["*Chaos Toolkit settings file not found: *nope.yaml*"])
