@@ -33,7 +33,7 @@ def _halt(args: argparse.Namespace) -> int:
     from chaos_rec.core.guard import halt
     from chaos_rec.core.target import read_deployment_file
 
-    url = read_deployment_file(args.drill_stack).toxiproxy_url if args.drill_stack else None
+    url = read_deployment_file(args.drill_stack).fault_proxy_url() if args.drill_stack else None
     done = halt(resolve_state_dir(args.state_dir), url)
     for line in done:
         print(f"chaos-rec halt: {line}")

@@ -4,6 +4,11 @@ A deployment file names a backend per seam (``traffic``, ``processes``, ``data``
 each ``{"kind": …}``, see ``chaos_rec/schemas/deployment.schema.json``); without one a seam
 gets the reference stack's backend (``chaos_rec.backends.reference``). Links always go through
 a Toxiproxy-API server. The doors call these and hand the seams to the core.
+
+Each builder first passes what its seam reaches (``Deployment.targets``) through the target
+allowlist (``chaos_rec.core.allowlist``): a host off ``allow_hosts`` is one FaultError line, and
+no client, command or signal is made. The kubernetes backend checks its context and namespace
+the same way, before it builds a client.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ def traffic(dep: Deployment, timeout_s: float) -> Traffic:
     from chaos_rec.backends.adapters import AdapterTraffic, TrafficSpec
 
     _, section = dep.backend("traffic", "chaos-rec")
+    dep.check_targets("traffic")
     spec = TrafficSpec.from_dict(section or {"kind": "chaos-rec"}, _where(dep, "traffic"))
     secrets = dep.secrets.resolve(spec.secret_names, _where(dep, "traffic.headers"))
     return AdapterTraffic(
@@ -37,6 +43,7 @@ def traffic(dep: Deployment, timeout_s: float) -> Traffic:
 def processes(dep: Deployment, what: str = "process faults") -> Processes:
     """Replica processes: shell commands, Kubernetes pods, else the reference supervisor."""
     kind, section = dep.backend("processes", "reference")
+    dep.check_targets("processes")  # kubernetes: its spec checks the context and namespace
     if kind == "command":
         from chaos_rec.backends.commands import CommandProcesses, ProcessCommands
 
@@ -57,7 +64,7 @@ def links(dep: Deployment, timeout_s: float) -> Links:
     from chaos_rec.toxiproxy.client import ToxiproxyClient
 
     url = dep.require_toxiproxy()
-    dep.check_host(url)
+    dep.check_targets("links")
     return ToxiproxyClient(url, timeout=timeout_s)
 
 
@@ -68,6 +75,7 @@ def data(dep: Deployment, timeout_s: float, wipe: str | None = None) -> FeatureD
     stack's, so that needs its supervisor.
     """
     kind, section = dep.backend("data", "redis")
+    dep.check_targets("data")
     if kind == "command":
         from chaos_rec.backends.commands import CommandFeatureData, DataCommands
 
@@ -82,6 +90,7 @@ def data(dep: Deployment, timeout_s: float, wipe: str | None = None) -> FeatureD
 def rollout(dep: Deployment, timeout_s: float, admin_token: str | None = None) -> Rollout:
     """Model versions: shell commands, Triton's repository API, else the reference admin reload."""
     kind, section = dep.backend("rollout", "reference")
+    dep.check_targets("rollout")
     if kind == "triton-repository":
         from chaos_rec.backends.triton_repository import TritonRepositoryRollout
         from chaos_rec.core.secrets import fill_secrets, secret_names

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from chaos_rec.backends.kube import Chaosk8sApi, ExecResult, KubeApi
 from chaos_rec.backends.spec import Reader
+from chaos_rec.core.allowlist import refuse_unlisted
 from chaos_rec.core.target import Deployment
 from chaos_rec.errors import ConfigError, FaultError
 
@@ -138,16 +139,15 @@ class KubernetesSpec:
         return out
 
     def check_allowed(self) -> None:
-        """Refuse a context or namespace that is not on its allowlist (FaultError)."""
+        """Refuse a context or namespace that is not on its allowlist (the target allowlist's
+        one refusal, ``chaos_rec.core.allowlist``: FaultError)."""
         for what, name, allowed, key in (
             ("kube context", self.context, self.allowed_contexts, "allowed_contexts"),
             ("namespace", self.namespace, self.allowed_namespaces, "allowed_namespaces"),
         ):
-            if name not in allowed:
-                raise FaultError(
-                    f"{what} {name!r} is not on the allowlist ({', '.join(allowed)}); "
-                    f"add it to processes.{key} in the deployment file"
-                )
+            refuse_unlisted(
+                what, name, allowed, f"add it to processes.{key} in the deployment file"
+            )
 
 
 ApiFactory = Callable[[KubernetesSpec], KubeApi]

@@ -89,11 +89,11 @@ def drill(request: pytest.FixtureRequest, drill_config: DrillConfig) -> Iterator
 @pytest.fixture
 def fault_proxy(drill_stack: Deployment, drill: PythonDrill) -> Iterator[FaultProxy]:
     """Faults per link: ``with fault_proxy.toxic("feature-store", "latency", latency=200): ...``."""
-    from chaos_rec.toxiproxy.client import ToxiproxyClient
+    from chaos_rec import backends
 
     if drill_stack.toxiproxy_url is None:
         raise ConfigError("fault_proxy: the deployment file names no toxiproxy_url")
-    proxy = FaultProxy(ToxiproxyClient(drill_stack.toxiproxy_url, timeout=5.0), drill)
+    proxy = FaultProxy(backends.links(drill_stack, 5.0), drill)  # allowlisted
     try:
         yield proxy
     finally:
