@@ -88,16 +88,17 @@ def _open(
             warmup_s=cfg.warmup_s, safeguard_availability=cfg.safeguard_availability,
             safeguard_s=cfg.safeguard_s,
         )  # fmt: skip
+        # the target allowlist refuses here, before the run dir, the load or any fault
+        traffic = backends.traffic(dep, cfg.timeout_s) if dep is not None else None
+        server = dep.server_metrics() if dep is not None else None
         ctx = cfg.run_context(create=True, name=str(context.get("title") or "run"))
     except BaseException:
         if lease is not None:
             lease.release()
         raise
     return DrillRun(
-        ctx, plan, traffic=backends.traffic(dep, cfg.timeout_s) if dep is not None else None,
-        holdout=dep.holdout if dep is not None else None, state_dir=cfg.state_dir,
-        reference=cfg.target == "reference", lease=lease,
-        server=dep.server_metrics() if dep is not None else None,
+        ctx, plan, traffic=traffic, holdout=dep.holdout if dep is not None else None,
+        state_dir=cfg.state_dir, reference=cfg.target == "reference", lease=lease, server=server,
     )  # fmt: skip
 
 

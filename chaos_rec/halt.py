@@ -40,7 +40,7 @@ def _halt(args: argparse.Namespace) -> int:
     if state_dir.exists() and not state_dir.is_dir():
         raise ConfigError(f"state dir {state_dir} is not a folder")
     dep = read_deployment_file(args.drill_stack) if args.drill_stack else None
-    done = halt(state_dir, dep.toxiproxy_url if dep else None)
+    done = halt(state_dir, dep.fault_proxy_url() if dep else None)
     if dep is not None:  # a links backend's leftovers (Chaos Mesh objects chaos-rec labelled)
         done += backends.repair_links(dep)
     for line in done:

@@ -10,7 +10,8 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from functools import partial
+from typing import Any, Final, TypeVar
 
 from chaos_rec import backends
 from chaos_rec.core import quality
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 Cfg = Mapping[str, Any] | None
+T = TypeVar("T")
 
 
 def _setup(configuration: Cfg, secrets: Cfg) -> tuple[ExtConfig, Deployment]:
@@ -50,6 +52,15 @@ def _setup(configuration: Cfg, secrets: Cfg) -> tuple[ExtConfig, Deployment]:
         return cfg, load_deployment(cfg, secrets)
     except ChaosRecError as exc:
         raise ProbeError(f"cannot resolve the deployment: {exc}") from exc
+
+
+def _allowed(resolve: Callable[[], T]) -> T:
+    """An endpoint (or a seam's backend) through the target allowlist; a refusal is this
+    probe's one-line ProbeError."""
+    try:
+        return resolve()
+    except ChaosRecError as exc:
+        raise ProbeError(str(exc)) from exc
 
 
 def _status(url: str, timeout: float) -> int:
@@ -63,15 +74,16 @@ def _status(url: str, timeout: float) -> int:
 def gateway_health(*, configuration: Cfg = None, secrets: Cfg = None) -> dict[str, Any]:
     """Gateway liveness and readiness: {"live", "ready", "healthz", "readyz"} (0 = no answer)."""
     cfg, dep = _setup(configuration, secrets)
-    live = _status(dep.gateway_url + "/healthz", cfg.timeout_s)
-    ready = _status(dep.gateway_url + "/readyz", cfg.timeout_s)
+    gateway = _allowed(dep.gateway)
+    live = _status(gateway + "/healthz", cfg.timeout_s)
+    ready = _status(gateway + "/readyz", cfg.timeout_s)
     return {"live": live == 200, "ready": ready == 200, "healthz": live, "readyz": ready}
 
 
 def gateway_ready(*, configuration: Cfg = None, secrets: Cfg = None) -> bool:
     """True when the gateway's /readyz answers 200."""
     cfg, dep = _setup(configuration, secrets)
-    return _status(dep.gateway_url + "/readyz", cfg.timeout_s) == 200
+    return _status(_allowed(dep.gateway) + "/readyz", cfg.timeout_s) == 200
 
 
 def replica_ready(
@@ -79,16 +91,14 @@ def replica_ready(
 ) -> bool:
     """True when a replica's /v2/health/ready answers 200."""
     cfg, dep = _setup(configuration, secrets)
-    rep = dep.replica(target)
-    if not rep.http_url:
-        raise ProbeError(f"{rep.name} has no http_url in the deployment")
-    return _status(rep.http_url + "/v2/health/ready", min(cfg.timeout_s, 2.0)) == 200
+    url = _allowed(lambda: dep.replica_url(target))
+    return _status(url + "/v2/health/ready", min(cfg.timeout_s, 2.0)) == 200
 
 
 def replicas_ready(*, configuration: Cfg = None, secrets: Cfg = None) -> int:
     """Number of replicas whose /v2/health/ready answers 200."""
     cfg, dep = _setup(configuration, secrets)
-    urls = [r.http_url for r in dep.replicas if r.http_url]
+    urls = [_allowed(partial(dep.replica_url, r.name)) for r in dep.replicas if r.http_url]
     if not urls:
         raise ProbeError("the deployment names no replica http_url")
     return sum(_status(u + "/v2/health/ready", min(cfg.timeout_s, 2.0)) == 200 for u in urls)
@@ -203,7 +213,7 @@ def quality_baseline(
     """Measure HR@k/NDCG@k on a seeded replay of held-out interactions; store it as the baseline."""
     cfg, dep = _setup(configuration, secrets)
     ctx = _ctx(configuration, secrets)
-    traffic = backends.traffic(dep, cfg.timeout_s)
+    traffic = _allowed(partial(backends.traffic, dep, cfg.timeout_s))
     return quality.measure_baseline(ctx, traffic, dep.holdout, sample, k, cfg.seed)
 
 
@@ -211,7 +221,8 @@ def quality_ratio(*, configuration: Cfg = None, secrets: Cfg = None) -> float:
     """Quality now relative to the healthy baseline (NDCG@k ratio; 1.0 = no loss); recorded."""
     cfg, dep = _setup(configuration, secrets)
     ctx = _ctx(configuration, secrets)
-    return quality.measure_ratio(ctx, backends.traffic(dep, cfg.timeout_s), dep.holdout, cfg.seed)
+    traffic = _allowed(partial(backends.traffic, dep, cfg.timeout_s))
+    return quality.measure_ratio(ctx, traffic, dep.holdout, cfg.seed)
 
 
 # ---- feature store, recovery, SLO ------------------------------------------------------
@@ -295,7 +306,7 @@ def prometheus_query(
     if aggregate not in _AGGREGATES:
         raise ConfigError(f"aggregate must be max, min or sum, got {aggregate!r}")
     _cfg, dep = _setup(configuration, secrets)
-    server = dep.server_metrics()
+    server = _allowed(dep.server_metrics)
     if server is None:
         raise ProbeError(
             f"no Prometheus for {dep.source}: the reference stack has none without the "

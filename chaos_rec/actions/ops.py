@@ -22,15 +22,11 @@ __all__ = [
 
 
 def _admin_urls(dep: Deployment, target: str) -> list[tuple[str, str]]:
+    """The admin endpoints of ``target``, every one allowlisted before any is called."""
     if target == "gateway":
-        return [("gateway", dep.gateway_url)]
+        return [("gateway", dep.gateway())]
     reps = list(dep.replicas) if target == "replicas" else [dep.replica(target)]
-    out = []
-    for rep in reps:
-        if not rep.http_url:
-            raise ConfigError(f"{rep.name} has no admin URL (http_url) in the deployment")
-        out.append((rep.name, rep.http_url))
-    return out
+    return [(rep.name, dep.replica_url(rep.name)) for rep in reps]
 
 
 def set_resilience(
@@ -51,7 +47,6 @@ def set_resilience(
     token = cfg.admin_token or dep.admin_token
     result: dict[str, Any] = {}
     for name, url in _admin_urls(dep, target):
-        dep.check_host(url)
         status, data = admin_request(
             url,
             "POST",

@@ -5,6 +5,11 @@ each ``{"kind": …}``, see ``chaos_rec/schemas/deployment.schema.json``); witho
 gets the reference stack's backend (``chaos_rec.backends.reference``). Links go through a
 Toxiproxy-API server, or, with a ``links`` section of kind ``chaos-mesh``, through Chaos Mesh
 (``chaos_rec.backends.chaosmesh``). The doors call these and hand the seams to the core.
+
+Each builder first passes what its seam reaches (``Deployment.targets``) through the target
+allowlist (``chaos_rec.core.allowlist``): a host off ``allow_hosts`` is one FaultError line, and
+no client, command or signal is made. The kubernetes backend checks its context and namespace
+the same way, before it builds a client.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ def traffic(dep: Deployment, timeout_s: float) -> Traffic:
     from chaos_rec.backends.adapters import AdapterTraffic, TrafficSpec
 
     _, section = dep.backend("traffic", "chaos-rec")
+    dep.check_targets("traffic")
     spec = TrafficSpec.from_dict(section or {"kind": "chaos-rec"}, _where(dep, "traffic"))
     secrets = dep.secrets.resolve(spec.secret_names, _where(dep, "traffic.headers"))
     return AdapterTraffic(
@@ -52,6 +58,7 @@ def traffic(dep: Deployment, timeout_s: float) -> Traffic:
 def processes(dep: Deployment, what: str = "process faults") -> Processes:
     """Replica processes: shell commands, Kubernetes pods, else the reference supervisor."""
     kind, section = dep.backend("processes", "reference")
+    dep.check_targets("processes")  # kubernetes: its spec checks the context and namespace
     if kind == "command":
         from chaos_rec.backends.commands import CommandProcesses, ProcessCommands
 
@@ -85,7 +92,7 @@ def links(dep: Deployment, timeout_s: float) -> Links:
     from chaos_rec.toxiproxy.client import ToxiproxyClient
 
     url = dep.require_toxiproxy()
-    dep.check_host(url)
+    dep.check_targets("links")
     return ToxiproxyClient(url, timeout=timeout_s)
 
 
@@ -114,6 +121,7 @@ def data(dep: Deployment, timeout_s: float, wipe: str | None = None) -> FeatureD
     stack's, so that needs its supervisor.
     """
     kind, section = dep.backend("data", "redis")
+    dep.check_targets("data")
     if kind == "command":
         from chaos_rec.backends.commands import CommandFeatureData, DataCommands
 
@@ -128,6 +136,7 @@ def data(dep: Deployment, timeout_s: float, wipe: str | None = None) -> FeatureD
 def rollout(dep: Deployment, timeout_s: float, admin_token: str | None = None) -> Rollout:
     """Model versions: shell commands, Triton's repository API, else the reference admin reload."""
     kind, section = dep.backend("rollout", "reference")
+    dep.check_targets("rollout")
     if kind == "triton-repository":
         from chaos_rec.backends.triton_repository import TritonRepositoryRollout
         from chaos_rec.core.secrets import fill_secrets, secret_names

@@ -27,6 +27,7 @@ from typing import Any, Final, Protocol
 
 from chaos_rec.backends.spec import Reader
 from chaos_rec.boundary import translating
+from chaos_rec.core.allowlist import refuse_unlisted
 from chaos_rec.errors import ConfigError, FaultError
 
 __all__ = [
@@ -192,11 +193,9 @@ class KubeScope:
         for name in dict.fromkeys([self.namespace, *namespaces]):
             checks.append(("namespace", name, self.allowed_namespaces, "allowed_namespaces"))
         for what, name, allowed, key in checks:
-            if name not in allowed:
-                raise FaultError(
-                    f"{what} {name!r} is not on the allowlist ({', '.join(allowed)}); "
-                    f"add it to {self.section}.{key} in the deployment file"
-                )
+            refuse_unlisted(
+                what, name, allowed, f"add it to {self.section}.{key} in the deployment file"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The scope's keys as the deployment file holds them."""

@@ -73,11 +73,9 @@ class SupervisorProcesses:
         from chaos_rec.stack import wait_component_ready
 
         waited = wait_component_ready(replica, timeout_s, self._state_dir("wait_replica_restored"))
-        rep = self.dep.replica(replica)
-        if rep.http_url:
-            status, _ = admin_request(
-                rep.http_url, "GET", "/v2/health/ready", token=None, timeout=5.0
-            )
+        if self.dep.replica(replica).http_url:
+            url = self.dep.replica_url(replica)
+            status, _ = admin_request(url, "GET", "/v2/health/ready", token=None, timeout=5.0)
             if status != 200:
                 raise FaultError(f"{replica} restarted but /v2/health/ready answers {status}")
         return waited
@@ -99,7 +97,7 @@ class RedisFeatureData:
         if not dep.redis_url:
             raise ConfigError("the deployment names no redis URL")
         self.dep = dep
-        self.url = dep.redis_url
+        self.url = dep.allowlist.allow("redis_url", dep.redis_url)
         self.timeout_s = timeout_s
 
     def size(self) -> int:
@@ -160,19 +158,13 @@ class ReferenceRollout:
         self.timeout_s = timeout_s
         self.token = admin_token or dep.admin_token
 
-    def _url(self, replica: str) -> str:
-        rep = self.dep.replica(replica)
-        if not rep.http_url:
-            raise ConfigError(f"{rep.name} has no admin URL (http_url) in the deployment")
-        return rep.http_url
-
     def version(self, replica: str) -> str | None:
         """``parameters.model_version`` (else the first version) of ``/v2/models/recommender``."""
-        rep = self.dep.replica(replica)
-        if not rep.http_url:
+        if not self.dep.replica(replica).http_url:
             return None
+        url = self.dep.replica_url(replica)
         status, data = admin_request(
-            rep.http_url, "GET", "/v2/models/recommender", token=None, timeout=self.timeout_s
+            url, "GET", "/v2/models/recommender", token=None, timeout=self.timeout_s
         )
         if status != 200 or not isinstance(data, dict):
             return None
@@ -182,8 +174,7 @@ class ReferenceRollout:
 
     def push(self, replica: str, bundle: Path) -> tuple[bool, Mapping[str, Any] | str]:
         """POST ``/admin/reload``: 200 accepted, 409 refused (the old model keeps serving)."""
-        url = self._url(replica)
-        self.dep.check_host(url)
+        url = self.dep.replica_url(replica)
         status, data = admin_request(
             url, "POST", "/admin/reload", token=self.token, body={"bundle": str(bundle)},
             timeout=120.0,

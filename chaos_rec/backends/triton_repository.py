@@ -74,11 +74,7 @@ class TritonRepositoryRollout:
         self._client = httpx.Client(timeout=self.timeout_s, transport=transport)
 
     def _base(self, replica: str) -> str:
-        rep = self.dep.replica(replica)
-        if not rep.http_url:
-            raise ConfigError(f"replica {replica!r} has no http_url (its Triton HTTP endpoint)")
-        self.dep.check_host(rep.http_url)
-        return rep.http_url.rstrip("/")
+        return self.dep.replica_url(replica).rstrip("/")
 
     def version(self, replica: str) -> str | None:
         """The last version Triton lists for the model on ``replica`` (None when it lists none)."""

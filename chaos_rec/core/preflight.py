@@ -83,7 +83,10 @@ def preflight(
     send, read through its adapter (items, and the marker if it has one).
     """
     problems: list[str] = []
-    why = _answers(dep.gateway_url, timeout)
+    try:
+        why = _answers(dep.gateway(), timeout)  # allowlisted before it is reached
+    except ChaosRecError as exc:
+        return [str(exc)]
     if why is not None:
         problems.append(f"gateway {dep.gateway_url} does not answer ({why})")
     elif traffic is not None:

@@ -16,6 +16,11 @@ Without a fault proxy, ``links`` may instead be a links backend's section (``{"k
 
 The reference stack's state file (``chaos-rec stack status --json``) gives the same fields, and
 a state dir whose supervisor can signal processes.
+
+Every endpoint is reached through the target allowlist (``chaos_rec.core.allowlist``):
+``Deployment.targets(seam)`` is the table of what each seam reaches, ``check_targets`` refuses
+the seam's off-list hosts, and ``gateway``, ``replica_url``, ``fault_proxy_url``,
+``require_toxiproxy`` and ``server_metrics`` hand out an endpoint only once it is allowed.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
+from chaos_rec.core.allowlist import FILE_FIX, LOOPBACK, REFERENCE_FIX, TargetAllowlist
 from chaos_rec.core.secrets import SecretSource
 from chaos_rec.errors import ConfigError, FaultError, StackError
 from chaos_rec.slo.server import PrometheusAPI
@@ -43,7 +48,6 @@ __all__ = [
     "validate_deployment",
 ]
 
-LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 SCHEMA_FILE: Final = Path(__file__).resolve().parents[1] / "schemas" / "deployment.schema.json"
 SEAMS: Final = ("traffic", "processes", "data", "rollout")
 ADMIN_TOKEN_SECRET: Final = "chaos_rec_admin_token"  # the CTK secret's name (settings table)
@@ -97,9 +101,10 @@ class Deployment:
     prometheus_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def server_metrics(self, timeout_s: float = 10.0) -> PrometheusAPI | None:
-        """The Prometheus that server-side SLOs are read from, None when there is none."""
+        """The Prometheus that server-side SLOs are read from (allowlisted), None without one."""
         if not self.prometheus_url:
             return None
+        self.check_targets("metrics")
         return PrometheusAPI(self.prometheus_url, dict(self.prometheus_headers), timeout_s)
 
     def backend(self, seam: str, default: str) -> tuple[str, Mapping[str, Any]]:
@@ -157,13 +162,63 @@ class Deployment:
             )
         return name
 
-    def require_toxiproxy(self) -> str:
-        """The fault-proxy URL, or a ConfigError saying how to set it."""
+    @property
+    def allowlist(self) -> TargetAllowlist:
+        """The hosts faults may reach: ``allow_hosts`` (loopback for the reference stack)."""
+        return TargetAllowlist(self.allow_hosts, REFERENCE_FIX if self.managed else FILE_FIX)
+
+    def targets(self, seam: str) -> list[tuple[str, str]]:
+        """What ``seam`` (traffic, processes, links, data, rollout or metrics) reaches, as
+        (deployment-file key, URL or host:port); the kubernetes processes backend reaches a
+        kube context and namespace instead (checked by its spec against their allowlists)."""
+        named: dict[str, Any]
+        if seam == "traffic":
+            grpc = (self.backends.get("traffic") or {}).get("grpc_url")
+            named = {"gateway_url": self.gateway_url, "traffic.grpc_url": grpc}
+        elif seam in ("processes", "rollout"):
+            pods = seam == "processes" and self.backend(seam, "reference")[0] == "kubernetes"
+            reps = () if pods else self.replicas
+            named = {f"replicas.{r.name}.http_url": r.http_url for r in reps}
+        elif seam == "links":
+            named = {f"links.{n}.listen": link.get("listen") for n, link in self.links.items()}
+            named = {"toxiproxy_url": self.toxiproxy_url, **named}
+        elif seam == "data":
+            named = {"redis_url": self.redis_url}
+        elif seam == "metrics":
+            named = {"prometheus_url": self.prometheus_url}
+        else:
+            raise ValueError(f"no seam {seam!r}")
+        return [(what, str(url)) for what, url in named.items() if url]
+
+    def check_targets(self, seam: str) -> None:
+        """Refuse (FaultError, before anything is reached) a ``seam`` target off the allowlist."""
+        self.allowlist.allow_all(self.targets(seam))
+
+    def gateway(self) -> str:
+        """The gateway's URL, allowlisted (load, quality replay, health and admin calls)."""
+        return self.allowlist.allow("gateway_url", self.gateway_url)
+
+    def replica_url(self, target: str | int) -> str:
+        """A replica's ``http_url``, allowlisted; ConfigError when the deployment names none."""
+        rep = self.replica(target)
+        if not rep.http_url:
+            raise ConfigError(f"{rep.name} has no http_url in the deployment")
+        return self.allowlist.allow(f"replicas.{rep.name}.http_url", rep.http_url)
+
+    def fault_proxy_url(self) -> str | None:
+        """The fault proxy's URL, allowlisted; None when the deployment names none."""
         if not self.toxiproxy_url:
+            return None
+        return self.allowlist.allow("toxiproxy_url", self.toxiproxy_url)
+
+    def require_toxiproxy(self) -> str:
+        """The fault proxy's URL (allowlisted), or a ConfigError saying how to set it."""
+        url = self.fault_proxy_url()
+        if url is None:
             raise ConfigError(
                 "no fault proxy configured: set configuration chaos_rec_toxiproxy_url"
             )
-        return self.toxiproxy_url
+        return url
 
     def require_managed(self, what: str) -> Path:
         """The stack state dir, or a FaultError: process faults need the reference stack."""
@@ -173,15 +228,6 @@ class Deployment:
                 "is driven by network APIs only"
             )
         return self.state_dir
-
-    def check_host(self, url: str) -> None:
-        """Refuse a fault on a host outside the allowlist (loopback by default)."""
-        host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
-        if host not in self.allow_hosts:
-            raise FaultError(
-                f"host {host!r} is not on the fault allowlist ({', '.join(sorted(self.allow_hosts))}); "
-                "add it to allow_hosts in the deployment file"
-            )
 
 
 @dataclass(frozen=True)

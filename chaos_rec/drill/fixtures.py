@@ -95,7 +95,7 @@ def fault_proxy(drill_stack: Deployment, drill: PythonDrill) -> Iterator[FaultPr
         raise ConfigError(
             "fault_proxy: the deployment file names no toxiproxy_url or links backend"
         )
-    proxy = FaultProxy(backends.links(drill_stack, 5.0), drill)
+    proxy = FaultProxy(backends.links(drill_stack, 5.0), drill)  # allowlisted
     try:
         yield proxy
     finally:

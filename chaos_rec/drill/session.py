@@ -171,12 +171,13 @@ class DrillSession:
                 self.notes.append(f"started the reference stack in {self.cfg.state_dir}")
 
     def toxiproxy_url(self) -> str | None:
-        """The fault proxy of a user's deployment file (the reference stack repairs itself)."""
+        """The fault proxy of a user's deployment file (the reference stack repairs itself),
+        allowlisted: a reset reaches no host a fault could not."""
         if self.cfg.stack_file is None:
             return None
         from chaos_rec.core.target import read_deployment_file
 
-        return read_deployment_file(self.cfg.stack_file).toxiproxy_url
+        return read_deployment_file(self.cfg.stack_file).fault_proxy_url()
 
     def repairer(self) -> Repairer | None:
         """The guard's repair of a deployment file (with a links backend, also its leftovers);

@@ -100,9 +100,9 @@ def test_deployment_file_resolves_replicas_links_and_allowlist(tmp_path: Path) -
         dep.replica("replica:5")
     with pytest.raises(FaultError, match="needs the reference stack's supervisor"):
         dep.require_managed("kill_replica")
-    dep.check_host("http://127.0.0.1:1")
-    with pytest.raises(FaultError, match="not on the fault allowlist"):
-        dep.check_host("http://10.1.2.3:80")
+    assert dep.allowlist.allow("gateway_url", "http://127.0.0.1:1") == "http://127.0.0.1:1"
+    with pytest.raises(FaultError, match=r"x: host '10\.1\.2\.3' is not on the allowlist"):
+        dep.allowlist.allow("x", "http://10.1.2.3:80")
 
 
 def test_deployment_file_with_unknown_key_is_rejected(tmp_path: Path) -> None:
