@@ -82,6 +82,8 @@ def test_failed_extension_action_is_one_clear_line_and_leaves_nothing(
     )
     result = project.runpytest("-m", "drill", "--drill-stack", str(dep))
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*- action bad failed: ConfigError: add_toxic: unknown toxic type 'meteor'*"])
+    result.stdout.fnmatch_lines(
+        ["*- action bad failed: ConfigError: add_toxic: unknown toxic type 'meteor'*"]
+    )
     assert "Traceback" not in result.stdout.str()
     assert ToxiproxyClient(url).toxics("feature-store") == []
