@@ -90,7 +90,8 @@ def _run(n: int, keep: Path, commit: str) -> dict[str, Any]:
     found = _SUMMARY.findall(text)
     drills = _tightest(clone / "reports" / "drills" / "summary.json")
     sweep = _sweep(clone / "reports" / "junit.xml")
-    shutil.copytree(clone / "reports", keep / f"run{n}-reports", dirs_exist_ok=True)
+    if (clone / "reports").is_dir():  # none when the run failed before the tests (lint, venv)
+        shutil.copytree(clone / "reports", keep / f"run{n}-reports", dirs_exist_ok=True)
     shutil.rmtree(clone, ignore_errors=True)
     return {
         "run": n,
