@@ -90,6 +90,10 @@ def supervisor(tmp_path: Path) -> Iterator[Supervisor]:
         yield sup
     finally:
         sup.control.close()
+        for child in sup.children.values():  # a command that wrongly started one: stop it
+            if child.proc is not None:
+                child.proc.kill()
+                child.proc.wait(timeout=10)
 
 
 @pytest.mark.parametrize(
