@@ -136,6 +136,21 @@ def _quality(meta: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _head_epochs_words(cfg: dict[str, Any]) -> str:
+    """How the head's epoch count was set (bundles built before the choice say "fixed")."""
+    n = cfg["head_epochs"]
+    if cfg.get("head_epochs_chosen_by") == "validation cross-fit":
+        return (
+            f"{n} epochs, chosen by a 2-fold cross-fit over the validation users (below): the\n"
+            "  head trains on the validation target, so its epoch count cannot come from a plain\n"
+            "  validation score, and test is never looked at."
+        )
+    return (
+        f"{n} epochs, a fixed setting; because the head trains on the validation target,\n"
+        "  its epoch count is checked by a cross-fit over the validation users (below), not on test."
+    )
+
+
 def render_card(meta: dict[str, Any]) -> str:
     """The model card as markdown."""
     cfg = meta["config"]
@@ -173,8 +188,7 @@ Every figure below is what that command printed in the run that wrote this bundl
   category and genre affinity) initialised to the retrieval order, trained with BCE on the
   validation target among the top {cfg["rerank"]} candidates (the user tower never trained on
   that position); its sigmoid is the interaction probability returned as the score.
-  {cfg["head_epochs"]} epochs, a fixed setting; because the head trains on the validation target,
-  its epoch count is checked by a cross-fit over the validation users (below), not on test.
+  {_head_epochs_words(cfg)}
 - Query blend weight {cfg["query_weight"]} (chosen on validation).
 - Baselines: popularity; ItemKNN (k) and EASE (λ) tuned on validation; SASRec (Kang &
   McAuley 2018) trained with full cross-entropy over the catalogue (Klenitskiy & Vasilev,

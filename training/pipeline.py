@@ -69,6 +69,7 @@ def build(dataset: str, out: Path, overrides: dict[str, Any], log: Log) -> dict[
     """Run the whole pipeline and write the bundle to ``out``; return the metadata."""
     t_start = time.perf_counter()
     cfg = {**DEFAULT_CONFIG, **overrides}
+    check_head_epochs_setting(cfg["head_epochs"])  # before minutes of training, not after
     seed_all(int(cfg["seed"]))
     dev = pick_device(str(cfg["device"]))
     cfg["trained_on"] = str(dev)
@@ -109,6 +110,7 @@ def build(dataset: str, out: Path, overrides: dict[str, Any], log: Log) -> dict[
         cfg["query_weight"] = scorer.query_weight = train_text(ds, split, enc, scorer, cfg, log)
     timings["text_lora_s"] = time.perf_counter() - t
     t = time.perf_counter()
+    curve = choose_head_epochs(split, scorer, cfg, log)
     train_head(split, scorer, cfg, log)
     timings["head_s"] = time.perf_counter() - t
     tensors = bundle_tensors(scorer, enc.lora_state(), tables)
@@ -116,23 +118,58 @@ def build(dataset: str, out: Path, overrides: dict[str, Any], log: Log) -> dict[
     log("evaluation (test):")
     figures = measure(ds, split, scorer, query_encoder(scorer, enc), int(cfg["seed"]), log)
     timings.update(figures.pop("timings_s"))
-    figures["head_epochs_check"] = check_head_epochs(split, scorer, cfg, log)
+    figures["head_epochs_check"] = curve
     timings["total_s"] = time.perf_counter() - t_start
     return write_bundle(out, ds, split, cfg, tensors, figures, timings)
 
 
+def best_head_epochs(curve: dict[int, float]) -> int:
+    """The epoch count with the best cross-fit NDCG@10; on a tie, the fewest epochs."""
+    return max(curve, key=lambda e: (curve[e], -e))
+
+
 def check_head_epochs(
-    split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log
+    split: Split,
+    scorer: Scorer,
+    cfg: dict[str, Any],
+    log: Log,
+    curve: dict[int, float] | None = None,
 ) -> dict[str, float]:
-    """Validation cross-fit NDCG@10 per head epoch count (see ``head_epoch_curve``)."""
-    curve = head_epoch_curve(split, scorer, cfg)
-    best = max(curve, key=lambda e: (curve[e], -e))
+    """Validation cross-fit NDCG@10 per head epoch count (see ``head_epoch_curve``), logged."""
+    curve = head_epoch_curve(split, scorer, cfg) if curve is None else curve
+    best = best_head_epochs(curve)
     log(
         f"  head epochs (validation cross-fit): best {best} ({curve[best]:.4f}), "
         f"used {cfg['head_epochs']} ({curve.get(int(cfg['head_epochs']), float('nan')):.4f}), "
         f"none {curve[0]:.4f}"
     )
     return {str(e): v for e, v in curve.items()}
+
+
+def choose_head_epochs(
+    split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log
+) -> dict[str, float]:
+    """Resolve ``cfg["head_epochs"]`` before the head trains; return the cross-fit curve.
+
+    ``"validation"`` (the default) takes the curve's best count and records
+    ``head_epochs_chosen_by``; an int is kept as a fixed setting. The curve only uses fresh
+    heads and validation targets, so choosing from it looks at no test item.
+    """
+    check_head_epochs_setting(cfg["head_epochs"])
+    curve = head_epoch_curve(split, scorer, cfg)
+    if cfg["head_epochs"] == "validation":
+        cfg["head_epochs"] = best_head_epochs(curve)
+        cfg["head_epochs_chosen_by"] = "validation cross-fit"
+    else:
+        cfg["head_epochs_chosen_by"] = "fixed"
+    return check_head_epochs(split, scorer, cfg, log, curve)
+
+
+def check_head_epochs_setting(rule: object) -> None:
+    """One clear error for a ``head_epochs`` that is neither ``"validation"`` nor a count."""
+    if rule == "validation" or (isinstance(rule, int) and not isinstance(rule, bool) and rule >= 0):
+        return
+    raise TrainingError(f'head_epochs must be "validation" or a whole number >= 0, not {rule!r}')
 
 
 def query_encoder(scorer: Scorer, enc: TextEncoder) -> Callable[[list[str]], torch.Tensor]:

@@ -49,7 +49,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "text_batch": 32,
     "text_lr": 3e-3,
     "head_hidden": 64,
-    "head_epochs": 10,
+    "head_epochs": "validation",  # an int: a fixed count; "validation": the cross-fit's best
     "head_lr": 3e-3,
     "rerank": 100,
     "query_weight": 1.0,
@@ -287,7 +287,10 @@ def _fit_head(
 
 
 def train_head(split: Split, scorer: Scorer, cfg: dict[str, Any], log: Log) -> RankHead:
-    """Train the ranking head with BCE on the validation target among retrieved candidates."""
+    """Train the ranking head with BCE on the validation target among retrieved candidates.
+
+    ``cfg["head_epochs"]`` must be an int here (``pipeline.choose_head_epochs`` resolves
+    ``"validation"`` first)."""
     inputs = _head_inputs(split, scorer, cfg)
     users = torch.arange(len(inputs[3]), device=inputs[3].device)
     loss = _fit_head(scorer, inputs, users, int(cfg["head_epochs"]), cfg)

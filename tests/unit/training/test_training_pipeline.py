@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,3 +54,42 @@ def test_cli_overrides() -> None:
     }
     with pytest.raises(TrainingError, match="KEY=VALUE"):
         _overrides(["epochs"])
+
+
+def test_head_epochs_default_is_the_validation_cross_fits_best_fewest_on_a_tie(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from training import pipeline
+
+    curve = {0: 0.10, 1: 0.12, 2: 0.13, 3: 0.13, 4: 0.11}
+    monkeypatch.setattr(pipeline, "head_epoch_curve", lambda *_a, **_k: dict(curve))
+    cfg = {"head_epochs": "validation"}
+    got = pipeline.choose_head_epochs(None, None, cfg, lambda _m: None)  # type: ignore[arg-type]
+    assert cfg["head_epochs"] == 2 and cfg["head_epochs_chosen_by"] == "validation cross-fit"
+    assert got == {str(e): v for e, v in curve.items()}  # the curve lands in the card as before
+    fixed = {"head_epochs": 4}
+    pipeline.choose_head_epochs(None, None, fixed, lambda _m: None)  # type: ignore[arg-type]
+    assert fixed == {"head_epochs": 4, "head_epochs_chosen_by": "fixed"}
+
+
+@pytest.mark.parametrize("bad", ["ten", -1, True, 2.5])
+def test_a_bad_head_epochs_is_one_error_before_any_data_is_read(
+    bad: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from training import pipeline
+
+    def no_data(*_a: object, **_k: object) -> None:
+        raise AssertionError("the dataset was read before the setting was checked")
+
+    monkeypatch.setattr(pipeline, "load_dataset", no_data)
+    with pytest.raises(TrainingError, match=r'head_epochs must be "validation" or a whole number'):
+        pipeline.build("movielens", tmp_path / "b", {"head_epochs": bad}, lambda _m: None)
+    assert not (tmp_path / "b").exists()
+
+
+def test_the_card_says_how_the_head_epochs_were_set() -> None:
+    from training.card import _head_epochs_words
+
+    chosen = _head_epochs_words({"head_epochs": 3, "head_epochs_chosen_by": "validation cross-fit"})
+    assert chosen.startswith("3 epochs, chosen by a 2-fold cross-fit over the validation users")
+    assert _head_epochs_words({"head_epochs": 10}).startswith("10 epochs, a fixed setting")
