@@ -27,6 +27,7 @@ import yaml
 from chaos_rec.backends.kube import CHAOSK8S_CALLS
 from chaos_rec.backends.kubernetes import KubernetesSpec
 from chaos_rec.core.target import read_deployment_file
+from chaos_rec.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -385,6 +386,11 @@ def test_the_runner_job_drives_the_example_under_its_own_service_account(
             ("apps", "deployments", "watch"), ("chaos-mesh.org", "networkchaos", "create"),
             ("chaos-mesh.org", "networkchaos", "delete")} <= _rules(role)  # fmt: skip
     assert not any(verb == "*" or resource == "*" for _, resource, verb in _rules(role))
+    # the load: Locust's master/worker mode in this pod, a core per worker and one for the master
+    ini, _, workers = _flag(drills["args"], "--override-ini").partition("=")
+    assert ini == SETTINGS["load_workers"].ini
+    assert SETTINGS["load_workers"].parse(workers, "load workers") == 2
+    assert float(drills["resources"]["requests"]["cpu"]) >= int(workers) + 1
     drain = _get(objs, "ClusterRole", "chaos-rec-node-drain")
     assert _rules(drain) == {("", "nodes", "get"), ("", "nodes", "list"), ("", "nodes", "patch"),
                              ("", "pods", "get"), ("", "pods", "list"),
