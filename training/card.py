@@ -112,7 +112,7 @@ def _quality(meta: dict[str, Any]) -> str:
         f"- Headline ({subsets['unambiguous']['users']} users): {line}: targets **{status}**.",
     ]
     for name in ("tied", "all"):
-        if name in subsets:
+        if subsets.get(name, {}).get("users"):  # a dataset with no tied users has an empty row
             out.append(f"- {SUBSET_WORDS[name]}: {verdict(subsets[name])[0]}.")
     m = meta["metrics"]
     ours = m["ours"]

@@ -6,6 +6,7 @@ import hashlib
 import json
 import platform
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -215,11 +216,32 @@ def write_bundle(
 ) -> dict[str, Any]:
     """Write weights, metadata (``figures``: ``metrics`` plus optional ``subsets``/``search``),
     the model card and the manifest to ``out``."""
-    from safetensors.torch import save_file
-
+    # Everything is written beside ``out`` and swapped in only when complete: a failure
+    # leaves the previous bundle (the committed reference one, by default) as it was.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = Path(tempfile.mkdtemp(prefix=f".{out.name}.part-", dir=out.parent))
+    try:
+        meta = _write_bundle_files(part, ds, split, cfg, tensors, figures, timings)
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
     if out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+    part.rename(out)
+    return meta
+
+
+def _write_bundle_files(
+    out: Path,
+    ds: Dataset,
+    split: Split,
+    cfg: dict[str, Any],
+    tensors: dict[str, torch.Tensor],
+    figures: dict[str, Any],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    from safetensors.torch import save_file
+
     save_file(tensors, str(out / WEIGHTS))
     wsha = hashlib.sha256((out / WEIGHTS).read_bytes()).hexdigest()
     meta: dict[str, Any] = {
@@ -237,8 +259,9 @@ def write_bundle(
         "created_by": f"python -m training build (torch {torch.__version__}, {platform.machine()})",
         "config": cfg,
     }
+    card = render_card(meta)
     (out / METADATA).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-    (out / "model_card.md").write_text(render_card(meta))
+    (out / "model_card.md").write_text(card)
     write_manifest(out)
     return meta
 

@@ -35,8 +35,7 @@ METRICS = {
 }
 
 
-@pytest.fixture
-def tiny_bundle(tmp_path: Path) -> Path:
+def _write_tiny(out: Path) -> None:
     torch.manual_seed(0)
     rows = [(str(u), str(100 + (u * 7 + t) % 12), str(t)) for u in range(1, 9) for t in range(6)]
     kept, rep = clean(rows, min_user=3)
@@ -57,7 +56,6 @@ def tiny_bundle(tmp_path: Path) -> Path:
         max_history=4,
         rerank=5,
     )
-    out = tmp_path / "bundle"
     write_bundle(
         out,
         ds,
@@ -67,6 +65,12 @@ def tiny_bundle(tmp_path: Path) -> Path:
         {"metrics": METRICS},
         {"total_s": 1.0},
     )
+
+
+@pytest.fixture
+def tiny_bundle(tmp_path: Path) -> Path:
+    out = tmp_path / "bundle"
+    _write_tiny(out)
     return out
 
 
@@ -123,3 +127,28 @@ def test_bad_arguments(tiny_bundle: Path) -> None:
         b.recommend([[100]], [], k=3)
     with pytest.raises(ValueError, match="k must be"):
         b.recommend([[100]], [None], k=0)
+
+
+def test_a_failed_write_leaves_the_previous_bundle_whole(
+    tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import training.pipeline as pipeline
+
+    before = {p.name: p.read_bytes() for p in tiny_bundle.iterdir()}
+
+    def broken_card(_meta: object) -> str:
+        raise KeyError("ndcg@10")
+
+    monkeypatch.setattr(pipeline, "render_card", broken_card)
+    with pytest.raises(KeyError, match="ndcg@10"):
+        _write_tiny(tiny_bundle)
+    assert {p.name: p.read_bytes() for p in tiny_bundle.iterdir()} == before
+    assert verify(tiny_bundle)
+    assert [p.name for p in tiny_bundle.parent.iterdir()] == ["bundle"]  # no partial dir left
+
+
+def test_a_rewrite_replaces_the_bundle(tiny_bundle: Path) -> None:
+    (tiny_bundle / "metadata.json").write_text("{}")
+    _write_tiny(tiny_bundle)
+    assert verify(tiny_bundle) and load_bundle(tiny_bundle).model_version.startswith("movielens")
+    assert [p.name for p in tiny_bundle.parent.iterdir()] == ["bundle"]

@@ -11,6 +11,7 @@ from training.card import render_card, subset_table, verdict
 from training.data import _build, clean
 from training.evaluation import baseline_ranks, subset_masks, subset_metrics
 from training.split import leave_last_out
+from training.train import DEFAULT_CONFIG
 
 
 def _split():
@@ -256,3 +257,37 @@ def test_subset_metrics_carry_paired_noise_against_ours() -> None:
     assert "ours_minus_ndcg@10" not in got["ours"]
     line, _ = verdict({**got, "ease": got["b"], "popularity": got["b"], "sasrec": got["b"]})
     assert "ours − SASRec = +0.3333 ±" in line
+
+
+def test_card_renders_a_dataset_without_tied_users() -> None:
+    # Instacart's split has no same-second ties: its "tied" row is empty, not a crash
+    split = _split()
+    ranks = {
+        "ours": np.array([0, 3, 50, 50, 2, 50, 1, 50, 50]),
+        "ease": np.array([5, 50, 50, 50, 50, 50, 0, 50, 50]),
+        "popularity": np.array([50] * 9),
+    }
+    subsets = subset_metrics(ranks, split)
+    subsets["tied"] = {"users": 0, **{m: {} for m in ranks}}
+    ours = {
+        **subsets["all"]["ours"],
+        **{f"retrieval_{k}": 0.1 for k in ("hr@10", "ndcg@10", "mrr")},
+    }
+    meta = {
+        "model_version": "m-1",
+        "dataset": "d",
+        "n_users": 9,
+        "n_items": 7,
+        "cleaning": {},
+        "split": "s",
+        "base_model": "b",
+        "timings_s": {},
+        "created_by": "t",
+        "config": {**DEFAULT_CONFIG, "head_epochs": 2, "query_weight": 1.0},
+        "metrics": {"ours": ours, "ease": subsets["all"]["ease"]},
+        "subsets": subsets,
+    }
+    card = render_card(meta)
+    assert "Headline (6 users)" in card and "tied (0 users)" in card
+    assert "users whose last timestamp is shared" not in card  # no verdict for an empty row
+    assert "- every user: ours / EASE" in card
