@@ -104,12 +104,18 @@ class _Recorder:
 
     def interval(self) -> float:
         """Seconds between two requests of one user at the current level (re-read every 0.1 s)."""
+        self._track_level()
+        rps = max(0.01, self.base_rps * self.multiplier)
+        return self.users / rps
+
+    def _track_level(self) -> None:
+        """Re-read the level file at most every 0.1 s: the senders' pace and the schedule kept
+        in ``asked`` follow the same level within that time (a master, with no users of its
+        own, keeps the schedule for its workers)."""
         now = time.monotonic()
         if now - self._level_checked >= 0.1:
             self._level_checked = now
             self._read_level()
-        rps = max(0.01, self.base_rps * self.multiplier)
-        return self.users / rps
 
     def _read_level(self) -> None:
         try:
@@ -196,6 +202,7 @@ class _Recorder:
             start = time.perf_counter()
             gevent.sleep(0.01)
             self.lagged(max(0.0, (time.perf_counter() - start - 0.01) * 1000.0))
+            self._track_level()
             now = time.time()
             rate = 0.0 if self.closed else self.base_rps * self.multiplier
             for t in range(int(last), int(now) + 1):  # split the elapsed time at second marks

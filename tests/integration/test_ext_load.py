@@ -215,3 +215,32 @@ def test_master_and_workers_write_one_timeline(gateway: _Gateway, tmp_path: Path
     assert 14 <= stats["rps"] <= 26 and stats["availability"] == 1.0  # the schedule, not 2x it
     assert all(r["sent"] >= r["requests"] - 2 for r in rows)
     assert all(w.poll() is not None for w in load._workers)  # gone with their master
+
+
+def test_master_keeps_the_schedule_in_step_with_its_workers(
+    gateway: _Gateway, tmp_path: Path
+) -> None:
+    """A level change 0.3 s into a second: the master's schedule (``target_rps``) follows it
+    within 0.1 s, as the workers' senders do, so the seconds of a spike's start and end are not
+    charged to the generator (it used to re-read the level once a second and asked a whole
+    second at the old rate)."""
+    url = f"http://127.0.0.1:{gateway.server_address[1]}"
+    ctx = RunContext(tmp_path / "run")
+
+    def at_fraction(f: float) -> int:
+        time.sleep((f - time.time() % 1.0) % 1.0)
+        return int(time.time())
+
+    with LoadRunner(url, ctx.run_dir, rps=20, users=60, seed=4, user_ids=[1, 2],
+                    workers=2) as load:  # fmt: skip
+        _wait_rows(ctx, int(time.time()) + 1, 2)
+        rise = at_fraction(0.3)
+        load.set_level(10.0)
+        time.sleep(2.0)
+        drop = at_fraction(0.3)
+        load.set_level(1.0)
+        rows = {r["t"]: r for r in _wait_rows(ctx, rise - 1, drop - rise + 3)}
+    for t in (rise, drop):
+        row = rows[t]
+        print(t - rise, "asked", row["target_rps"], "sent", row["sent"])
+        assert abs(row["sent"] - row["target_rps"]) <= 0.25 * row["target_rps"] + 10, row
