@@ -13,9 +13,11 @@ import pytest
 SLO = {
     "steady": {"p99_ms": 400, "availability": 0.97},
     "fault": {"p99_ms": 400, "availability": 0.95, "max_fallback_ratio": 1.0},
-    # the breaker stays open up to 2 s after the link heals: up to 2 s of a 5-s window on
-    # cached features (measured 0.21 on the 2-core box, where 0.05 failed the drill)
-    "recovery": {"p99_ms": 400, "availability": 0.97, "max_fallback_ratio": 0.4},
+    # the breaker probes every 2 s while open, and lookups still under the 200 ms toxic finish
+    # after the link heals: up to 3 s of the first 5-s window on cached features (0.15-0.19
+    # measured, and once 0.375 against the old budget of 0.4). A breaker that never closes
+    # still fails this (1.0), and so does max_recovery_s
+    "recovery": {"p99_ms": 400, "availability": 0.97, "max_fallback_ratio": 0.6},
     "max_recovery_s": 20,
     "window_s": 5,
 }
