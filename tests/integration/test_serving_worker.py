@@ -27,12 +27,24 @@ AUTH = {"Authorization": "Bearer tok"}
 
 
 def _children(pid: int) -> list[int]:
-    """Direct child processes of `pid` (Linux /proc)."""
+    """Direct child processes of `pid`: every process whose parent (in /proc/N/stat) it is.
+
+    Not /proc/PID/task/TID/children: that lists a child under the thread that
+    forked it, and a thread can end mid-scan (the server's pool does, around a
+    reload), taking its file with it while its children move to another thread.
+    """
     out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        out.extend(int(x) for x in text)
-    return out
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended between the listing and the read
+        ppid = int(stat.rsplit(") ", 1)[1].split()[1])
+        if ppid == pid:
+            out.append(int(entry.name))
+    return sorted(out)
 
 
 def _worker(rep: Proc) -> int:
