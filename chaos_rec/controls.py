@@ -86,7 +86,7 @@ def _open(
             spec=_spec_for(context, lacking), load=cfg.load, rps=cfg.load_rps,
             users=cfg.load_users, workers=cfg.load_workers, seed=cfg.seed, timeout_s=cfg.timeout_s,
             warmup_s=cfg.warmup_s, safeguard_availability=cfg.safeguard_availability,
-            safeguard_s=cfg.safeguard_s,
+            safeguard_s=cfg.safeguard_s, fail_fast=cfg.fail_fast,
         )  # fmt: skip
         # the target allowlist refuses here, before the run dir, the load or any fault
         traffic = backends.traffic(dep, cfg.timeout_s) if dep is not None else None

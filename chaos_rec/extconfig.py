@@ -42,6 +42,7 @@ class ExtConfig:
     warmup_s: float = default("warmup_s")
     safeguard_availability: float | None = default("safeguard_availability")
     safeguard_s: float = default("safeguard_s")
+    fail_fast: bool = default("fail_fast")
     timeout_s: float = default("timeout_s")
     admin_token: str | None = None
 

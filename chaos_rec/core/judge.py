@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chaos_rec.core.rundir import RunContext
+from chaos_rec.core.safeguard import fail_fast_until
 from chaos_rec.errors import ChaosRecError, ConfigError, DrillError
 from chaos_rec.slo import SLOResult, SLOSpec, Verdict, evaluate
 from chaos_rec.slo.judge import run_end
@@ -215,7 +216,8 @@ def _verdict(
     try:
         parsed = SLOSpec.parse(spec)
         phases = ctx.phases()
-        verdict = evaluate(parsed, timeline, phases, ctx.quality(), server)
+        until = fail_fast_until(ctx)
+        verdict = evaluate(parsed, timeline, phases, ctx.quality(), server, until=until)
         if parsed.promql and server is not None:
             start = min(float(r["t"]) for r in timeline)
             ctx.write_server_series(server_series(parsed, start, run_end(timeline, phases), server))

@@ -26,6 +26,7 @@ from chaos_rec.core.seams import LoadHandle, Traffic
 from chaos_rec.errors import ChaosRecError
 from chaos_rec.settings import default
 from chaos_rec.slo.server import ServerMetrics
+from chaos_rec.slo.spec import SLOSpec
 
 __all__ = ["ACTIVE", "Active", "DrillRun", "RunPlan"]
 
@@ -55,7 +56,10 @@ class Active:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What a run does besides the drill's own method: load, warm-up, safeguard, quality."""
+    """What a run does besides the drill's own method: load, warm-up, safeguard, quality.
+
+    ``fail_fast``: stop the run at the end of the first phase that missed a load SLO.
+    """
 
     spec: Mapping[str, Any] | None = None
     load: bool = default("load")
@@ -67,6 +71,7 @@ class RunPlan:
     warmup_s: float = default("warmup_s")
     safeguard_availability: float | None = default("safeguard_availability")
     safeguard_s: float = default("safeguard_s")
+    fail_fast: bool = default("fail_fast")
     quality_sample: int = 200
     quality_k: int = 10
 
@@ -117,9 +122,12 @@ class DrillRun:
                 self.ctx, self.traffic, self.holdout, self.plan.quality_sample,
                 self.plan.quality_k, self.plan.seed,
             )  # fmt: skip
-        if self.load is not None and self.plan.safeguard_availability is not None:
+        fail_fast = (
+            SLOSpec.parse(self.plan.spec) if self.plan.fail_fast and self.plan.spec else None
+        )
+        if self.load is not None and (self.plan.safeguard_availability is not None or fail_fast):
             self.safeguard = Safeguard(
-                self.ctx, self.plan.safeguard_availability, self.plan.safeguard_s
+                self.ctx, self.plan.safeguard_availability, self.plan.safeguard_s, fail_fast
             ).start()
 
     def _stop(self) -> None:

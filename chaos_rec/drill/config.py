@@ -41,6 +41,7 @@ class DrillConfig:
     load_rps: float = default("load_rps")
     load_users: int = default("load_users")
     load_workers: int = default("load_workers")
+    fail_fast: bool = default("fail_fast")
     ctk_settings: Path | None = None
     verbose: int = 0
 
@@ -146,6 +147,7 @@ def from_pytest(config: pytest.Config, env: Mapping[str, str] | None = None) -> 
         load_rps=values["load_rps"],
         load_users=values["load_users"],
         load_workers=values["load_workers"],
+        fail_fast=values["fail_fast"],
         ctk_settings=values["ctk_settings"],
         verbose=int(config.getoption("verbose", default=0) or 0),
     )

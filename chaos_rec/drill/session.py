@@ -249,6 +249,8 @@ class DrillSession:
         }
         if self.cfg.stack_file is not None:  # else the experiment's own target (default reference)
             conf["chaos_rec_target"] = self.cfg.stack
+        if self.cfg.fail_fast:  # else the experiment's own (default off)
+            conf["chaos_rec_fail_fast"] = True
         return conf
 
     def progress(self, item: pytest.Item, text: str) -> None:

@@ -146,6 +146,11 @@ TABLE: Final = (
     Setting("safeguard_s", "float", 10.0,
              "window (seconds) whose availability the safeguard compares with the floor",
              lo=1, hi=3600, ctk="chaos_rec_safeguard_s"),
+    Setting("fail_fast", "bool", False,
+             "stop a drill, rolling back, at the end of the first phase that missed a load SLO "
+             "(its later phases are not judged); the drill fails sooner, for the same reason",
+             option="--drill-fail-fast", env="CHAOS_REC_FAIL_FAST", ctk="chaos_rec_fail_fast",
+             ctk_env=True),
     Setting("timeout_s", "float", 5.0, "network timeout of every activity's call",
              lo=0.1, hi=120, ctk="chaos_rec_timeout_s"),
     Setting("gateway_url", "url", None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from chaos_rec.slo.metrics import (
@@ -20,7 +21,7 @@ from chaos_rec.slo.result import SLOResult, Verdict
 from chaos_rec.slo.server import ServerMetrics
 from chaos_rec.slo.spec import PHASE_KEYS, PhaseBudget, SLOSpec
 
-__all__ = ["evaluate", "run_end"]
+__all__ = ["PhaseMiss", "evaluate", "first_missed_phase", "run_end"]
 
 
 def _label(
@@ -161,14 +162,77 @@ def _recovery(
     return start, None, (start, max(end, start))
 
 
+@dataclass(frozen=True)
+class PhaseMiss:
+    """A stretch of a phase that has ended and missed a load budget: its verdict is settled."""
+
+    phase: str
+    until: float  # the first second after the stretch (the next phase's first second)
+    misses: tuple[SLOResult, ...]
+
+
+def first_missed_phase(
+    spec: SLOSpec, timeline: Sequence[Mapping[str, Any]], phases: Sequence[Mapping[str, Any]]
+) -> PhaseMiss | None:
+    """The first ended stretch of a phase that missed one of its load budgets, or None.
+
+    A phase's budget is met when every window meets it, and a stretch's windows no longer change
+    once a second of the next phase is in the timeline, so a miss found here is the miss the
+    whole run's verdict reports (fail-fast stops the run on it). Quality and server-side
+    (PromQL) budgets are not looked at: they are judged from other measurements.
+    """
+    labelled = _label(timeline, phases)
+    start = 0
+    while start < len(labelled):
+        phase = labelled[start][0]
+        end = start
+        while end < len(labelled) and labelled[end][0] == phase:
+            end += 1
+        if end == len(labelled):
+            return None  # this stretch goes on
+        budget = spec.phases.get(phase)
+        if budget is not None:
+            rows = [[row for _, row in labelled[start:end]]]
+            misses = tuple(
+                r for r in _judge_phase(phase, budget, rows, spec.window_s)
+                if not r.passed and r.observed is not None
+            )  # fmt: skip
+            if misses:
+                return PhaseMiss(phase, float(labelled[end][1]["t"]), misses)
+        start = end
+    return None
+
+
+def _judged_before(
+    results: list[SLOResult], labelled: list[tuple[str, Mapping[str, Any]]], until: float
+) -> tuple[list[SLOResult], bool]:
+    """The results of phases that began before ``until`` (quality is measured apart: all kept),
+    and whether the recovery phase did."""
+    began: dict[str, float] = {}
+    for phase, row in labelled:
+        began.setdefault(phase, float(row["t"]))
+
+    def judged(phase: str) -> bool:
+        return began.get(phase, until) < until
+
+    kept = [r for r in results if r.slo == "min_quality_ratio" or judged(r.phase)]
+    return kept, judged("recovery")
+
+
 def evaluate(
     spec: SLOSpec,
     timeline: Sequence[Mapping[str, Any]],
     phases: Sequence[Mapping[str, Any]],
     quality: Mapping[str, Any] | None = None,
     server: ServerMetrics | None = None,
+    *,
+    until: float | None = None,
 ) -> Verdict:
-    """Judge a load timeline (and quality measurements, and server metrics) against a spec."""
+    """Judge a load timeline (and quality measurements, and server metrics) against a spec.
+
+    ``until``: the run was stopped there (fail-fast, :func:`first_missed_phase`); a phase that
+    began at or after it is not judged (its seconds are the stop and the rollback, not a phase).
+    """
     labelled = _label(timeline, phases)
     results: list[SLOResult] = []
     for phase, budget in spec.phases.items():
@@ -202,6 +266,9 @@ def evaluate(
         )
     results.extend(_judge_quality(spec, quality))
     results.extend(judge_promql(spec, phases, run_end(timeline, phases), server))
+    if until is not None:
+        results, recovered = _judged_before(results, labelled, until)
+        recovery_s = recovery_s if recovered else None
     return Verdict(all(r.passed for r in results), results, recovery_s)
 
 

@@ -393,3 +393,25 @@ def test_safeguard_aborts_and_rolls_back_when_availability_collapses(
     dep = load_deployment(ExtConfig.from_ctk(conf))
     assert all(proc_state(r.pid or 0) in ("R", "S") for r in dep.replicas)  # resumed by the control
     assert probes.replicas_ready(configuration=conf) == 2
+
+
+def test_fail_fast_stops_at_the_end_of_the_missed_phase_and_rolls_back(
+    ext_stack: Path, tmp_path: Path
+) -> None:
+    exp = _experiment(ext_stack, {**GOOD_SLO, "fault": {"p50_ms": 40, "availability": 0.99}})
+    exp["configuration"]["chaos_rec_fail_fast"] = True
+    exp["method"][-1]["pauses"] = {"before": 40}  # the recovery a fail-fast run does not wait for
+    t0 = time.monotonic()
+    rc, journal, out = _run(exp, ext_stack, tmp_path)
+    assert rc == 1 and journal["status"] == "interrupted", out
+    assert time.monotonic() - t0 < 35, out  # stopped long before the 40 s pause ended
+    problems = journal["chaos_rec"]["problems"]
+    assert any(p.startswith("fail-fast: phase fault missed its SLOs (p50_ms ") for p in problems)
+    assert any(p.startswith("SLO p50_ms missed in phase fault (window ") for p in problems)
+    results = journal["chaos_rec"]["slo"]["results"]
+    assert {r["phase"] for r in results} == {"steady", "fault"}  # recovery is not judged
+    url = load_deployment(ExtConfig.from_ctk({"chaos_rec_state_dir": str(ext_stack)})).toxiproxy_url
+    import httpx
+
+    proxies = httpx.get(f"{url}/proxies", timeout=5).json()
+    assert all(p["toxics"] == [] and p["enabled"] for p in proxies.values())

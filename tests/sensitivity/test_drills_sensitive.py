@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,10 +98,14 @@ CASES = [
 
 
 def run_drill(tmp: Path, drill: str) -> dict[str, Any]:
-    """Run one committed experiment with `pytest -m drill` from the repo root; return its record."""
+    """Run one committed experiment with `pytest -m drill` from the repo root; return its record.
+
+    With ``--drill-fail-fast``: a drill whose fault phase missed a load budget is stopped at the
+    end of that phase (its verdict is settled) instead of also running its recovery.
+    """
     report = tmp / "report"
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "drill"]
-    cmd += [f"experiments/{drill}.json", "--drill-report", str(report)]
+    cmd += [f"experiments/{drill}.json", "--drill-report", str(report), "--drill-fail-fast"]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     proc = subprocess.run(
         cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=420, check=False
@@ -121,7 +126,11 @@ def _params() -> list[Any]:
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("case", _params())
 def test_drill_fails_without_its_mechanism(
-    case: Case, stack_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    case: Case,
+    stack_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    record_property: Callable[[str, object], None],
 ) -> None:
     monkeypatch.setenv("CHAOS_REC_STATE_DIR", str(stack_dir))
     with switched_off(stack_dir, case.off):
@@ -137,3 +146,5 @@ def test_drill_fails_without_its_mechanism(
     # the failure text names the SLO the way the plugin prints it
     for slo, phase in missed & case.slos:
         assert f"SLO {slo} missed in phase {phase}" in record["_out"]
+    stopped = [p for p in lines if p.startswith("fail-fast: ")]
+    record_property("fail_fast", stopped[0] if stopped else "ran to its end")

@@ -21,7 +21,7 @@ from chaos_rec.core.run import ACTIVE, DrillRun, RunPlan
 from chaos_rec.core.rundir import RunContext
 from chaos_rec.core.seams import Answer
 from chaos_rec.errors import FaultError, LoadError
-from chaos_rec.slo import SLOResult
+from chaos_rec.slo import SLOResult, SLOSpec
 from chaos_rec.slo.metrics import SecondStats
 
 T0 = 1_800_000_000
@@ -242,6 +242,25 @@ def test_normal_end_undoes_faults_stops_load_writes_the_verdict_and_releases(
     assert traffic.loads[0].stopped and ACTIVE.ctx is None
     assert stack.calls == ["up", "down"]  # the lease started the stack, so it stops it
     assert run.ctx.verdict() == judgement.to_dict()
+
+
+def test_fail_fast_arms_the_safeguard_with_the_runs_spec_even_without_a_floor(
+    tmp_path: Path,
+) -> None:
+    plan = RunPlan(spec=SLO, rps=5, users=2, warmup_s=0, safeguard_availability=None)
+    off = DrillRun(RunContext(tmp_path / "off"), plan, traffic=FakeTraffic(), reference=False)
+    off.begin()
+    assert off.safeguard is None
+    off.finish(_journal())
+    on_plan = RunPlan(spec=SLO, rps=5, users=2, warmup_s=0, safeguard_availability=None,
+                      fail_fast=True)  # fmt: skip
+    on = DrillRun(RunContext(tmp_path / "on"), on_plan, traffic=FakeTraffic(), reference=False)
+    on.begin()
+    try:
+        assert on.safeguard is not None and on.safeguard.floor is None
+        assert on.safeguard.fail_fast == SLOSpec.parse(SLO)
+    finally:
+        on.finish(_journal())
 
 
 def test_a_failing_undo_fails_the_run_but_every_other_fault_is_still_undone(

@@ -173,6 +173,14 @@ def test_ctk_blank_keys_are_unset_and_a_null_floor_turns_the_safeguard_off() -> 
     assert resolve_ctk({"chaos_rec_load": False}, env={})["load"] is False
 
 
+def test_fail_fast_is_off_by_default_and_set_by_key_or_environment() -> None:
+    assert resolve_ctk({}, env={})["fail_fast"] is False
+    assert resolve_ctk({"chaos_rec_fail_fast": True}, env={})["fail_fast"] is True
+    assert resolve_ctk({}, env={"CHAOS_REC_FAIL_FAST": "1"})["fail_fast"] is True
+    on = {"CHAOS_REC_FAIL_FAST": "1"}
+    assert resolve_ctk({"chaos_rec_fail_fast": False}, env=on)["fail_fast"] is False
+
+
 @pytest.mark.parametrize(
     ("configuration", "message"),
     [
@@ -224,8 +232,10 @@ def test_both_doors_and_every_config_class_give_the_same_defaults(tmp_path: Path
     pytest_door = resolve_pytest(FakeConfig(tmp_path), here=tmp_path, root=tmp_path, env={})
     ctk_door = resolve_ctk({}, env={})
     shared = [s.name for s in TABLE if s.in_pytest and s.ctk is not None]
-    assert set(shared) == {"target", "seed", "state_dir", "load_rps", "load_users", "load_workers"}
-    for name in ("target", "seed", "load_rps", "load_users"):
+    assert set(shared) == {
+        "target", "seed", "state_dir", "load_rps", "load_users", "load_workers", "fail_fast"
+    }  # fmt: skip
+    for name in ("target", "seed", "load_rps", "load_users", "fail_fast"):
         assert pytest_door.values[name] == ctk_door[name] == default(name), name
     assert (default("seed"), default("load_rps"), default("load_users")) == (1234, 20.0, 8)
     # the state dir: rootdir/.chaos-rec for pytest, cwd/.chaos-rec (via the stack) for CTK
@@ -276,7 +286,8 @@ def test_plugin_registers_exactly_the_table_with_no_second_default() -> None:
         "--drill-path": "drill_paths", "--drill-stack": "drill_stack",
         "--drill-report": "drill_report", "--drill-seed": "drill_seed",
         "--drill-dry": "drill_dry", "--drill-slo": "drill_slo",
-        "--drill-baseline": "drill_baseline", "--drill-ctk-settings": "drill_ctk_settings",
+        "--drill-baseline": "drill_baseline", "--drill-fail-fast": "drill_fail_fast",
+        "--drill-ctk-settings": "drill_ctk_settings",
     }  # fmt: skip
     assert [n for n, _ in inis] == [s.ini for s in TABLE if s.ini]
     assert all(d in ("", []) for _, d in inis)  # defaults live in chaos_rec.settings only
