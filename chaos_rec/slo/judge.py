@@ -178,20 +178,23 @@ def first_missed_phase(
 
     A phase's budget is met when every window meets it, and a stretch's windows no longer change
     once a second of the next phase is in the timeline, so a miss found here is the miss the
-    whole run's verdict reports (fail-fast stops the run on it). Quality and server-side
-    (PromQL) budgets are not looked at: they are judged from other measurements.
+    whole run's verdict reports (fail-fast stops the run on it). Only stretches from the first
+    fault on count: a steady phase that missed still gets its fault injected and measured (a
+    drill with its mechanism off is often already worse before the fault). Quality and
+    server-side (PromQL) budgets are not looked at: they are judged from other measurements.
     """
     labelled = _label(timeline, phases)
-    start = 0
+    start, faulted = 0, False
     while start < len(labelled):
         phase = labelled[start][0]
+        faulted = faulted or phase == "fault"
         end = start
         while end < len(labelled) and labelled[end][0] == phase:
             end += 1
         if end == len(labelled):
             return None  # this stretch goes on
         budget = spec.phases.get(phase)
-        if budget is not None:
+        if budget is not None and faulted:
             rows = [[row for _, row in labelled[start:end]]]
             misses = tuple(
                 r for r in _judge_phase(phase, budget, rows, spec.window_s)
@@ -201,22 +204,6 @@ def first_missed_phase(
                 return PhaseMiss(phase, float(labelled[end][1]["t"]), misses)
         start = end
     return None
-
-
-def _judged_before(
-    results: list[SLOResult], labelled: list[tuple[str, Mapping[str, Any]]], until: float
-) -> tuple[list[SLOResult], bool]:
-    """The results of phases that began before ``until`` (quality is measured apart: all kept),
-    and whether the recovery phase did."""
-    began: dict[str, float] = {}
-    for phase, row in labelled:
-        began.setdefault(phase, float(row["t"]))
-
-    def judged(phase: str) -> bool:
-        return began.get(phase, until) < until
-
-    kept = [r for r in results if r.slo == "min_quality_ratio" or judged(r.phase)]
-    return kept, judged("recovery")
 
 
 def evaluate(
@@ -230,10 +217,14 @@ def evaluate(
 ) -> Verdict:
     """Judge a load timeline (and quality measurements, and server metrics) against a spec.
 
-    ``until``: the run was stopped there (fail-fast, :func:`first_missed_phase`); a phase that
-    began at or after it is not judged (its seconds are the stop and the rollback, not a phase).
+    ``until``: the run was stopped there (fail-fast, :func:`first_missed_phase`); its seconds
+    from then on are the stop and the rollback, not a phase, and are not judged: a phase (and
+    the recovery time) with no second before it is left out. Quality is measured apart and
+    judged as ever.
     """
     labelled = _label(timeline, phases)
+    if until is not None:
+        labelled = [(p, r) for p, r in labelled if float(r["t"]) < until]
     results: list[SLOResult] = []
     for phase, budget in spec.phases.items():
         stretches = _stretches(labelled, phase)
@@ -243,6 +234,12 @@ def evaluate(
     rec_start, recovery_s, rec_win = _recovery(
         labelled, phases, spec.phases.get("recovery"), spec.window_s
     )
+    if (
+        until is not None
+        and rec_start is not None
+        and not any(float(r["t"]) >= math.ceil(rec_start) for _, r in labelled)
+    ):
+        rec_start = recovery_s = None  # stopped before the recovery had a second
     if spec.max_recovery_s is not None and rec_start is not None:
         ok = recovery_s is not None and recovery_s <= spec.max_recovery_s
         note = ""
@@ -266,9 +263,9 @@ def evaluate(
         )
     results.extend(_judge_quality(spec, quality))
     results.extend(judge_promql(spec, phases, run_end(timeline, phases), server))
-    if until is not None:
-        results, recovered = _judged_before(results, labelled, until)
-        recovery_s = recovery_s if recovered else None
+    if until is not None:  # server-side budgets of a phase that had no second before the stop
+        judged = {p for p, _ in labelled}
+        results = [r for r in results if r.slo == "min_quality_ratio" or r.phase in judged]
     return Verdict(all(r.passed for r in results), results, recovery_s)
 
 

@@ -63,12 +63,15 @@ def test_a_run_that_meets_its_budgets_never_trips() -> None:
     assert first_missed_phase(spec, _timeline(20, fault_errors=0), MARKS) is None
 
 
-def test_a_steady_phase_that_missed_is_found_at_the_fault_mark() -> None:
+def test_a_steady_miss_does_not_stop_the_run_before_its_fault() -> None:
     rows = _timeline(20)
     rows[1] = _row(T0 + 1, ms=900.0)
-    miss = first_missed_phase(SLOSpec.parse(SPEC), rows, MARKS)
-    assert miss is not None and miss.phase == "steady" and miss.until == T0 + 4
-    assert [r.slo for r in miss.misses] == ["p99_ms"]
+    spec = SLOSpec.parse(SPEC)
+    assert first_missed_phase(spec, rows, MARKS) is None  # the fault is still injected
+    assert not evaluate(spec, rows, MARKS).passed  # and the steady miss still fails the run
+    rows[6] = _row(T0 + 6, ms=900.0)
+    miss = first_missed_phase(spec, rows, MARKS)
+    assert miss is not None and miss.phase == "fault" and [r.slo for r in miss.misses] == ["p99_ms"]
 
 
 def test_the_settled_miss_is_the_one_the_whole_runs_verdict_reports() -> None:
@@ -137,3 +140,18 @@ def test_an_availability_safeguard_trip_leaves_the_whole_run_judged(tmp_path: Pa
     ctx = _ctx(tmp_path, _timeline(14))
     ctx.write_json(SAFEGUARD_FILE, {"t": T0 + 12, "reason": "safeguard: …"})
     assert fail_fast_until(ctx) is None
+
+
+def test_a_judged_phase_is_not_charged_with_the_seconds_after_the_stop() -> None:
+    marks = [*MARKS, {"t": T0 + 14.5, "phase": "fault", "by": "x"},
+             {"t": T0 + 20.3, "phase": "recovery", "by": "x"}]  # fmt: skip
+    rows = [_row(T0 + i, errors=10 if 14 <= i <= 20 else (20 if i > 20 else 0)) for i in range(25)]
+    spec = SLOSpec.parse(SPEC)
+    miss = first_missed_phase(spec, rows[:22], marks)
+    assert miss is not None and miss.phase == "fault" and miss.until == T0 + 21
+    stopped = evaluate(spec, rows, marks, until=miss.until)
+    recovery = [r for r in stopped.results if r.phase == "recovery"]
+    assert recovery and all(r.passed for r in recovery if r.slo != "min_quality_ratio")
+    assert not any(r.slo == "max_recovery_s" for r in stopped.results)
+    assert not next(r for r in evaluate(spec, rows, marks).results
+                    if (r.slo, r.phase) == ("availability", "recovery")).passed  # fmt: skip
