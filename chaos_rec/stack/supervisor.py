@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from chaos_rec.errors import ChaosRecError, StackError
 from chaos_rec.stack import procs
@@ -385,14 +385,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True, type=Path)
     args = parser.parse_args(argv)
     state_dir: Path = args.state_dir
-    err: TextIO = sys.stderr
     try:
         data = json.loads((state_dir / CONFIG_FILE).read_text(encoding="utf-8"))
         plan = build_plan(StackConfig.from_dict(data))
     except (OSError, ValueError, ChaosRecError) as exc:
         line = f"supervisor cannot start: {exc}"
         (state_dir / ERROR_FILE).write_text(line + "\n", encoding="utf-8")
-        print(line, file=err)
+        print(line, file=sys.stderr)
         return 1
     return Supervisor(plan).run()
 
