@@ -262,10 +262,11 @@ def evaluate(
             )
         )
     results.extend(_judge_quality(spec, quality))
-    results.extend(judge_promql(spec, phases, run_end(timeline, phases), server))
+    promql = judge_promql(spec, phases, run_end(timeline, phases), server)
     if until is not None:  # server-side budgets of a phase that had no second before the stop
         judged = {p for p, _ in labelled}
-        results = [r for r in results if r.slo == "min_quality_ratio" or r.phase in judged]
+        promql = [r for r in promql if r.phase in judged]
+    results.extend(promql)
     return Verdict(all(r.passed for r in results), results, recovery_s)
 
 

@@ -202,3 +202,14 @@ def test_a_python_drill_judges_promql_budgets_with_the_server_it_is_given(tmp_pa
     with pytest.raises(pytest.fail.Exception):
         drill.assert_slo(budget, server=FakeServer({render_query(SHARE, 15): 0.9}))
     assert "SLO promql_max:fallback_share missed in phase fault" in drill.record.slos[0].line()
+
+
+def test_a_fail_fast_stop_leaves_out_the_server_budgets_of_phases_after_it() -> None:
+    entry = {"name": "fallback_share", "query": SHARE, "max": 0.5}
+    both = SLOSpec.parse({"fault": {"promql": entry}, "recovery": {"promql": entry}})
+    rows = [{"t": int(T0) + i, "n": 0} for i in range(40)]
+    server = FakeServer({render_query(SHARE, 15): 0.9})  # fault and recovery: 15 s each
+    full = evaluate(both, rows, PHASES, None, server)
+    assert [r.phase for r in full.misses()] == ["fault", "recovery"]
+    stopped = evaluate(both, rows, PHASES, None, server, until=T0 + 25)  # recovery: none judged
+    assert [(r.phase, r.slo) for r in stopped.results] == [("fault", "promql_max:fallback_share")]
