@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.sensitivity.stackutil import EXPERIMENTS, catalogue_stack
+from tests.support.chaos_cli import chaos
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -23,42 +21,19 @@ def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield sdir
 
 
-def _chaos(args: list[str], sdir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, CHAOS_REC_STATE_DIR=str(sdir), HF_HUB_OFFLINE="1")
-    env["TRANSFORMERS_OFFLINE"] = "1"
-    chaos = str(Path(sys.executable).parent / "chaos")
-    return subprocess.run(
-        [chaos, "--no-version-check", *args],
-        capture_output=True,
-        text=True,
-        timeout=400,
-        env=env,
-        cwd=cwd,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.json")), ids=lambda p: p.stem)
 def test_chaos_validate_accepts_every_experiment(path: Path, tmp_path: Path) -> None:
-    res = subprocess.run(
-        [str(Path(sys.executable).parent / "chaos"), "--no-version-check", "validate", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        check=False,
-    )
+    res = chaos("validate", str(path), cwd=tmp_path, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
 
 
 @pytest.mark.timeout(500)
 def test_chaos_run_gpu_node_loss_standalone_exits_0(stack_dir: Path, tmp_path: Path) -> None:
     journal = tmp_path / "journal.json"
-    res = _chaos(
-        ["run", "--journal-path", str(journal), str(EXPERIMENTS / "gpu_node_loss.json")],
-        stack_dir,
-        tmp_path,
-    )
+    res = chaos(
+        "run", "--journal-path", str(journal), str(EXPERIMENTS / "gpu_node_loss.json"),
+        cwd=tmp_path, env={"CHAOS_REC_STATE_DIR": str(stack_dir)},
+    )  # fmt: skip
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     data = json.loads(journal.read_text(encoding="utf-8"))
     assert data["status"] == "completed" and data["deviated"] is False

@@ -22,8 +22,9 @@ from chaos_rec.core.target import Deployment
 from chaos_rec.extconfig import ExtConfig
 from chaos_rec.load import LoadRunner
 from chaos_rec.targets import load_deployment
-from tests.integration.test_stack_runtime import free_base_port
+from tests.support.chaos_cli import chaos, py_activity, run_experiment
 from tests.support.procs import free_port
+from tests.support.stacks import free_base_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = Path(os.environ.get("CHAOS_REC_BUNDLE", ROOT / "bundles" / "reference"))
@@ -209,21 +210,14 @@ def test_quality_ratio_is_one_when_healthy_and_drops_without_features(conf: dict
 # ---- a real `chaos run` end to end (stock Chaos Toolkit CLI + the chaos-rec control) -------
 
 
-def _py(kind: str, name: str, module: str, func: str, **arguments: Any) -> dict[str, Any]:
-    prov: dict[str, Any] = {"type": "python", "module": module, "func": func}
-    if arguments:
-        prov["arguments"] = arguments
-    return {"type": kind, "name": name, "provider": prov}
-
-
 def _experiment(sdir: Path, slo: dict[str, Any], **over: Any) -> dict[str, Any]:
     slow = [
-        _py("action", f"slow-{i}", "chaos_rec.actions", "add_toxic", link=f"link:replica-{i}",
+        py_activity("action", f"slow-{i}", "chaos_rec.actions", "add_toxic", link=f"link:replica-{i}",
             toxic_type="latency", attributes={"latency": 100})
         for i in (0, 1)
     ]  # fmt: skip
     slow[-1]["pauses"] = {"after": 4}
-    heal = [_py("action", f"heal-{i}", "chaos_rec.actions", "remove_toxic", link=f"link:replica-{i}")
+    heal = [py_activity("action", f"heal-{i}", "chaos_rec.actions", "remove_toxic", link=f"link:replica-{i}")
             for i in (0, 1)]  # fmt: skip
     exp: dict[str, Any] = {
         "title": "Replica links slow down by 100 ms",
@@ -237,17 +231,17 @@ def _experiment(sdir: Path, slo: dict[str, Any], **over: Any) -> dict[str, Any]:
         "steady-state-hypothesis": {
             "title": "gateway ready and SLOs met",
             "probes": [
-                {**_py("probe", "gateway-ready", "chaos_rec.probes", "gateway_ready"), "tolerance": True},
-                {**_py("probe", "slo-met", "chaos_rec.probes", "slo_met"), "tolerance": True},
+                {**py_activity("probe", "gateway-ready", "chaos_rec.probes", "gateway_ready"), "tolerance": True},
+                {**py_activity("probe", "slo-met", "chaos_rec.probes", "slo_met"), "tolerance": True},
             ],
         },
         "method": [
             *slow,
-            _py("probe", "p50-under-fault", "chaos_rec.probes", "latency_ms", percentile=50, window_s=3),
+            py_activity("probe", "p50-under-fault", "chaos_rec.probes", "latency_ms", percentile=50, window_s=3),
             *heal,
-            _py("probe", "recovered", "chaos_rec.probes", "time_to_recover", timeout_s=15, window_s=3),
+            py_activity("probe", "recovered", "chaos_rec.probes", "time_to_recover", timeout_s=15, window_s=3),
         ],
-        "rollbacks": [_py("action", f"clear-{i}", "chaos_rec.actions", "clear_link", link=f"link:replica-{i}")
+        "rollbacks": [py_activity("action", f"clear-{i}", "chaos_rec.actions", "clear_link", link=f"link:replica-{i}")
                       for i in (0, 1)],
     }  # fmt: skip
     exp.update(over)
@@ -263,25 +257,15 @@ GOOD_SLO = {
 }
 
 
-def _chaos(args: list[str], sdir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, EXT_STATE_DIR=str(sdir), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    chaos = str(Path(sys.executable).parent / "chaos")
-    return subprocess.run([chaos, "--no-version-check", *args], capture_output=True, text=True,
-                          timeout=300, env=env, cwd=cwd, check=False)  # fmt: skip
-
-
 def _run(exp: dict[str, Any], sdir: Path, tmp: Path) -> tuple[int, dict[str, Any], str]:
-    path = tmp / "exp.json"
-    path.write_text(json.dumps(exp))
-    journal = tmp / "journal.json"
-    res = _chaos(["run", "--journal-path", str(journal), str(path)], sdir, tmp)
-    return res.returncode, json.loads(journal.read_text()), res.stderr + res.stdout
+    return run_experiment(exp, tmp, env={"EXT_STATE_DIR": str(sdir)})
 
 
 def test_chaos_validate_and_run_a_passing_experiment(ext_stack: Path, tmp_path: Path) -> None:
     exp = _experiment(ext_stack, GOOD_SLO)
     (tmp_path / "exp.json").write_text(json.dumps(exp))
-    assert _chaos(["validate", str(tmp_path / "exp.json")], ext_stack, tmp_path).returncode == 0
+    env = {"EXT_STATE_DIR": str(ext_stack)}
+    assert chaos("validate", str(tmp_path / "exp.json"), cwd=tmp_path, env=env).returncode == 0
     from chaos_rec.toxiproxy.client import ToxiproxyClient
 
     url = load_deployment(ExtConfig.from_ctk({"chaos_rec_state_dir": str(ext_stack)})).toxiproxy_url
@@ -329,7 +313,10 @@ def test_chaos_run_traps_broken_steady_state_and_failed_action(
 ) -> None:
     exp = _experiment(ext_stack, GOOD_SLO)
     exp["steady-state-hypothesis"]["probes"] = [
-        {**_py("probe", "three-replicas", "chaos_rec.probes", "replicas_ready"), "tolerance": 3}
+        {
+            **py_activity("probe", "three-replicas", "chaos_rec.probes", "replicas_ready"),
+            "tolerance": 3,
+        }
     ]
     rc, journal, _ = _run(exp, ext_stack, tmp_path)
     assert rc == 1 and journal["status"] == "failed"
@@ -337,7 +324,9 @@ def test_chaos_run_traps_broken_steady_state_and_failed_action(
     assert first.startswith("steady state was NOT met before the method, so no fault was injected")
     assert "probe three-replicas returned 2, outside tolerance 3" in first
     exp = _experiment(ext_stack, GOOD_SLO)
-    exp["method"] = [_py("action", "bad-link", "chaos_rec.actions", "add_toxic", link="link:nope")]
+    exp["method"] = [
+        py_activity("action", "bad-link", "chaos_rec.actions", "add_toxic", link="link:nope")
+    ]
     (tmp_path / "b").mkdir()
     rc, journal, _ = _run(exp, ext_stack, tmp_path / "b")
     assert rc == 1
@@ -346,19 +335,17 @@ def test_chaos_run_traps_broken_steady_state_and_failed_action(
 
 
 def test_control_starts_a_missing_stack_and_stops_only_what_it_started(tmp_path: Path) -> None:
-    from tests.integration.test_stack_runtime import free_base_port as fbp
-
     sdir = tmp_path / "own-state"
     cfg = tmp_path / "mini.toml"
     cfg.write_text(
-        f"[stack]\nreplicas = 0\ngateway = false\ntoxiproxy = false\nsetup = false\nbase_port = {fbp()}\n"
+        f"[stack]\nreplicas = 0\ngateway = false\ntoxiproxy = false\nsetup = false\nbase_port = {free_base_port()}\n"
     )
     exp = {
         "title": "control brings the stack up", "description": "no load, no fault",
         "configuration": {"chaos_rec_state_dir": str(sdir), "chaos_rec_stack_config": str(cfg),
                           "chaos_rec_load": False, "chaos_rec_target": "reference"},
         "controls": [{"name": "chaos-rec", "provider": {"type": "python", "module": "chaos_rec.controls"}}],
-        "method": [_py("action", "mark", "chaos_rec.actions", "mark_phase", phase="fault")],
+        "method": [py_activity("action", "mark", "chaos_rec.actions", "mark_phase", phase="fault")],
     }  # fmt: skip
     rc, journal, out = _run(exp, sdir, tmp_path)
     assert rc == 0, out
@@ -376,7 +363,7 @@ def test_safeguard_aborts_and_rolls_back_when_availability_collapses(
         {"chaos_rec_safeguard_availability": 0.9, "chaos_rec_safeguard_s": 3}
     )
     exp["steady-state-hypothesis"]["probes"] = exp["steady-state-hypothesis"]["probes"][:1]
-    hang = [_py("action", f"hang-{i}", "chaos_rec.actions", "hang_replica", target=f"replica:{i}")
+    hang = [py_activity("action", f"hang-{i}", "chaos_rec.actions", "hang_replica", target=f"replica:{i}")
             for i in (0, 1)]  # fmt: skip
     hang[-1]["pauses"] = {"after": 60}
     exp["method"] = hang

@@ -21,8 +21,8 @@ import pytest
 
 from chaos_rec.core.target import reference_deployment
 from chaos_rec.stack import StackConfig, down, up
-from tests.integration.test_stack_runtime import free_base_port
 from tests.support.procs import free_port
+from tests.support.stacks import free_base_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

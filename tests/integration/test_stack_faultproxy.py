@@ -11,8 +11,8 @@ import redis
 
 from chaos_rec.stack import StackConfig, down, load_state, repair, signal_component, up
 from chaos_rec.stack.procs import is_alive, port_in_use
-from tests.integration.test_stack_runtime import free_base_port
 from tests.support.procs import free_port
+from tests.support.stacks import free_base_port
 
 pytestmark = [
     pytest.mark.integration,

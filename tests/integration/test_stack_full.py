@@ -15,8 +15,8 @@ import pytest
 
 from chaos_rec.stack import load_state, signal_component, wait_component_ready
 from chaos_rec.stack.procs import is_alive, port_in_use
-from tests.integration.test_stack_runtime import free_base_port
 from tests.support.procs import free_port
+from tests.support.stacks import free_base_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = Path(os.environ.get("CHAOS_REC_BUNDLE", ROOT / "bundles" / "reference"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import signal
 import stat
@@ -36,56 +35,9 @@ from tests.support.procs import (
     redis_server_binary,
     wait_gone,
 )
+from tests.support.stacks import ENV, cli, free_base_port, minimal, ping
 
 pytestmark = pytest.mark.integration
-
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-
-
-def free_base_port() -> int:
-    """A base port whose stack ports (B, B+1, B+10, B+20, B+100.., B+200..) are all free."""
-    for _ in range(200):
-        base = random.randrange(20000, 32000, 10)
-        if not any(port_in_use(base + off) for off in (0, 1, 10, 20, 100, 101, 200)):
-            return base
-    raise RuntimeError("no free base port")
-
-
-def minimal(tmp_path: Path, **over: object) -> StackConfig:
-    """Redis only: no replicas, gateway or fault proxy (they belong to other areas)."""
-    values: dict[str, object] = {
-        "state_dir": tmp_path / "state",
-        "base_port": free_base_port(),
-        "replicas": 0,
-        "gateway": False,
-        "toxiproxy": False,
-        "prometheus": False,
-        "ready_timeout_s": 20.0,
-        "restart_backoff_s": 0.2,
-    }
-    values.update(over)
-    return StackConfig.from_dict(values)
-
-
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chaos_rec", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=ENV,
-        check=False,
-    )
-
-
-def ping(url: str, timeout: float = 1.0) -> bool:
-    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
 
 
 @pytest.fixture

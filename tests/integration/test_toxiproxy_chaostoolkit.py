@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +12,7 @@ import pytest
 
 from chaos_rec.toxiproxy.client import ToxiproxyClient
 from chaos_rec.toxiproxy.testing import running_fault_proxy
+from tests.support.chaos_cli import chaos
 
 pytestmark = pytest.mark.integration
 
@@ -190,27 +189,10 @@ def test_chaostoxi_experiment_runs_unchanged(api: str, redis_url: str, tmp_path:
     exp["configuration"] = {"toxiproxy_url": api}
     (tmp_path / "exp.json").write_text(json.dumps(exp))
     journal_path = tmp_path / "journal.json"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    chaos = str(Path(sys.executable).parent / "chaos")
-    proc = subprocess.run(
-        [
-            chaos,
-            "--no-version-check",
-            "--settings",
-            str(tmp_path / "settings.yaml"),
-            "run",
-            "--journal-path",
-            str(journal_path),
-            "--rollback-strategy",
-            "always",
-            "exp.json",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    proc = chaos(
+        "--settings", str(tmp_path / "settings.yaml"), "run", "--journal-path", str(journal_path),
+        "--rollback-strategy", "always", "exp.json", cwd=tmp_path, timeout=120,
+    )  # fmt: skip
     journal = json.loads(journal_path.read_text())
     runs = {r["activity"]["name"]: r for r in journal["run"]}
     status = {name: r["status"] for name, r in runs.items()}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 import redis
 
 from tests.support.procs import free_port
+from tests.support.stacks import ENV
 from training import featurestore as fs
 from training.materialize import holdout_rows, materialize, verify_store
 
@@ -19,7 +19,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "bundles" / "reference"
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

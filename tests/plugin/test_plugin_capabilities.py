@@ -8,16 +8,14 @@ proxy but no processes backend: `gpu_node_loss` (needs `processes`) is skipped u
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from chaos_rec.toxiproxy.client import ToxiproxyClient
 from tests.plugin.conftest import Writer, probe
+from tests.support.chaos_cli import chaos
 
 ROOT = Path(__file__).parents[2]
 OIP = {"kind": "oip-v2", "model": "recommender", "items_output": "item_ids"}
@@ -52,17 +50,15 @@ def test_a_drill_whose_capability_is_missing_is_skipped_with_the_reason(
 def test_chaos_run_stops_before_any_fault_naming_the_capability(
     tmp_path: Path, oip_deployment: Path, fault_proxy_url: str
 ) -> None:
-    chaos = str(Path(sys.executable).parent / "chaos")
     journal = tmp_path / "journal.json"
     experiment = json.loads((ROOT / "experiments" / "gpu_node_loss.json").read_text())
     experiment["configuration"]["chaos_rec_target"] = str(oip_deployment)
     path = tmp_path / "gpu_node_loss.json"
     path.write_text(json.dumps(experiment))
-    env = dict(os.environ, CHAOS_REC_STATE_DIR=str(tmp_path / "state"))
-    proc = subprocess.run(
-        [chaos, "--no-version-check", "run", "--journal-path", str(journal), str(path)],
-        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
-    )  # fmt: skip
+    env = {"CHAOS_REC_STATE_DIR": str(tmp_path / "state")}
+    proc = chaos(
+        "run", "--journal-path", str(journal), str(path), cwd=tmp_path, env=env, timeout=120
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert (

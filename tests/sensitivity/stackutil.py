@@ -4,34 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.support.stacks import free_base_port
+
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments"
 REUSE_ENV = "CHAOS_REC_CATALOGUE_STATE_DIR"  # a live stack's state dir to reuse (not stopped)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_base_port() -> int:
-    """A base port whose stack offsets (redis, links, gateway, replicas) are all free."""
-    offsets = (0, 1, 10, 20, 100, 101, 110, 111, 200, 201)  # 20: prometheus
-    for _ in range(200):
-        base = random.randrange(20000, 30000, 10)
-        if all(_port_free(base + o) for o in offsets) and _port_free(base + 300):
-            return base
-    raise RuntimeError("no free base port for a reference stack")
 
 
 @contextlib.contextmanager
