@@ -11,7 +11,7 @@ chaosk8s would silently fall back to in-cluster or ``KUBERNETES_HOST`` credentia
 exist and ``CHAOSTOOLKIT_IN_POD`` must be ``true``, chaosk8s's own conditions for using it.
 
 :data:`CHAOSK8S_CALLS` is the one table of which chaosk8s activity each method calls and with
-which argument names (``tests/integration/test_k8s_offline.py`` checks it against
+which argument names (``tests/integration/test_k8s_experiments.py`` checks it against
 ``chaos discover chaostoolkit-kubernetes``, ``tests/unit/backends/test_chaosmesh_links.py``
 against the installed functions' signatures).
 """
