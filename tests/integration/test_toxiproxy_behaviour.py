@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import socketserver
-import statistics
 import threading
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
-import redis
 
 from chaos_rec.toxiproxy.client import ToxiproxyClient
 from chaos_rec.toxiproxy.testing import running_fault_proxy
+from tests.support.sockets import (
+    addr,
+    byte_source,
+    open_connections,
+    redis_proxy,
+    redis_via,
+    rtt_ms,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -37,97 +41,43 @@ def client(api: str) -> Iterator[ToxiproxyClient]:
         c.delete_proxy(name)
 
 
-class _Source(socketserver.BaseRequestHandler):
-    """Reads one line 'N' (or 'N close') and sends N bytes, then closes when asked, else echoes."""
-
-    def handle(self) -> None:
-        f = self.request.makefile("rb")
-        line = f.readline().split()
-        if not line:
-            return
-        n = int(line[0])
-        self.request.sendall(b"x" * n)
-        if len(line) > 1 and line[1] == b"close":
-            return
-        while data := self.request.recv(65536):
-            self.request.sendall(data)
-
-
 @pytest.fixture(scope="module")
 def source() -> Iterator[str]:
-    socketserver.ThreadingTCPServer.allow_reuse_address = True
-    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Source)
-    srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
-
-
-def _open_connections(client: ToxiproxyClient, proxy: str) -> int:
-    """The fault proxy's own count of open proxied connections of one proxy (/metrics)."""
-    text = httpx.get(client.url + "/metrics", timeout=5.0).text
-    needle = f'chaos_rec_toxiproxy_connections{{proxy="{proxy}"}} '
-    line = next(ln for ln in text.splitlines() if ln.startswith(needle))
-    return int(float(line[len(needle) :]))
-
-
-def _addr(listen: str) -> tuple[str, int]:
-    host, port = listen.rsplit(":", 1)
-    return host, int(port)
-
-
-def _redis(listen: str, timeout: float = 5.0) -> redis.Redis:
-    host, port = _addr(listen)
-    return redis.Redis(host=host, port=port, socket_timeout=timeout, socket_connect_timeout=2)
-
-
-def _redis_proxy(client: ToxiproxyClient, redis_url: str, name: str = "fs") -> str:
-    port = redis_url.rsplit(":", 1)[1].split("/")[0]
-    return str(client.create_proxy(name, "127.0.0.1:0", f"127.0.0.1:{port}")["listen"])
-
-
-def _rtt_ms(r: redis.Redis, n: int = 5) -> float:
-    samples = []
-    for _ in range(n):
-        t = time.perf_counter()
-        r.get("k")
-        samples.append((time.perf_counter() - t) * 1000)
-    return statistics.median(samples)
+    with byte_source() as listen:
+        yield listen
 
 
 def test_latency_toxic_measured(client: ToxiproxyClient, redis_url: str) -> None:
-    listen = _redis_proxy(client, redis_url)
-    r = _redis(listen)
+    listen = redis_proxy(client, redis_url)
+    r = redis_via(listen)
     r.set("k", "v")
-    base = _rtt_ms(r)
+    base = rtt_ms(r)
     client.add_toxic("fs", "latency", {"latency": 80})
-    assert 80 <= _rtt_ms(r) - base + 0.5 <= 86
+    assert 80 <= rtt_ms(r) - base + 0.5 <= 86
     client.add_toxic("fs", "latency", {"latency": 40}, stream="upstream")
-    assert 120 <= _rtt_ms(r) - base + 0.5 <= 128
+    assert 120 <= rtt_ms(r) - base + 0.5 <= 128
     client.remove_toxic("fs", "latency_downstream")
     client.remove_toxic("fs", "latency_upstream")
-    assert _rtt_ms(r) < 20
+    assert rtt_ms(r) < 20
 
 
 def test_latency_toxics_stacked_on_one_direction_add_up(
     client: ToxiproxyClient, redis_url: str
 ) -> None:
     """The real toxic moves a chunk's timestamp on by its wait: 80 + 60 ms, not max(80, 60)."""
-    listen = _redis_proxy(client, redis_url)
-    r = _redis(listen)
+    listen = redis_proxy(client, redis_url)
+    r = redis_via(listen)
     r.set("k", "v")
-    base = _rtt_ms(r)
+    base = rtt_ms(r)
     client.add_toxic("fs", "latency", {"latency": 80}, name="first")
     client.add_toxic("fs", "latency", {"latency": 60}, name="second")
-    assert 135 <= _rtt_ms(r) - base <= 200  # before: ~80 (the later toxic waited for nothing)
+    assert 135 <= rtt_ms(r) - base <= 200  # before: ~80 (the later toxic waited for nothing)
 
 
 def test_bandwidth_toxic_caps_throughput(client: ToxiproxyClient, source: str) -> None:
     listen = client.create_proxy("bw", "127.0.0.1:0", source)["listen"]
     client.add_toxic("bw", "bandwidth", {"rate": 200})  # 200 KB/s
-    with socket.create_connection(_addr(listen), timeout=5) as s:
+    with socket.create_connection(addr(listen), timeout=5) as s:
         s.sendall(b"120000\n")
         got, t0 = 0, time.perf_counter()
         while got < 120000:
@@ -141,8 +91,8 @@ def test_bandwidth_toxic_caps_throughput(client: ToxiproxyClient, source: str) -
 def test_timeout_zero_drops_and_its_removal_closes_what_it_held(
     client: ToxiproxyClient, redis_url: str
 ) -> None:
-    listen = _redis_proxy(client, redis_url)
-    with socket.create_connection(_addr(listen), timeout=5) as s:
+    listen = redis_proxy(client, redis_url)
+    with socket.create_connection(addr(listen), timeout=5) as s:
         s.sendall(b"PING\r\n")
         assert s.recv(100) == b"+PONG\r\n"
         client.add_toxic("fs", "timeout", {"timeout": 0})
@@ -155,14 +105,14 @@ def test_timeout_zero_drops_and_its_removal_closes_what_it_held(
         s.settimeout(2)
         assert s.recv(100) == b""  # closed, as the real Cleanup does: the dropped reply is gone
         assert time.perf_counter() - t0 < 1.0
-    r = _redis(listen)  # a new connection works again
+    r = redis_via(listen)  # a new connection works again
     assert r.ping()
 
 
 def test_timeout_closes_after_delay(client: ToxiproxyClient, redis_url: str) -> None:
-    listen = _redis_proxy(client, redis_url)
+    listen = redis_proxy(client, redis_url)
     client.add_toxic("fs", "timeout", {"timeout": 200})
-    with socket.create_connection(_addr(listen), timeout=3) as s:
+    with socket.create_connection(addr(listen), timeout=3) as s:
         t0 = time.perf_counter()
         s.sendall(b"PING\r\n")
         data = s.recv(100)
@@ -175,7 +125,7 @@ def test_timeout_closes_only_after_the_data_stops(client: ToxiproxyClient, sourc
     """The real toxic restarts its wait with each chunk it drops: steady data keeps it open."""
     listen = client.create_proxy("tw", "127.0.0.1:0", source)["listen"]
     client.add_toxic("tw", "timeout", {"timeout": 800})
-    with socket.create_connection(_addr(listen), timeout=3) as s:
+    with socket.create_connection(addr(listen), timeout=3) as s:
         s.sendall(b"1\n")  # the source answers each line: echoes to be dropped
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < 1.6:  # twice the timeout
@@ -194,7 +144,7 @@ def test_timeout_closes_only_after_the_data_stops(client: ToxiproxyClient, sourc
 def test_slicer_pieces_are_the_real_halvings(client: ToxiproxyClient, source: str) -> None:
     listen = client.create_proxy("sh", "127.0.0.1:0", source)["listen"]
     client.add_toxic("sh", "slicer", {"average_size": 10, "size_variation": 0, "delay": 100_000})
-    with socket.create_connection(_addr(listen), timeout=3) as s:
+    with socket.create_connection(addr(listen), timeout=3) as s:
         s.sendall(b"24\n")
         sizes: list[int] = []
         while sum(sizes) < 24:
@@ -205,9 +155,9 @@ def test_slicer_pieces_are_the_real_halvings(client: ToxiproxyClient, source: st
 
 
 def test_reset_peer_resets(client: ToxiproxyClient, redis_url: str) -> None:
-    listen = _redis_proxy(client, redis_url)
+    listen = redis_proxy(client, redis_url)
     client.add_toxic("fs", "reset_peer", {"timeout": 0}, stream="upstream")
-    with socket.create_connection(_addr(listen), timeout=3) as s:
+    with socket.create_connection(addr(listen), timeout=3) as s:
         s.sendall(b"PING\r\n")
         with pytest.raises(ConnectionResetError):
             s.recv(100)
@@ -217,7 +167,7 @@ def test_reset_peer_resets(client: ToxiproxyClient, redis_url: str) -> None:
 def test_limit_data_cuts_at_byte_count(client: ToxiproxyClient, source: str) -> None:
     listen = client.create_proxy("lim", "127.0.0.1:0", source)["listen"]
     client.add_toxic("lim", "limit_data", {"bytes": 1000})
-    with socket.create_connection(_addr(listen), timeout=3) as s:
+    with socket.create_connection(addr(listen), timeout=3) as s:
         s.sendall(b"5000\n")
         got = b""
         while chunk := s.recv(65536):
@@ -229,7 +179,7 @@ def test_slicer_and_slow_close(client: ToxiproxyClient, source: str) -> None:
     listen = client.create_proxy("sl", "127.0.0.1:0", source)["listen"]
     client.add_toxic("sl", "slicer", {"average_size": 100, "size_variation": 50, "delay": 2000})
     client.add_toxic("sl", "slow_close", {"delay": 300})
-    with socket.create_connection(_addr(listen), timeout=3) as s:
+    with socket.create_connection(addr(listen), timeout=3) as s:
         t0 = time.perf_counter()
         s.sendall(b"5000 close\n")
         got, reads = b"", 0
@@ -250,9 +200,9 @@ def test_slicer_and_slow_close(client: ToxiproxyClient, source: str) -> None:
 def test_slow_close_delays_the_close_also_when_the_client_hangs_up_first(
     client: ToxiproxyClient, redis_url: str
 ) -> None:
-    listen = _redis_proxy(client, redis_url)
+    listen = redis_proxy(client, redis_url)
     client.add_toxic("fs", "slow_close", {"delay": 400})
-    with socket.create_connection(_addr(listen), timeout=3) as s:
+    with socket.create_connection(addr(listen), timeout=3) as s:
         s.sendall(b"PING\r\n")
         assert s.recv(100) == b"+PONG\r\n"
         t0 = time.perf_counter()
@@ -267,7 +217,7 @@ def test_upstream_slow_close_holds_the_close_toward_the_server(client: Toxiproxy
         up = f"127.0.0.1:{server.getsockname()[1]}"
         listen = client.create_proxy("su", "127.0.0.1:0", up)["listen"]
         client.add_toxic("su", "slow_close", {"delay": 400}, stream="upstream")
-        with socket.create_connection(_addr(listen), timeout=3) as s:
+        with socket.create_connection(addr(listen), timeout=3) as s:
             s.sendall(b"hello")
             conn, _ = server.accept()
         t0 = time.perf_counter()  # the client is gone
@@ -284,7 +234,7 @@ def test_slow_close_updated_during_its_wait_waits_the_new_delay(
 ) -> None:
     listen = client.create_proxy("sw", "127.0.0.1:0", source)["listen"]
     client.add_toxic("sw", "slow_close", {"delay": 5000})
-    with socket.create_connection(_addr(listen), timeout=8) as s:
+    with socket.create_connection(addr(listen), timeout=8) as s:
         s.sendall(b"3 close\n")  # the source sends 3 bytes and closes
         assert s.recv(100) == b"xxx"
         t_end = time.perf_counter()
@@ -298,8 +248,8 @@ def test_slow_close_updated_during_its_wait_waits_the_new_delay(
 def test_without_a_toxic_a_client_hang_up_closes_at_once(
     client: ToxiproxyClient, redis_url: str
 ) -> None:
-    listen = _redis_proxy(client, redis_url)
-    with socket.create_connection(_addr(listen), timeout=3) as s:
+    listen = redis_proxy(client, redis_url)
+    with socket.create_connection(addr(listen), timeout=3) as s:
         s.sendall(b"PING\r\n")
         assert s.recv(100) == b"+PONG\r\n"
         t0 = time.perf_counter()
@@ -307,16 +257,16 @@ def test_without_a_toxic_a_client_hang_up_closes_at_once(
         assert s.recv(10) == b""
     assert time.perf_counter() - t0 < 0.3
     deadline = time.monotonic() + 2
-    while _open_connections(client, "fs") and time.monotonic() < deadline:
+    while open_connections(client, "fs") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _open_connections(client, "fs") == 0  # both directions ended, nothing lingers
+    assert open_connections(client, "fs") == 0  # both directions ended, nothing lingers
 
 
 def test_slicer_accepts_zero_attributes(client: ToxiproxyClient, source: str) -> None:
     listen = client.create_proxy("sz", "127.0.0.1:0", source)["listen"]
     toxic = client.add_toxic("sz", "slicer", {"average_size": 0, "size_variation": 0, "delay": 0})
     assert toxic["attributes"] == {"average_size": 0, "size_variation": 0, "delay": 0}
-    with socket.create_connection(_addr(listen), timeout=3) as s:
+    with socket.create_connection(addr(listen), timeout=3) as s:
         s.sendall(b"300\n")
         got = b""
         while len(got) < 300:
@@ -327,51 +277,51 @@ def test_slicer_accepts_zero_attributes(client: ToxiproxyClient, source: str) ->
 
 
 def test_noop_passes(client: ToxiproxyClient, redis_url: str) -> None:
-    listen = _redis_proxy(client, redis_url)
+    listen = redis_proxy(client, redis_url)
     client.add_toxic("fs", "noop")
-    r = _redis(listen)
+    r = redis_via(listen)
     assert r.set("a", "b") and r.get("a") == b"b"
 
 
 def test_disable_refuses_and_enable_restores(client: ToxiproxyClient, redis_url: str) -> None:
-    listen = _redis_proxy(client, redis_url)
-    _redis(listen).set("k", "v")
-    with socket.create_connection(_addr(listen), timeout=2) as s:
+    listen = redis_proxy(client, redis_url)
+    redis_via(listen).set("k", "v")
+    with socket.create_connection(addr(listen), timeout=2) as s:
         s.sendall(b"PING\r\n")
         assert s.recv(100) == b"+PONG\r\n"
         client.disable("fs")
         with contextlib.suppress(ConnectionResetError):
             assert s.recv(100) == b""  # the live connection was closed
-    with pytest.raises(ConnectionRefusedError), socket.create_connection(_addr(listen), timeout=2):
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(addr(listen), timeout=2):
         pass
     client.enable("fs")
-    assert _redis(listen).get("k") == b"v"
+    assert redis_via(listen).get("k") == b"v"
 
 
 def test_upstream_change_restarts_and_drops_connections(
     client: ToxiproxyClient, redis_url: str, source: str
 ) -> None:
-    listen = _redis_proxy(client, redis_url)
-    with socket.create_connection(_addr(listen), timeout=2) as s:
+    listen = redis_proxy(client, redis_url)
+    with socket.create_connection(addr(listen), timeout=2) as s:
         s.sendall(b"PING\r\n")
         assert s.recv(100) == b"+PONG\r\n"
         moved = client.update_proxy("fs", upstream=source)
         assert moved["listen"] == listen and moved["enabled"] is True
         with contextlib.suppress(ConnectionResetError):
             assert s.recv(100) == b""  # the old connection was dropped
-    with socket.create_connection(_addr(listen), timeout=2) as s:
+    with socket.create_connection(addr(listen), timeout=2) as s:
         s.sendall(b"3\n")
         assert s.recv(100) == b"xxx"  # new connections reach the new upstream
 
 
 def test_toxicity_is_per_connection_and_seeded(client: ToxiproxyClient, redis_url: str) -> None:
-    listen = _redis_proxy(client, redis_url)
+    listen = redis_proxy(client, redis_url)
     client.add_toxic("fs", "latency", {"latency": 100}, toxicity=0.5)
 
     def pattern() -> list[bool]:
         hits = []
         for _ in range(12):
-            with socket.create_connection(_addr(listen), timeout=5) as s:
+            with socket.create_connection(addr(listen), timeout=5) as s:
                 times = []
                 for _ in range(3):
                     t = time.perf_counter()
@@ -395,13 +345,13 @@ def test_toxicity_is_per_connection_and_seeded(client: ToxiproxyClient, redis_ur
 
 
 def test_toxic_changes_under_traffic_never_hang(client: ToxiproxyClient, redis_url: str) -> None:
-    listen = _redis_proxy(client, redis_url)
+    listen = redis_proxy(client, redis_url)
     errors: list[BaseException] = []
     done = threading.Event()
     counts = [0]
 
     def traffic() -> None:
-        r = _redis(listen, timeout=10)
+        r = redis_via(listen, timeout=10)
         try:
             while not done.is_set():
                 r.set("k", "v" * 100)
