@@ -47,11 +47,18 @@ class FakeRedis:
                         await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             return
+        finally:  # also when asyncio.run cancels a handler parked on "hang": no socket left open
+            writer.close()
 
     async def url(self, path: str = "/0", auth: str = "") -> str:
         self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
         port = self.server.sockets[0].getsockname()[1]
         return f"redis://{auth}127.0.0.1:{port}{path}"
+
+    def close(self) -> None:
+        """Stops listening (not wait_closed: from 3.12 it waits on handlers parked on "hang")."""
+        assert self.server is not None
+        self.server.close()
 
 
 def store(args: list[bytes]) -> bytes | None:
@@ -74,6 +81,7 @@ async def _hit_miss_empty() -> None:
     assert fake.connections == 1  # one idle connection reused
     assert fake.commands == [[b"GET", b"hit"], [b"GET", b"nope"], [b"GET", b"empty"]]
     await src.close()
+    fake.close()
 
 
 def test_timeout_error_and_close_become_feature_store_errors() -> None:
@@ -92,6 +100,7 @@ async def _errors() -> None:
     assert await src.get("hit", timeout_s=1.0) == b"hello"  # a fresh connection after failures
     assert fake.connections == 4  # timed-out, errored and closed connections are never reused
     await src.close()
+    fake.close()
 
 
 def test_a_cancelled_get_drops_its_connection() -> None:
@@ -109,6 +118,7 @@ async def _cancelled() -> None:
     assert await src.get("hit", timeout_s=1.0) == b"hello"
     assert fake.connections == 2
     await src.close()
+    fake.close()
 
 
 def test_refused_connection_and_pool_limit() -> None:
@@ -125,8 +135,9 @@ async def _refused_and_limit() -> None:
     with pytest.raises(FeatureStoreError, match="Too many connections"):
         await src.get("hit", timeout_s=0.5)
     first.cancel()
-    assert f.server is not None
-    f.server.close()
+    await asyncio.gather(first, return_exceptions=True)
+    await src.close()
+    f.close()
 
 
 def test_auth_and_select_on_connect() -> None:
@@ -139,8 +150,7 @@ async def _auth_select() -> None:
     assert await src.get("hit", timeout_s=1.0) == b"hello"
     assert f.commands[:2] == [[b"AUTH", b"user", b"p@ss"], [b"SELECT", b"3"]]
     await src.close()
-    assert f.server is not None
-    f.server.close()
+    f.close()
 
 
 def test_parser_and_factory() -> None:
