@@ -146,5 +146,6 @@ def test_drill_fails_without_its_mechanism(
     # the failure text names the SLO the way the plugin prints it
     for slo, phase in missed & case.slos:
         assert f"SLO {slo} missed in phase {phase}" in record["_out"]
-    stopped = [p for p in lines if p.startswith("fail-fast: ")]
-    record_property("fail_fast", stopped[0] if stopped else "ran to its end")
+    # what cut the twin short, if anything: a fail-fast stop or the availability safeguard
+    stopped = [p for p in lines if p.startswith(("fail-fast: ", "safeguard: "))]
+    record_property("stopped_early", stopped[0] if stopped else "ran to its end")
