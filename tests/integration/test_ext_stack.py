@@ -23,6 +23,7 @@ from chaos_rec.extconfig import ExtConfig
 from chaos_rec.load import LoadRunner
 from chaos_rec.targets import load_deployment
 from tests.support.chaos_cli import chaos, py_activity, run_experiment
+from tests.support.offline import offline_env
 from tests.support.procs import free_port
 from tests.support.stacks import free_base_port
 
@@ -41,7 +42,7 @@ pytestmark = [
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env = offline_env()
     return subprocess.run(
         [sys.executable, "-m", "chaos_rec", *args],
         capture_output=True, text=True, timeout=400, env=env, check=False,

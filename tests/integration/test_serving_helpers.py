@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.offline import offline_env
 from tests.support.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +32,7 @@ def bundle_path() -> Path:
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env = offline_env(PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = str(ROOT)
     return env
 

@@ -15,6 +15,7 @@ import pytest
 
 from chaos_rec.stack import load_state, signal_component, wait_component_ready
 from chaos_rec.stack.procs import is_alive, port_in_use
+from tests.support.offline import offline_env
 from tests.support.procs import free_port
 from tests.support.stacks import free_base_port
 
@@ -33,7 +34,7 @@ pytestmark = [
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env = offline_env()
     return subprocess.run(
         [sys.executable, "-m", "chaos_rec", *args],
         capture_output=True, text=True, timeout=timeout, env=env, check=False,

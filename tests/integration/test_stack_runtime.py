@@ -28,6 +28,7 @@ from chaos_rec.stack import (
     wait_component_ready,
 )
 from chaos_rec.stack.procs import is_alive, is_paused, port_in_use
+from tests.support.offline import offline_env
 from tests.support.procs import (
     default_sigint,
     ignore_sigint,
@@ -35,7 +36,7 @@ from tests.support.procs import (
     redis_server_binary,
     wait_gone,
 )
-from tests.support.stacks import ENV, cli, free_base_port, minimal, ping
+from tests.support.stacks import cli, free_base_port, minimal, ping
 
 pytestmark = pytest.mark.integration
 
@@ -204,7 +205,7 @@ def _start_up(cfg: StackConfig, preexec: Callable[[], None]) -> subprocess.Popen
     return subprocess.Popen(
         [sys.executable, "-m", "chaos_rec", "stack", "up", "--state-dir", str(cfg.state_dir),
          "--base-port", str(cfg.base_port), "--replicas", "0", "--no-gateway", "--no-toxiproxy"],
-        env=dict(ENV, CHAOS_REC_REDIS_BINARY=cfg.redis_binary or ""),
+        env=offline_env(CHAOS_REC_REDIS_BINARY=cfg.redis_binary or ""),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=preexec,
     )  # fmt: skip
 
@@ -266,7 +267,7 @@ def test_launcher_sigkilled_then_down_cleans(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "chaos_rec", "stack", "up", "--state-dir", str(cfg.state_dir),
          "--base-port", str(cfg.base_port), "--replicas", "0", "--no-gateway", "--no-toxiproxy"],
-        env=dict(ENV, CHAOS_REC_REDIS_BINARY=cfg.redis_binary or ""),
+        env=offline_env(CHAOS_REC_REDIS_BINARY=cfg.redis_binary or ""),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 20
@@ -334,7 +335,7 @@ def test_port_in_use_and_missing_redis_are_clear_errors(tmp_path: Path) -> None:
     res = subprocess.run(
         [sys.executable, "-m", "chaos_rec", "stack", "up", "--state-dir", str(cfg.state_dir),
          "--replicas", "0", "--no-gateway", "--no-toxiproxy", "--base-port", str(cfg.base_port)],
-        env=dict(ENV, CHAOS_REC_REDIS_BINARY="/nonexistent/redis-server"),
+        env=offline_env(CHAOS_REC_REDIS_BINARY="/nonexistent/redis-server"),
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert res.returncode == 1

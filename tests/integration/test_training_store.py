@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.support.offline import offline_env
 from tests.support.procs import free_port
-from tests.support.stacks import ENV
 from training import featurestore as fs
 from training.materialize import holdout_rows, materialize, verify_store
 
@@ -25,7 +25,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "training", *args],
         cwd=ROOT,
-        env=ENV,
+        env=offline_env(),
         capture_output=True,
         text=True,
         timeout=120,

@@ -26,6 +26,7 @@ from chaos_rec.core.target import Deployment, read_deployment_file
 from chaos_rec.stack.procs import port_in_use
 from chaos_rec.traffic.spec import TrafficSpec
 from chaos_rec.traffic.wire import build_request, parse_answer
+from tests.support.offline import offline_env
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy" / "triton" / "stack.py"
@@ -35,7 +36,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def stack(state: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env = offline_env(PYTHONPATH=str(ROOT))
     return subprocess.run(
         [sys.executable, str(STACK), "--state-dir", str(state), *args],
         capture_output=True, text=True, timeout=timeout, env=env, check=False,

@@ -10,7 +10,6 @@ The mechanisms are always switched back on, and that is verified, whatever happe
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.sensitivity.stackutil import REPO, switched_off
+from tests.support.offline import offline_env
 
 pytestmark = [pytest.mark.sensitivity, pytest.mark.integration, pytest.mark.slow]
 
@@ -106,7 +106,7 @@ def run_drill(tmp: Path, drill: str) -> dict[str, Any]:
     report = tmp / "report"
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "drill"]
     cmd += [f"experiments/{drill}.json", "--drill-report", str(report), "--drill-fail-fast"]
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env = offline_env()
     proc = subprocess.run(
         cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=420, check=False
     )

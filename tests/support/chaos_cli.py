@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tests.support.offline import offline_env
+
 CHAOS = Path(sys.executable).with_name("chaos")  # the CLI of this venv
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # no model download at run time
 
 
 def chaos(
@@ -23,7 +23,7 @@ def chaos(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **OFFLINE, **(env or {})},
+        env=offline_env(**(env or {})),
         cwd=cwd,
         check=False,
     )

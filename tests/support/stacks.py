@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys
@@ -13,9 +12,7 @@ import redis
 from chaos_rec.stack import StackConfig
 from chaos_rec.stack.config import MAX_PORT_OFFSET
 from chaos_rec.stack.procs import port_in_use
-from tests.support.chaos_cli import OFFLINE
-
-ENV = {**os.environ, **OFFLINE}  # the environment every stack subprocess of the tests gets
+from tests.support.offline import offline_env
 
 
 def free_base_port() -> int:
@@ -54,7 +51,7 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=ENV,
+        env=offline_env(),
         check=False,
     )
 
