@@ -6,8 +6,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +21,8 @@ from chaos_rec.extconfig import ExtConfig
 from chaos_rec.load import LoadRunner
 from chaos_rec.targets import load_deployment
 from tests.support.chaos_cli import chaos, py_activity, run_experiment
-from tests.support.offline import offline_env
 from tests.support.procs import free_port
-from tests.support.stacks import free_base_port
+from tests.support.stacks import cli, free_base_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = Path(os.environ.get("CHAOS_REC_BUNDLE", ROOT / "bundles" / "reference"))
@@ -41,14 +38,6 @@ pytestmark = [
 ]
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = offline_env()
-    return subprocess.run(
-        [sys.executable, "-m", "chaos_rec", *args],
-        capture_output=True, text=True, timeout=400, env=env, check=False,
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def ext_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real reference stack (2 replicas) on free ports; yields its state dir."""
@@ -59,13 +48,13 @@ def ext_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         f'[stack]\nmodel_server_threads = 1\nbundle = "{BUNDLE}"\ngateway_deadline_ms = 2000\n'
     )
     base, tox = free_base_port(), free_port()
-    res = _cli("stack", "up", "--config", str(cfg), "--state-dir", str(sdir), "--replicas", "2",
-               "--base-port", str(base), "--toxiproxy-port", str(tox))  # fmt: skip
+    res = cli("stack", "up", "--config", str(cfg), "--state-dir", str(sdir), "--replicas", "2",
+               "--base-port", str(base), "--toxiproxy-port", str(tox), timeout=400)  # fmt: skip
     try:
         assert res.returncode == 0, res.stderr
         yield sdir
     finally:
-        _cli("stack", "down", "--state-dir", str(sdir))
+        cli("stack", "down", "--state-dir", str(sdir), timeout=400)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 
 from chaos_rec.stack import load_state, signal_component, wait_component_ready
 from chaos_rec.stack.procs import is_alive, port_in_use
-from tests.support.offline import offline_env
+from tests.support import stacks
 from tests.support.procs import free_port
 from tests.support.stacks import free_base_port
 
@@ -33,12 +32,8 @@ pytestmark = [
 ]
 
 
-def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = offline_env()
-    return subprocess.run(
-        [sys.executable, "-m", "chaos_rec", *args],
-        capture_output=True, text=True, timeout=timeout, env=env, check=False,
-    )  # fmt: skip
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return stacks.cli(*args, timeout=600)  # a full stack loads the model: minutes on 2 cores
 
 
 def test_full_stack_up_recommend_survive_replica_loss_down(tmp_path: Path) -> None:
