@@ -129,6 +129,18 @@ def _notify(settings: dict[str, Any], event: str, payload: Any) -> None:
     notify(settings, getattr(RunFlowEvent, event), payload)
 
 
+def caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Ctrl-C that Python re-raised as another error: 3.11 turns one that
+    lands while a class is being created (an Enum of a lazily imported module, say) into
+    ``RuntimeError("Error calling __set_name__ …")`` with the interrupt as its cause."""
+    cause = exc.__cause__
+    while cause is not None:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def run_experiment(
     experiment: dict[str, Any],
     run_dir: Path,
@@ -137,7 +149,23 @@ def run_experiment(
     settings_path: Path | None = None,
 ) -> RunOutcome:
     """Run the experiment with chaoslib (main thread only) as ``chaos run`` does: its settings
-    file's global controls and notifications; rollbacks always play by default."""
+    file's global controls and notifications; rollbacks always play by default. A Ctrl-C at
+    any moment of it surfaces as ``KeyboardInterrupt``, never as the error it was wrapped in."""
+    try:
+        return _run(experiment, run_dir, progress, rollback_strategy, settings_path)
+    except Exception as exc:
+        if caused_by_ctrl_c(exc):
+            raise KeyboardInterrupt from exc
+        raise
+
+
+def _run(
+    experiment: dict[str, Any],
+    run_dir: Path,
+    progress: Progress,
+    rollback_strategy: str,
+    settings_path: Path | None,
+) -> RunOutcome:
     if threading.current_thread() is not threading.main_thread():
         raise DrillError("drills must run on the main thread (chaoslib installs signal handlers)")
     from chaoslib.control import load_global_controls
