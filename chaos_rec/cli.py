@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from chaos_rec.errors import ChaosRecError, OneLineParser
+from chaos_rec.errors import ChaosRecError, OneLineParser, is_ctrl_c
 
 # sub-command name -> module that defines ``register(subparsers)``; each
 # registered parser sets ``func`` (args -> exit code).
@@ -51,7 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ChaosRecError as exc:
         print(f"chaos-rec: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not is_ctrl_c(exc):
+            raise
         print("chaos-rec: interrupted", file=sys.stderr)
         return 130
 

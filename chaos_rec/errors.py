@@ -35,6 +35,7 @@ __all__ = [
     "ProxyRequestError",
     "StackError",
     "StackNotRunning",
+    "is_ctrl_c",
 ]
 
 
@@ -95,3 +96,15 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def is_ctrl_c(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Ctrl-C, also one Python re-raised as another error: 3.11 turns one
+    that lands while a class is being created (an Enum of a lazily imported module, say) into
+    ``RuntimeError("Error calling __set_name__ …")`` with the interrupt as its cause."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        cause = cause.__cause__
+    return False

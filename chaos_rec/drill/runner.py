@@ -12,7 +12,7 @@ from types import FrameType
 from typing import Any
 
 from chaos_rec.core.rundir import RunContext
-from chaos_rec.errors import ConfigError, DrillError
+from chaos_rec.errors import ConfigError, DrillError, is_ctrl_c
 
 Progress = Callable[[str], None]
 
@@ -129,18 +129,6 @@ def _notify(settings: dict[str, Any], event: str, payload: Any) -> None:
     notify(settings, getattr(RunFlowEvent, event), payload)
 
 
-def caused_by_ctrl_c(exc: BaseException) -> bool:
-    """Whether ``exc`` is a Ctrl-C that Python re-raised as another error: 3.11 turns one that
-    lands while a class is being created (an Enum of a lazily imported module, say) into
-    ``RuntimeError("Error calling __set_name__ …")`` with the interrupt as its cause."""
-    cause = exc.__cause__
-    while cause is not None:
-        if isinstance(cause, KeyboardInterrupt):
-            return True
-        cause = cause.__cause__
-    return False
-
-
 def run_experiment(
     experiment: dict[str, Any],
     run_dir: Path,
@@ -153,8 +141,8 @@ def run_experiment(
     any moment of it surfaces as ``KeyboardInterrupt``, never as the error it was wrapped in."""
     try:
         return _run(experiment, run_dir, progress, rollback_strategy, settings_path)
-    except Exception as exc:
-        if caused_by_ctrl_c(exc):
+    except Exception as exc:  # a KeyboardInterrupt itself passes through as it is
+        if is_ctrl_c(exc):
             raise KeyboardInterrupt from exc
         raise
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chaos_rec.errors import ChaosRecError, ConfigError, OneLineParser
+from chaos_rec.errors import ChaosRecError, ConfigError, OneLineParser, is_ctrl_c
 
 __all__ = ["add_arguments", "config_from_args", "main", "register"]
 
@@ -96,5 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ChaosRecError as exc:
         print(f"chaos-rec toxiproxy: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not is_ctrl_c(exc):
+            raise
         return 130

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chaos_rec import cli
 from chaos_rec.drill import runner
 
 
@@ -37,3 +39,17 @@ def test_other_errors_of_the_run_stay_what_they_are(
     monkeypatch.setattr(runner, "_notify", broken)
     with pytest.raises(RuntimeError, match="notification plugin broke"):
         runner.run_experiment({"title": "t"}, tmp_path, lambda _: None)
+
+
+def test_the_cli_exits_130_on_a_wrapped_interrupt(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def run(_: argparse.Namespace) -> int:
+        _lazy_enum_import_interrupted()
+        return 0
+
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(func=run)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    assert cli.main([]) == 130
+    assert capsys.readouterr().err == "chaos-rec: interrupted\n"
