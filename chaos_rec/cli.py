@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from chaos_rec.errors import ChaosRecError, OneLineParser, is_ctrl_c
+from chaos_rec.errors import ChaosRecError, OneLineParser, is_ctrl_c, settle_interrupt
 
 # sub-command name -> module that defines ``register(subparsers)``; each
 # registered parser sets ``func`` (args -> exit code).
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not is_ctrl_c(exc):
             raise
         print("chaos-rec: interrupted", file=sys.stderr)
-        return 130
+        return settle_interrupt()
 
 
 if __name__ == "__main__":  # pragma: no cover

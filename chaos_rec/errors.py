@@ -20,9 +20,12 @@ A command-line usage error is one line too (:class:`OneLineParser`, exit status 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import sys
 from typing import NoReturn
 
 __all__ = [
+    "INTERRUPTED_EXIT",
     "CapabilityError",
     "ChaosRecError",
     "ConfigError",
@@ -36,7 +39,12 @@ __all__ = [
     "StackError",
     "StackNotRunning",
     "is_ctrl_c",
+    "settle_interrupt",
 ]
+
+
+INTERRUPTED_EXIT = 130
+"""Exit status of a command stopped by Ctrl-C (128 + SIGINT), the shell's convention."""
 
 
 class ChaosRecError(Exception):
@@ -108,3 +116,17 @@ def is_ctrl_c(exc: BaseException) -> bool:
             return True
         cause = cause.__cause__
     return False
+
+
+def settle_interrupt() -> int:
+    """Mark a Ctrl-C as handled and return :data:`INTERRUPTED_EXIT`, the status to exit with.
+
+    CPython (3.11+) sets a process-wide flag whenever code run from a *string* (``exec`` or
+    ``eval`` of source: namedtuple's ``__new__``, a ``.pth`` line of ``site``) ends in
+    KeyboardInterrupt, even one the program catches later; ``python -m …`` then ends by
+    killing itself with SIGINT (status -2) whatever ``main`` returned. A SIGINT landing in
+    such a call during ``stack up`` did that. Running any string resets the flag first.
+    """
+    if sys.implementation.name == "cpython":
+        ctypes.pythonapi.PyRun_SimpleString(b"pass")
+    return INTERRUPTED_EXIT

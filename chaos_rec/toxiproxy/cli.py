@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chaos_rec.errors import ChaosRecError, ConfigError, OneLineParser, is_ctrl_c
+from chaos_rec.errors import ChaosRecError, ConfigError, OneLineParser, is_ctrl_c, settle_interrupt
 
 __all__ = ["add_arguments", "config_from_args", "main", "register"]
 
@@ -99,4 +99,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as exc:
         if not is_ctrl_c(exc):
             raise
-        return 130
+        return settle_interrupt()
