@@ -28,6 +28,7 @@ from chaos_rec.stack.control import ControlServer
 from chaos_rec.stack.links import ensure_links
 from chaos_rec.stack.records import Child, Command
 from chaos_rec.stack.secret import TOKEN_ENV, read_token, write_token
+from chaos_rec.stack.spawn import spawn_gated
 from chaos_rec.stack.state import (
     CONFIG_FILE,
     ERROR_FILE,
@@ -156,24 +157,21 @@ class Supervisor:
             child.spec.data_dir.mkdir(parents=True, exist_ok=True)
         with child.log.open("ab") as log:
             try:
-                child.proc = subprocess.Popen(
-                    child.spec.cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    env=self.env,
-                )
+                child.proc, gate = spawn_gated(child.spec.cmd, stdout=log, env=self.env)
             except OSError as exc:
                 raise StartupError(f"cannot start {child.spec.name}: {exc}") from exc
-        child.proc_start = procs.proc_start_time(child.proc.pid)
-        child.status, child.started, child.ready_since, child.paused = (
-            "starting",
-            time.monotonic(),
-            None,
-            False,
-        )
-        self.write()  # every pid is named in the state file as soon as it exists
+        try:
+            child.proc_start = procs.proc_start_time(child.proc.pid)
+            child.status, child.started, child.ready_since, child.paused = (
+                "starting",
+                time.monotonic(),
+                None,
+                False,
+            )
+            self.write()  # the child runs its command only once its pid is in the state file
+            gate.open()
+        finally:
+            gate.close()
 
     def _await_ready(self, child: Child, deadline: float) -> None:
         assert child.proc is not None
