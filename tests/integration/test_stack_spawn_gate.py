@@ -75,18 +75,22 @@ def test_a_parent_killed_before_opening_leaves_no_command_running(tmp_path: Path
         time.sleep(60)
     """)  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-c", parent])
-    deadline = time.monotonic() + 20
-    while not pid_file.exists() or not pid_file.read_text():
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.02)
-    child = int(pid_file.read_text())
-    assert is_alive(child)
-    proc.send_signal(signal.SIGKILL)  # the supervisor dies before it records the child
-    proc.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while is_alive(child) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not is_alive(child)
+    try:
+        deadline = time.monotonic() + 20
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        child = int(pid_file.read_text())
+        assert is_alive(child)
+        proc.send_signal(signal.SIGKILL)  # the supervisor dies before it records the child
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while is_alive(child) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not is_alive(child)
+    finally:  # also when an assertion fails: no parent left sleeping
+        proc.kill()
+        proc.wait(timeout=10)
     assert not marker.exists()
 
 
