@@ -6,8 +6,10 @@ the foreground with SIGINT at its default, and reads the drill report it wrote. 
 prints the exit code, the wall time, the tests' own time, the SIGINT sweep's moments, exit codes
 and leftovers (from the junit properties of the sweep tests), and each drill's tightest SLO margin
 (`chaos_rec.slo.result.margin`: 0 = at the budget; below 0.25 the budget is too tight for a
-slower machine); then one JSON line. Logs stay in --keep DIR (default: a temp dir).
-Usage: .venv/bin/python benchmarks/bench_ci_series.py [--runs 5] [--keep DIR]
+slower machine), and where the tests' time went (seconds per test folder, from junit.xml: the
+figure to watch against the 25-minute goal); then one JSON line. Logs stay in --keep DIR
+(default: a temp dir). ``--split DIR`` prints only the time split of the runs kept in DIR.
+Usage: .venv/bin/python benchmarks/bench_ci_series.py [--runs 5] [--keep DIR] | --split DIR
 """
 
 from __future__ import annotations
@@ -71,6 +73,24 @@ def _sweep(junit: Path) -> dict[str, Any]:
     }
 
 
+def _time_split(junit: Path) -> dict[str, float]:
+    """Seconds of the tests per folder (``experiments``, ``tests/unit``, …), largest first."""
+    if not junit.is_file():
+        return {}
+    import xml.etree.ElementTree as ET
+
+    split: dict[str, float] = {}
+    for case in ET.parse(junit).iter("testcase"):
+        parts = str(case.get("classname") or "").split(".")
+        group = "experiments" if parts[0] == "experiments" else "/".join(parts[:2])
+        split[group] = split.get(group, 0.0) + float(case.get("time") or 0.0)
+    return {g: round(t, 1) for g, t in sorted(split.items(), key=lambda kv: -kv[1])}
+
+
+def _split_line(split: dict[str, float]) -> str:
+    return ", ".join(f"{group} {secs:.0f} s" for group, secs in split.items())
+
+
 def _run(n: int, keep: Path, commit: str) -> dict[str, Any]:
     clone = Path(tempfile.mkdtemp(prefix=f"ci-series-{n}-"))
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
@@ -90,6 +110,7 @@ def _run(n: int, keep: Path, commit: str) -> dict[str, Any]:
     found = _SUMMARY.findall(text)
     drills = _tightest(clone / "reports" / "drills" / "summary.json")
     sweep = _sweep(clone / "reports" / "junit.xml")
+    split = _time_split(clone / "reports" / "junit.xml")
     if (clone / "reports").is_dir():  # none when the run failed before the tests (lint, venv)
         shutil.copytree(clone / "reports", keep / f"run{n}-reports", dirs_exist_ok=True)
     shutil.rmtree(clone, ignore_errors=True)
@@ -101,7 +122,24 @@ def _run(n: int, keep: Path, commit: str) -> dict[str, Any]:
         "tests_s": float(found[-1][1]) if found else None,
         "drills": drills,
         "signal_sweep": sweep,
+        "time_split_s": split,
     }
+
+
+def _print_splits(kept: Path) -> int:
+    """The time split of each run kept in ``kept`` (``runN-reports/junit.xml``); JSON line."""
+    runs = sorted(kept.glob("run*-reports/junit.xml"))
+    if not runs:
+        print(f"bench_ci_series: no run*-reports/junit.xml in {kept}", file=sys.stderr)
+        return 2
+    splits = {}
+    for junit in runs:
+        name = junit.parent.name.removesuffix("-reports")
+        splits[name] = _time_split(junit)
+        total = sum(splits[name].values())
+        print(f"{name}: {total / 60:.1f} min of tests: {_split_line(splits[name])}")
+    print(json.dumps({"bench": "ci_series_split", "kept": str(kept), "runs": splits}))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="clean-clone CI runs in a row (default 5)")
     ap.add_argument("--keep", default=None, help="folder for logs and reports (default: temp)")
+    ap.add_argument("--split", default=None, metavar="DIR",
+                    help="only print the time split of the runs kept in DIR (runN-reports)")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.split is not None:
+        return _print_splits(Path(args.split))
     keep = Path(args.keep or tempfile.mkdtemp(prefix="ci-series-")).absolute()
     keep.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"],
@@ -123,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== run {n}: exit {r['exit']}, {r['wall_s'] / 60:.1f} min in all, "
               f"tests {r['tests']} in {(r['tests_s'] or 0) / 60:.1f} min", flush=True)  # fmt: skip
         print(f"   signal sweep: {r['signal_sweep']}", flush=True)
+        print(f"   time by folder: {_split_line(r['time_split_s'])}", flush=True)
         for name, d in sorted(r["drills"].items()):
             t = d["tightest"] or {}
             print(f"   {name:<38} {d['result']:<7} tightest {t.get('slo', '-'):<28} "
