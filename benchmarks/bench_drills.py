@@ -45,12 +45,12 @@ def _run_lanes(
         subprocess.Popen(
             _lane_cmd(report / f"lane{i}", k, files),
             cwd=REPO,
-            env={**base, **env},
+            env={**base, **_env_of(overrides)},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for i, (env, files) in enumerate(lanes)
+        for i, (overrides, files) in enumerate(lanes)
     ]
     outs = [proc.communicate()[0] for proc in procs]
     total = time.monotonic() - t0
@@ -65,30 +65,37 @@ def _run_lanes(
     return max((abs(p.returncode) for p in procs if p.returncode != 5), default=5), total, drills
 
 
-def _lane_envs(parent: Path, count: int) -> list[dict[str, str]]:
-    """Lane 0: the stack the environment names; lane i: its own state dir and ports (+1000·i)."""
+def _lane_overrides(parent: Path, count: int) -> list[dict[str, Any]]:
+    """Per lane, its stack config overrides: lane 0 none (the stack the environment names);
+    lane i its own state dir and ports (+1000·i)."""
     from chaos_rec.stack import StackConfig
 
     first = StackConfig.load()
-    envs: list[dict[str, str]] = [{}]
+    lanes: list[dict[str, Any]] = [{}]
     for i in range(1, count):
-        envs.append(
+        lanes.append(
             {
-                "CHAOS_REC_STATE_DIR": str(parent / f"lane{i}-state"),
-                "CHAOS_REC_BASE_PORT": str(first.base_port + 1000 * i),
-                "CHAOS_REC_TOXIPROXY_PORT": str(first.toxiproxy_port + 1000 * i),
+                "state_dir": parent / f"lane{i}-state",
+                "base_port": first.base_port + 1000 * i,
+                "toxiproxy_port": first.toxiproxy_port + 1000 * i,
             }
         )
-    return envs
+    return lanes
 
 
-def _up(env: dict[str, str]) -> bool:
+def _env_of(overrides: dict[str, Any]) -> dict[str, str]:
+    """The CHAOS_REC_* variables that give a lane's `pytest -m drill` those overrides."""
+    from chaos_rec.settings import ENV_PREFIX
+
+    return {ENV_PREFIX + key.upper(): str(value) for key, value in overrides.items()}
+
+
+def _up(overrides: dict[str, Any]) -> bool:
     """Start the lane's stack unless it is up; True when this bench started it."""
     from chaos_rec import stack
     from chaos_rec.errors import ChaosRecError
 
-    config = stack.StackConfig.load(**{k.removeprefix("CHAOS_REC_").lower(): v
-                                       for k, v in env.items()})  # fmt: skip
+    config = stack.StackConfig.load(**overrides)
     try:
         stack.load_state(config.state_dir)
         return False
@@ -108,9 +115,9 @@ def _lane_counts(text: str) -> list[int]:
         counts = [int(part) for part in text.split(",")]
     except ValueError:
         counts = []
-    if not counts or any(c < 1 or c > 4 for c in counts):
+    if not counts or any(c < 1 or c > 4 for c in counts) or len(set(counts)) < len(counts):
         raise argparse.ArgumentTypeError(
-            f"--lanes wants counts 1..4 separated by commas, got {text!r}"
+            f"--lanes wants distinct counts 1..4 separated by commas, got {text!r}"
         )
     return counts
 
@@ -192,19 +199,19 @@ def main(argv: list[str] | None = None) -> int:
     from chaos_rec import stack
     from chaos_rec.errors import ChaosRecError
 
-    envs = _lane_envs(parent, max(args.lanes))
-    started: list[dict[str, str]] = []
+    overrides = _lane_overrides(parent, max(args.lanes))
+    started: list[dict[str, Any]] = []
     by_count: dict[int, dict[str, Any]] = {}
     t0 = time.monotonic()
     try:
-        for env in envs:
-            if _up(env):
-                started.append(env)
+        for lane in overrides:
+            if _up(lane):
+                started.append(lane)
         up_s = time.monotonic() - t0
         for count in args.lanes:
             runs: list[dict[str, Any]] = []
             worst: dict[str, dict[str, Any]] = {}
-            lanes = list(zip(envs[:count], _deal(files, count), strict=True))
+            lanes = list(zip(overrides[:count], _deal(files, count), strict=True))
             for n in range(1, args.runs + 1):
                 rc, total, drills = _run_lanes(parent / f"lanes{count}-run{n}", args.k, lanes)
                 print(f"== run {n}, {count} lane(s): exit {rc}, {total:.1f}s")
@@ -229,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_drills: error: {exc}", file=sys.stderr)
         return 1
     finally:
-        for env in started:
-            stack.down(Path(env["CHAOS_REC_STATE_DIR"]) if env else None)
+        for lane in started:
+            stack.down(lane.get("state_dir"))
     if len(by_count) > 1:
         _print_side_by_side(by_count)
     only = by_count[args.lanes[0]]
