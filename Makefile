@@ -61,9 +61,13 @@ DRILL_REPORT ?= reports/drills
 drill: venv
 	@bash scripts/run-pytest.sh -m drill -v --drill-report $(DRILL_REPORT) $(PYTEST_ARGS)
 
-# The whole suite: unit, integration, plugin, and the drill catalogue.
+# The whole suite: unit, integration, plugin, and the drill catalogue, in LANES concurrent pytest
+# processes (tests/support/lanes.py: which lane runs what, each on a stack and ports of its own;
+# one junit.xml and one drill report in the end). LANES=1 runs one pytest, PYTEST_ARGS paths too.
+LANES ?= 2
 test: venv venv-triton sysdeps
-	@bash scripts/run-pytest.sh $(PYTEST_ARGS)
+	@if [ "$(LANES)" = 1 ]; then bash scripts/run-pytest.sh $(PYTEST_ARGS); \
+	else $(PY) -m tests.support.run_lanes --lanes $(LANES) -- $(PYTEST_ARGS); fi
 
 test-fast: venv
 	@bash scripts/run-pytest.sh -m "not drill and not slow" $(PYTEST_ARGS)
@@ -87,4 +91,4 @@ stack-down: venv
 
 clean:
 	-$(VENV)/bin/chaos-rec stack down 2>/dev/null
-	rm -rf $(VENV) .chaos-rec .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .chaos-rec .chaos-rec-lane* .pytest_cache .mypy_cache .ruff_cache

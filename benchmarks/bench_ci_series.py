@@ -3,7 +3,7 @@
 Each run clones the repository into a fresh folder (as CI does) and checks out the commit that was
 HEAD when the series began (so commits made meanwhile do not change what is measured), runs `.ci/run` there in
 the foreground with SIGINT at its default, and reads the drill report it wrote. Per run it
-prints the exit code, the wall time, the tests' own time, the SIGINT sweep's moments, exit codes
+prints the exit code, the wall time, the tests' own time (`make test` in lanes: their wall time, and each lane's), the SIGINT sweep's moments, exit codes
 and leftovers (from the junit properties of the sweep tests), and each drill's tightest SLO margin
 (`chaos_rec.slo.result.margin`: 0 = at the budget; below 0.25 the budget is too tight for a
 slower machine), and where the tests' time went (seconds per test folder, from junit.xml: the
@@ -33,6 +33,8 @@ sys.path.insert(0, str(REPO))
 from chaos_rec.slo.result import margin  # noqa: E402
 
 _SUMMARY = re.compile(r"=+ (.*\d+ (?:passed|failed).*) in ([\d.]+)s")
+_LANES = re.compile(r"run_lanes: (\d+) lane\(s\) in ([\d.]+)s of wall time")  # make test's lanes
+_LANE = re.compile(r"run_lanes: lane (\d+): exit (-?\d+) in ([\d.]+)s")
 
 
 def _tightest(summary: Path) -> dict[str, dict[str, Any]]:
@@ -108,6 +110,7 @@ def _run(n: int, keep: Path, commit: str) -> dict[str, Any]:
     wall = time.monotonic() - t0
     text = log.read_text(errors="replace")
     found = _SUMMARY.findall(text)
+    lanes = _LANES.findall(text)
     drills = _tightest(clone / "reports" / "drills" / "summary.json")
     sweep = _sweep(clone / "reports" / "junit.xml")
     split = _time_split(clone / "reports" / "junit.xml")
@@ -118,8 +121,10 @@ def _run(n: int, keep: Path, commit: str) -> dict[str, Any]:
         "run": n,
         "exit": rc,
         "wall_s": round(wall, 1),
-        "tests": found[-1][0] if found else None,
-        "tests_s": float(found[-1][1]) if found else None,
+        # in lanes: every lane's summary, and the wall time of them all (not a lane's own)
+        "tests": " + ".join(f[0] for f in found) if lanes else (found[-1][0] if found else None),
+        "tests_s": float(lanes[-1][1]) if lanes else (float(found[-1][1]) if found else None),
+        "lanes_s": {int(i): float(secs) for i, _rc, secs in _LANE.findall(text)},
         "drills": drills,
         "signal_sweep": sweep,
         "time_split_s": split,
@@ -164,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(r)
         print(f"== run {n}: exit {r['exit']}, {r['wall_s'] / 60:.1f} min in all, "
               f"tests {r['tests']} in {(r['tests_s'] or 0) / 60:.1f} min", flush=True)  # fmt: skip
+        if r["lanes_s"]:
+            print(f"   lanes: {r['lanes_s']} s each", flush=True)
         print(f"   signal sweep: {r['signal_sweep']}", flush=True)
         print(f"   time by folder: {_split_line(r['time_split_s'])}", flush=True)
         for name, d in sorted(r["drills"].items()):

@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.lanes import env_of, stack_overrides  # noqa: E402
 
 
 def _lane_cmd(report: Path, k: str | None, files: list[Path]) -> list[str]:
@@ -45,7 +48,7 @@ def _run_lanes(
         subprocess.Popen(
             _lane_cmd(report / f"lane{i}", k, files),
             cwd=REPO,
-            env={**base, **_env_of(overrides)},
+            env={**base, **env_of(overrides)},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -66,28 +69,8 @@ def _run_lanes(
 
 
 def _lane_overrides(parent: Path, count: int) -> list[dict[str, Any]]:
-    """Per lane, its stack config overrides: lane 0 none (the stack the environment names);
-    lane i its own state dir and ports (+1000·i)."""
-    from chaos_rec.stack import StackConfig
-
-    first = StackConfig.load()
-    lanes: list[dict[str, Any]] = [{}]
-    for i in range(1, count):
-        lanes.append(
-            {
-                "state_dir": parent / f"lane{i}-state",
-                "base_port": first.base_port + 1000 * i,
-                "toxiproxy_port": first.toxiproxy_port + 1000 * i,
-            }
-        )
-    return lanes
-
-
-def _env_of(overrides: dict[str, Any]) -> dict[str, str]:
-    """The CHAOS_REC_* variables that give a lane's `pytest -m drill` those overrides."""
-    from chaos_rec.settings import ENV_PREFIX
-
-    return {ENV_PREFIX + key.upper(): str(value) for key, value in overrides.items()}
+    """Per lane, its stack config overrides (lane i > 0: ``<parent>/lane<i>-state``, own ports)."""
+    return [stack_overrides(i, parent / f"lane{i}-state") for i in range(count)]
 
 
 def _up(overrides: dict[str, Any]) -> bool:

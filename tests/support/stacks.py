@@ -12,6 +12,7 @@ import redis
 from chaos_rec.stack import StackConfig
 from chaos_rec.stack.config import MAX_PORT_OFFSET
 from chaos_rec.stack.procs import port_in_use
+from tests.support.lanes import port_window
 from tests.support.offline import offline_env
 
 
@@ -19,10 +20,12 @@ def free_base_port() -> int:
     """A base port whose whole stack range (base .. base + MAX_PORT_OFFSET) has no listener.
 
     The same check as ``stack up``'s own "port(s) in use" refusal, over every port a stack of any
-    size may bind, and below the ephemeral range (32768 up) where the kernel picks client ports.
+    size may bind, below the ephemeral range (32768 up) where the kernel picks client ports, and
+    inside this lane's window when the suite runs in lanes (``tests.support.lanes``).
     """
+    window = port_window(MAX_PORT_OFFSET)
     for _ in range(200):
-        base = random.randrange(20000, 32000, 10)
+        base = random.choice(window)
         if not any(port_in_use(base + off) for off in range(MAX_PORT_OFFSET + 1)):
             return base
     raise RuntimeError("no free base port for a reference stack")
