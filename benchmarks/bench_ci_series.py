@@ -3,8 +3,10 @@
 Each run clones the repository into a fresh folder (as CI does) and checks out the commit that was
 HEAD when the series began (so commits made meanwhile do not change what is measured), runs `.ci/run` there in
 the foreground with SIGINT at its default, and reads the drill report it wrote. Per run it
-prints the exit code, the wall time, the tests' own time (`make test` in lanes: their wall time, and each lane's), the SIGINT sweep's moments, exit codes
-and leftovers (from the junit properties of the sweep tests), and each drill's tightest SLO margin
+prints the exit code, the wall time, the tests' own time (`make test` in lanes: their wall time,
+and each lane's), the machine's busy CPU seconds over the run (over the cores: the wall-time
+floor no number of lanes gets under), the SIGINT sweep's moments, exit codes and leftovers (from
+the junit properties of the sweep tests), each drill's tightest SLO margin
 (`chaos_rec.slo.result.margin`: 0 = at the budget; below 0.25 the budget is too tight for a
 slower machine), and where the tests' time went (seconds per test folder, from junit.xml: the
 figure to watch against the 25-minute goal); then one JSON line. Logs stay in --keep DIR
@@ -93,6 +95,15 @@ def _split_line(split: dict[str, float]) -> str:
     return ", ".join(f"{group} {secs:.0f} s" for group, secs in split.items())
 
 
+def _busy_cpu_s() -> float:
+    """The machine's busy CPU seconds since boot (all cores; /proc/stat, less idle and iowait).
+    Over a run of a series, when nothing else runs, its delta is what the run cost in CPU: the
+    floor of its wall time is that over the number of cores, however many lanes it runs in."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        ticks = [int(x) for x in fh.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def _run(n: int, keep: Path, commit: str) -> dict[str, Any]:
     clone = Path(tempfile.mkdtemp(prefix=f"ci-series-{n}-"))
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
@@ -100,14 +111,14 @@ def _run(n: int, keep: Path, commit: str) -> dict[str, Any]:
     log = keep / f"run{n}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAOS_REC_", "PYTEST_"))}
     env["CI"] = "true"
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), _busy_cpu_s()
     with log.open("wb") as fh:
         rc = subprocess.run(
             ["bash", ".ci/run"], cwd=clone, stdin=subprocess.DEVNULL, stdout=fh,
             stderr=subprocess.STDOUT, env=env, check=False,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         ).returncode  # fmt: skip
-    wall = time.monotonic() - t0
+    wall, cpu = time.monotonic() - t0, _busy_cpu_s() - cpu0
     text = log.read_text(errors="replace")
     found = _SUMMARY.findall(text)
     lanes = _LANES.findall(text)
@@ -121,6 +132,8 @@ def _run(n: int, keep: Path, commit: str) -> dict[str, Any]:
         "run": n,
         "exit": rc,
         "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "cores": os.cpu_count(),
         # in lanes: every lane's summary, and the wall time of them all (not a lane's own)
         "tests": " + ".join(f[0] for f in found) if lanes else (found[-1][0] if found else None),
         "tests_s": float(lanes[-1][1]) if lanes else (float(found[-1][1]) if found else None),
@@ -169,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(r)
         print(f"== run {n}: exit {r['exit']}, {r['wall_s'] / 60:.1f} min in all, "
               f"tests {r['tests']} in {(r['tests_s'] or 0) / 60:.1f} min", flush=True)  # fmt: skip
+        print(f"   busy CPU: {r['cpu_s']:.0f} s on {r['cores']} cores, a floor of "
+              f"{r['cpu_s'] / (r['cores'] or 1) / 60:.1f} min of wall time", flush=True)  # fmt: skip
         if r["lanes_s"]:
             print(f"   lanes: {r['lanes_s']} s each", flush=True)
         print(f"   signal sweep: {r['signal_sweep']}", flush=True)

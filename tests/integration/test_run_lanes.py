@@ -29,12 +29,14 @@ def test_sleeps():
 
 
 def _project(tmp: Path, lane0: str = SLEEPER, lane1: str = SLEEPER) -> Path:
-    """A project of the suite's shape: lane 1 runs experiments/ and tests/sensitivity/."""
+    """A project of the suite's shape: lane 1 runs experiments/, tests/drills/ (both empty
+    here) and tests/sensitivity/."""
     root = tmp / "proj"
     for rel, text in (("tests/unit/test_a.py", lane0), ("tests/sensitivity/test_b.py", lane1)):
         (root / rel).parent.mkdir(parents=True)
         (root / rel).write_text(text, encoding="utf-8")
     (root / "experiments").mkdir()
+    (root / "tests" / "drills").mkdir()
     (root / "pyproject.toml").write_text(
         '[tool.pytest.ini_options]\ntestpaths = ["tests"]\n', encoding="utf-8"
     )

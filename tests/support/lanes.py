@@ -22,12 +22,15 @@ LANE_ENV = "CHAOS_REC_TEST_LANE"  # "i/n": this process is lane i of n (unset: t
 PORT_SPAN = (20000, 32000)  # random stack base ports: below the ephemeral range (32768 up)
 LANE_PORT_STEP = 1000  # lane i's own reference stack: the default base and Toxiproxy ports + i·this
 
-# Per lane count, the folders of lanes 1.. (lane 0 runs everything else). Balanced on the
-# clean-clone split of s10 (bench_ci_series.py --split): experiments 449 s + tests/sensitivity
-# 466 s against tests/integration 730 s + tests/drills 114 s + tests/plugin 79 s + tests/unit 15 s.
+# Per lane count, the folders of lanes 1.. (lane 0 runs everything else), balanced on measured
+# time. One serial run with busy CPU per test (2026-12-07, a slow spell): tests/integration 1107 s
+# of wall (1.02 cores busy), tests/sensitivity 557 s (0.88), experiments 488 s (0.71),
+# tests/drills 149 s (0.92), tests/plugin 124 s, tests/unit 18 s; 2240 busy CPU seconds in all.
+# The first split (experiments + sensitivity alone) ended 1200 s against lane 0's 1587 s
+# (series s12), so tests/drills joins lane 1: the drills all share its one stack.
 SPLITS: dict[int, tuple[tuple[str, ...], ...]] = {
     1: (),
-    2: (("experiments", "tests/sensitivity"),),
+    2: (("experiments", "tests/drills", "tests/sensitivity"),),
 }
 
 
