@@ -1,4 +1,4 @@
-"""Run the whole suite as concurrent pytest lanes (`make test`); one exit status, one report.
+"""Run the whole suite as concurrent pytest lanes (`make test LANES=2`); one exit, one report.
 
 Usage: .venv/bin/python -m tests.support.run_lanes [--lanes N] [--root DIR] [-- PYTEST_ARGS...]
 
@@ -134,19 +134,18 @@ def merge_drill_reports(parts: list[Path], dest: Path) -> int:
     the number of drills merged (0 writes nothing)."""
     from chaos_rec.report.files import SUMMARY, drill_dir, load_report, write_session_report
 
-    records = []
-    for part in parts:
-        if not (part / SUMMARY).is_file():
-            continue
-        for record in load_report(part):
-            if any(r.name == record.name for r in records):
-                raise ValueError(f"run_lanes: drill {record.name} ran in two lanes")
-            src, dst = drill_dir(part, record.name), drill_dir(dest, record.name)
-            if src.is_dir():
-                shutil.rmtree(dst, ignore_errors=True)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(src, dst)
-            records.append(record)
+    found = [(part, r) for part in parts if (part / SUMMARY).is_file() for r in load_report(part)]
+    names = [r.name for _, r in found]
+    for name in names:
+        if names.count(name) > 1:  # refused before anything is moved
+            raise ValueError(f"run_lanes: drill {name} ran in two lanes")
+    for part, record in found:
+        src, dst = drill_dir(part, record.name), drill_dir(dest, record.name)
+        if src.is_dir():
+            shutil.rmtree(dst, ignore_errors=True)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(src, dst)
+    records = [r for _, r in found]
     if records:
         write_session_report(dest, records)
     return len(records)

@@ -141,3 +141,4 @@ def test_drill_reports_merge_their_drills_and_refuse_a_drill_in_two_lanes(tmp_pa
     _report(tmp_path / "e-1", "same")
     with pytest.raises(ValueError, match="drill same ran in two lanes"):
         merge_drill_reports([tmp_path / "e-0", tmp_path / "e-1"], tmp_path / "e")
+    assert not (tmp_path / "e").exists()  # refused before anything was moved
