@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import cpu_share
 from tests.support.lanes import REPO
 from tests.support.offline import offline_env
 from tests.support.procs import default_sigint, ignore_sigint, pids_with_env, wait_gone
@@ -23,7 +24,8 @@ SLEEPER = """
 import os, pathlib, time
 
 def test_sleeps():
-    pathlib.Path(os.environ["LANE_STARTED"], os.environ["CHAOS_REC_TEST_LANE"][0]).touch()
+    cgroups = pathlib.Path("/proc/self/cgroup").read_text()
+    pathlib.Path(os.environ["LANE_STARTED"], os.environ["CHAOS_REC_TEST_LANE"][0]).write_text(cgroups)
     time.sleep(float(os.environ.get("LANE_SLEEP", "0")))
 """
 
@@ -63,6 +65,17 @@ def test_a_green_run_merges_both_lanes_junit_and_exits_0(tmp_path: Path) -> None
     cases = [c.get("classname") for c in ET.parse(junit).getroot().iter("testcase")]
     assert sorted(cases) == ["tests.sensitivity.test_b", "tests.unit.test_a"]
     assert "run_lanes: 2 lane(s) in" in out
+    started = root.parent / "started"
+    probe = cpu_share.make(f"chaos-rec-probe-{uuid.uuid4().hex[:8]}", 0.5)
+    if isinstance(probe, str):  # no cpu cgroup here: lane 0 says so and runs at the full weight
+        assert f"run_lanes: lane 0 runs at the full CPU weight: {probe}" in out, out
+        return
+    probe.remove()
+    group = f"chaos-rec-lane0-{proc.pid}"
+    assert f"yields the CPU: {probe.control} {round(cpu_share.FULL[probe.control] / 8)} of" in out
+    assert f"/{group}\n" in (started / "0").read_text()  # the lane's pytest ran in the group
+    assert "chaos-rec-lane" not in (started / "1").read_text()  # the drill lane did not
+    assert not (probe.path.parent / group).exists()  # and the group is gone afterwards
 
 
 def test_a_failing_lane_fails_the_run_and_an_empty_lane_is_a_failure(tmp_path: Path) -> None:

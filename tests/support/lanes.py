@@ -35,6 +35,16 @@ SPLITS: dict[int, tuple[tuple[str, ...], ...]] = {
     2: (("experiments", "tests/drills", "tests/sensitivity"),),
 }
 
+# Lane 0 (the rest of the suite) runs no drill: beside a drill lane it yields the CPU, running in a
+# cpu cgroup weighted this fraction of a default process tree's (tests.support.cpu_share), so the
+# drills judge their stack as if it ran alone and lane 0 takes the CPU they leave idle.
+YIELDING_SHARE = 1 / 8
+
+
+def yields(i: int, count: int) -> bool:
+    """Whether lane i of ``count`` runs at :data:`YIELDING_SHARE` of the CPU weight."""
+    return count > 1 and i == 0
+
 
 def lane_of(env: Mapping[str, str] | None = None) -> tuple[int, int]:
     """(i, n) from ``CHAOS_REC_TEST_LANE=i/n``; (0, 1) when unset."""

@@ -9,6 +9,8 @@ prints comes out prefixed ``[i]``. ``--junitxml`` and ``--drill-report`` are giv
 as a file or folder of its own under ``<parent>/lanes/`` and merged back into the one named when
 all lanes are done, so CI and ``bench_ci_series.py`` read one junit.xml and one drill report.
 A lane that collects nothing fails the run, as pytest's exit 5 does in ``scripts/run-pytest.sh``.
+Lane 0 runs no drill and yields the CPU to the others (``lanes.yields``): its whole process tree
+runs in a cpu cgroup of low weight (``tests.support.cpu_share``), removed when the lanes end.
 PYTEST_ARGS must be options only: a selection of paths is one lane's job (``--lanes 1``).
 """
 
@@ -29,7 +31,16 @@ from pathlib import Path
 from types import FrameType
 
 from chaos_rec.errors import ChaosRecError
-from tests.support.lanes import LANE_ENV, REPO, env_of, lane_paths, stack_overrides
+from tests.support import cpu_share
+from tests.support.lanes import (
+    LANE_ENV,
+    REPO,
+    YIELDING_SHARE,
+    env_of,
+    lane_paths,
+    stack_overrides,
+    yields,
+)
 
 NO_TESTS = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
 INTERRUPTED = 130
@@ -57,6 +68,7 @@ class Lane:
     outputs: dict[str, Path] = field(default_factory=dict)  # option -> this lane's file/folder
     proc: subprocess.Popen[str] | None = None
     seconds: float = 0.0
+    yields: bool = False  # runs at lanes.YIELDING_SHARE of the CPU weight (cpu_share)
 
     @property
     def rc(self) -> int:
@@ -112,7 +124,7 @@ def plan(
             lane_args += ["-o", f"cache_dir=.pytest_cache/lane{i}"]
         env = {**environ, LANE_ENV: f"{i}/{count}"}
         env.update(env_of(stack_overrides(i, root / f".chaos-rec-lane{i}")))
-        lanes.append(Lane(i, root, paths, lane_args, env, mine))
+        lanes.append(Lane(i, root, paths, lane_args, env, mine, yields=yields(i, count)))
     return lanes, outputs
 
 
@@ -179,16 +191,20 @@ def run(lanes: list[Lane]) -> bool:
             signal.signal(signum, forward)
     lock = threading.Lock()
     pumps = []
-    for lane in lanes:
-        print(f"run_lanes: lane {lane.index}: pytest {' '.join(lane.paths)}", flush=True)
-        lane.proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", *lane.paths, *lane.args],
-            cwd=lane.root, env=lane.env, text=True, bufsize=1, process_group=0,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        pumps.append(threading.Thread(target=_pump, args=(lane, lock), daemon=True))
-        pumps[-1].start()
+    groups: list[cpu_share.CpuGroup] = []
     try:
+        for lane in lanes:
+            print(f"run_lanes: lane {lane.index}: pytest {' '.join(lane.paths)}", flush=True)
+            group = _cpu_group(lane) if lane.yields else None
+            groups += [group] if group else []
+            lane.proc = subprocess.Popen(
+                [sys.executable, "-m", "pytest", *lane.paths, *lane.args],
+                cwd=lane.root, env=lane.env, text=True, bufsize=1, process_group=0,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                preexec_fn=group.adopt if group else None,
+            )  # fmt: skip
+            pumps.append(threading.Thread(target=_pump, args=(lane, lock), daemon=True))
+            pumps[-1].start()
         for pump in pumps:
             pump.join()
     finally:  # the runner failing must not leave a lane running in its own group
@@ -196,7 +212,23 @@ def run(lanes: list[Lane]) -> bool:
             if lane.proc is not None and lane.proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(lane.proc.pid, signal.SIGKILL)
+        for group in groups:
+            group.remove()
     return interrupted.is_set()
+
+
+def _cpu_group(lane: Lane) -> cpu_share.CpuGroup | None:
+    """The yielding lane's cpu cgroup, with one line saying its weight or why it has none."""
+    made = cpu_share.make(f"chaos-rec-lane{lane.index}-{os.getpid()}", YIELDING_SHARE)
+    if isinstance(made, str):
+        print(f"run_lanes: lane {lane.index} runs at the full CPU weight: {made}", flush=True)
+        return None
+    full = cpu_share.FULL[made.control]
+    print(
+        f"run_lanes: lane {lane.index} yields the CPU: {made.control} {made.weight} of {full}"
+        f" ({made.path})", flush=True,
+    )  # fmt: skip
+    return made
 
 
 def main(argv: list[str] | None = None) -> int:
