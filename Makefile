@@ -61,11 +61,11 @@ DRILL_REPORT ?= reports/drills
 drill: venv
 	@bash scripts/run-pytest.sh -m drill -v --drill-report $(DRILL_REPORT) $(PYTEST_ARGS)
 
-# The whole suite: unit, integration, plugin, and the drill catalogue, in one pytest. LANES=2 runs
-# it as two concurrent pytest processes instead (tests/support/lanes.py: which lane runs what, each
-# on a stack and ports of its own; one junit.xml and one drill report in the end): not the default,
-# because the spike drill failed beside the CPU-heavy integration lane (series s13, docs/catalogue.md).
-LANES ?= 1
+# The whole suite: unit, integration, plugin, and the drill catalogue, as two concurrent pytest
+# processes (tests/support/lanes.py: which lane runs what, each on a stack and ports of its own; one
+# junit.xml and one drill report in the end). Lane 0 runs no drill and yields the CPU to the drill
+# lane (tests/support/cpu_share.py). LANES=1 runs one pytest (and takes a selection of tests).
+LANES ?= 2
 test: venv venv-triton sysdeps
 	@if [ "$(LANES)" = 1 ]; then bash scripts/run-pytest.sh $(PYTEST_ARGS); \
 	else $(PY) -m tests.support.run_lanes --lanes $(LANES) -- $(PYTEST_ARGS); fi

@@ -28,8 +28,8 @@ LANE_PORT_STEP = 1000  # lane i's own reference stack: the default base and Toxi
 # tests/drills 149 s (0.92), tests/plugin 124 s, tests/unit 18 s; 2240 busy CPU seconds in all.
 # The first split (experiments + sensitivity alone) ended 1200 s against lane 0's 1587 s
 # (series s12), so tests/drills joins lane 1: the drills all share its one stack. That split took
-# 24.7 min of tests but the spike drill failed beside the integration lane (series s13), so lanes
-# are opt-in (make test LANES=2), not CI's default.
+# 24.7 min of tests but the spike drill failed beside the integration lane at an equal CPU weight
+# (series s13): lane 0 now yields the CPU (below).
 SPLITS: dict[int, tuple[tuple[str, ...], ...]] = {
     1: (),
     2: (("experiments", "tests/drills", "tests/sensitivity"),),
