@@ -6,7 +6,8 @@ The lane that runs no drill therefore yields: it runs in a cpu cgroup of its own
 weight, so it takes only the CPU the drill lane leaves idle. A nice value would not do: the
 stacks and load generators a test starts each begin a session of their own (``setsid``), and
 with the scheduler's autogroups a new session gets a fresh, full weight; a cgroup is inherited
-by every descendant, whatever session it starts.
+by every descendant, whatever session it starts. The group is made inside the caller's own, so
+a lane runner started by a yielding lane (the runner's own tests) keeps its lanes yielding.
 
 cgroup v1 (``/sys/fs/cgroup/cpu``, ``cpu.shares``, default 1024) and v2 (``/sys/fs/cgroup``
 with the cpu controller, ``cpu.weight``, default 100) both work; creating one needs root. Where
@@ -22,6 +23,7 @@ from pathlib import Path
 
 V1 = Path("/sys/fs/cgroup/cpu")
 V2 = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
 FULL = {"cpu.shares": 1024, "cpu.weight": 100}  # the default weight, per control file
 
 
@@ -52,12 +54,30 @@ def _control(v1: Path, v2: Path) -> tuple[Path, str] | None:
     return None
 
 
-def make(name: str, fraction: float, v1: Path = V1, v2: Path = V2) -> CpuGroup | str:
-    """A cpu cgroup ``name`` weighted ``fraction`` of a default process tree's, or why not."""
+def own_group(mount: Path, control: str, table: str) -> Path:
+    """The caller's own cgroup under ``mount``, from ``/proc/self/cgroup``'s ``table``: a new
+    group goes inside it, so a lane runner run by a yielding lane (its own tests) stays yielding."""
+    for line in table.splitlines():
+        _, controllers, rel = line.split(":", 2)
+        v1_line = control == "cpu.shares" and "cpu" in controllers.split(",")
+        if v1_line or (control == "cpu.weight" and controllers == ""):
+            return mount / rel.lstrip("/")
+    return mount
+
+
+def make(
+    name: str, fraction: float, v1: Path = V1, v2: Path = V2, table: Path = PROC_CGROUP
+) -> CpuGroup | str:
+    """A cpu cgroup ``name`` inside the caller's own, weighted ``fraction`` of a default process
+    tree's, or why it cannot be made."""
     found = _control(v1, v2)
     if found is None:
         return f"no cpu cgroup controller at {v1} or {v2}"
-    parent, control = found
+    mount, control = found
+    try:
+        parent = own_group(mount, control, table.read_text(encoding="ascii"))
+    except OSError:
+        parent = mount
     weight = max(2, round(FULL[control] * fraction))
     path = parent / name
     try:
