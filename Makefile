@@ -64,8 +64,9 @@ drill: venv
 # The whole suite: unit, integration, plugin, and the drill catalogue, as two concurrent pytest
 # processes (tests/support/lanes.py: which lane runs what, each on a stack and ports of its own; one
 # junit.xml and one drill report in the end). Lane 0 runs no drill and yields the CPU to the drill
-# lane (tests/support/cpu_share.py). LANES=1 runs one pytest (and takes a selection of tests).
-LANES ?= 2
+# lane (tests/support/cpu_share.py). Default LANES=1 (one pytest): with LANES=2 a Locust timing test
+# of the yielding lane failed in 2 of 5 runs (series s15, docs/catalogue.md).
+LANES ?= 1
 test: venv venv-triton sysdeps
 	@if [ "$(LANES)" = 1 ]; then bash scripts/run-pytest.sh $(PYTEST_ARGS); \
 	else $(PY) -m tests.support.run_lanes --lanes $(LANES) -- $(PYTEST_ARGS); fi
