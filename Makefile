@@ -61,11 +61,12 @@ DRILL_REPORT ?= reports/drills
 drill: venv
 	@bash scripts/run-pytest.sh -m drill -v --drill-report $(DRILL_REPORT) $(PYTEST_ARGS)
 
-# The whole suite: unit, integration, plugin, and the drill catalogue, as two concurrent pytest
-# processes (tests/support/lanes.py: which lane runs what, each on a stack and ports of its own; one
-# junit.xml and one drill report in the end). Lane 0 runs no drill and yields the CPU to the drill
-# lane (tests/support/cpu_share.py). Default LANES=1 (one pytest): with LANES=2 a Locust timing test
-# of the yielding lane failed in 2 of 5 runs (series s15, docs/catalogue.md).
+# The whole suite: unit, integration, plugin, and the drill catalogue, in one pytest. LANES=2 runs
+# it as two concurrent pytest processes instead (tests/support/lanes.py: which lane runs what, each
+# on a stack and ports of its own; one junit.xml and one drill report in the end), lane 0 yielding
+# the CPU to the drill lane (tests/support/cpu_share.py): about 17 min of tests against 30-34, but
+# not the default, because a Locust timing test of the yielding lane failed in 2 of 5 runs
+# (series s15, docs/catalogue.md).
 LANES ?= 1
 test: venv venv-triton sysdeps
 	@if [ "$(LANES)" = 1 ]; then bash scripts/run-pytest.sh $(PYTEST_ARGS); \

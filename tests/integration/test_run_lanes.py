@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import cpu_share
-from tests.support.lanes import REPO
+from tests.support.lanes import REPO, YIELDING_SHARE
 from tests.support.offline import offline_env
 from tests.support.procs import default_sigint, ignore_sigint, pids_with_env, wait_gone
 
@@ -72,7 +72,8 @@ def test_a_green_run_merges_both_lanes_junit_and_exits_0(tmp_path: Path) -> None
         return
     probe.remove()
     group = f"chaos-rec-lane0-{proc.pid}"
-    assert f"yields the CPU: {probe.control} {round(cpu_share.FULL[probe.control] / 8)} of" in out
+    weight = round(cpu_share.FULL[probe.control] * YIELDING_SHARE)
+    assert f"yields the CPU: {probe.control} {weight} of" in out
     assert f"/{group}\n" in (started / "0").read_text()  # the lane's pytest ran in the group
     # the drill lane stays where the runner was (this test's own group: in `make test`, lane 0's)
     assert (started / "1").read_text() == Path("/proc/self/cgroup").read_text()
